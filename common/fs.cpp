@@ -1,0 +1,169 @@
+#include "common/fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "common/fd.h"
+
+namespace dsvm {
+
+std::string errno_text(int error_number) { return std::strerror(error_number); }
+
+namespace {
+
+std::string parent_of(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    if (slash == std::string::npos) {
+        return ".";
+    }
+    if (slash == 0) {
+        return "/";
+    }
+    return path.substr(0, slash);
+}
+
+Result<void> write_all(int fd, std::string_view content, const std::string& path) {
+    while (!content.empty()) {
+        const ssize_t written = ::write(fd, content.data(), content.size());
+        if (written < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return failure("cannot write " + path + ": " + errno_text(errno));
+        }
+        content.remove_prefix(static_cast<size_t>(written));
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<OptionalText> read_file_if_exists(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd) {
+        if (errno == ENOENT) {
+            return OptionalText{};
+        }
+        return failure("cannot open " + path + ": " + errno_text(errno));
+    }
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0) {
+        return failure("cannot stat " + path + ": " + errno_text(errno));
+    }
+    if (!S_ISREG(info.st_mode)) {
+        return failure("cannot read " + path + ": not a regular file");
+    }
+    OptionalText result{true, {}};
+    char buffer[65536];
+    for (;;) {
+        const ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
+        if (got < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return failure("cannot read " + path + ": " + errno_text(errno));
+        }
+        if (got == 0) {
+            break;
+        }
+        result.text.append(buffer, static_cast<size_t>(got));
+    }
+    return result;
+}
+
+Result<std::string> read_file(const std::string& path) {
+    auto text = read_file_if_exists(path);
+    if (!text) {
+        return text.error();
+    }
+    if (!text->found) {
+        return failure("cannot open " + path + ": " + errno_text(ENOENT));
+    }
+    return std::move(text->text);
+}
+
+Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
+    const std::string directory = parent_of(path);
+    std::random_device entropy;
+    std::string temporary;
+    Fd fd;
+    for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
+        temporary = path + ".tmp." + std::to_string(entropy() % 1000000000U);
+        fd.reset(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        mode));
+        if (!fd && errno != EEXIST) {
+            return failure("cannot create " + temporary + ": " + errno_text(errno));
+        }
+    }
+    if (!fd) {
+        return failure("cannot create a temporary file beside " + path);
+    }
+    ScopeGuard remove_temporary([&] { ::unlink(temporary.c_str()); });
+    // The umask may have narrowed the mode; set it exactly.
+    if (::fchmod(fd.get(), mode) != 0) {
+        return failure("cannot chmod " + temporary + ": " + errno_text(errno));
+    }
+    if (auto written = write_all(fd.get(), content, temporary); !written) {
+        return written;
+    }
+    if (::fsync(fd.get()) != 0) {
+        return failure("cannot fsync " + temporary + ": " + errno_text(errno));
+    }
+    fd.reset();
+    if (::rename(temporary.c_str(), path.c_str()) != 0) {
+        return failure("cannot rename " + temporary + " to " + path + ": " + errno_text(errno));
+    }
+    remove_temporary.dismiss();
+    Fd directory_fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (directory_fd) {
+        ::fsync(directory_fd.get());
+    }
+    return {};
+}
+
+Result<void> make_directories(const std::string& path, mode_t mode) {
+    if (path.empty()) {
+        return invalid("cannot create a directory with an empty path");
+    }
+    std::string partial;
+    size_t position = 0;
+    while (position <= path.size()) {
+        const size_t slash = path.find('/', position);
+        const size_t end = slash == std::string::npos ? path.size() : slash;
+        partial = path.substr(0, end);
+        position = end + 1;
+        if (partial.empty()) {
+            continue;
+        }
+        if (::mkdir(partial.c_str(), mode) == 0) {
+            // The umask may have narrowed the mode; set it exactly on what we made.
+            ::chmod(partial.c_str(), mode);
+            continue;
+        }
+        if (errno != EEXIST) {
+            return failure("cannot create directory " + partial + ": " + errno_text(errno));
+        }
+        if (!is_directory(partial)) {
+            return failure("cannot create directory " + partial +
+                           ": it exists and is not a directory");
+        }
+    }
+    return {};
+}
+
+bool is_directory(const std::string& path) {
+    struct stat info {};
+    return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+bool path_exists(const std::string& path) {
+    struct stat info {};
+    return ::lstat(path.c_str(), &info) == 0;
+}
+
+}  // namespace dsvm

@@ -1,0 +1,39 @@
+// Small, careful file primitives shared by every module. Paths given here are real paths (already
+// joined to a Root); errors name the path and the errno text.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace dsvm {
+
+// Reads a whole regular file. Fails if it is missing, unreadable or not a regular file.
+Result<std::string> read_file(const std::string& path);
+
+// Reads a whole regular file if it exists; `found` is false when it does not.
+struct OptionalText {
+    bool found = false;
+    std::string text;
+};
+Result<OptionalText> read_file_if_exists(const std::string& path);
+
+// Replaces path atomically: writes a temporary file beside it (O_EXCL, O_NOFOLLOW, created with
+// `mode` so the content is never more visible than intended), fsyncs it, renames it over path
+// and fsyncs the directory. A reader sees the old or the new file, never a mix.
+Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode);
+
+// mkdir -p with `mode` for the directories it creates; existing ones are left as they are.
+// Fails if a component exists and is not a directory.
+Result<void> make_directories(const std::string& path, mode_t mode);
+
+bool is_directory(const std::string& path);
+bool path_exists(const std::string& path);
+
+// "strerror(errno)" as a string, for messages.
+std::string errno_text(int error_number);
+
+}  // namespace dsvm
