@@ -24,7 +24,7 @@ struct HttpResponse {
 };
 
 class HttpClient {
-public:
+  public:
     virtual ~HttpClient() = default;
     // Performs a GET. A transport failure (refused, timed out, reset) is an Error; any HTTP
     // status, 4xx and 5xx included, is a response.
@@ -33,7 +33,7 @@ public:
 
 // libcurl: no proxy (IMDS must never go through one), no redirects, no signals.
 class CurlHttpClient final : public HttpClient {
-public:
+  public:
     Result<HttpResponse> get(const HttpRequest& request) override;
 };
 

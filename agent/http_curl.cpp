@@ -1,0 +1,140 @@
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "agent/http.h"
+
+namespace dsvm {
+
+namespace {
+
+// IMDS documents are a few KiB (userData is at most 64 KiB); anything much larger is a broken or
+// hostile peer, and buffering it would let that peer exhaust our memory.
+constexpr std::size_t k_max_body_bytes = 1024 * 1024;
+
+struct CurlEasyDeleter {
+    void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
+};
+struct CurlSlistDeleter {
+    void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
+using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
+
+struct BodySink {
+    std::string body;
+    bool too_large = false;
+};
+
+size_t write_body(char* data, size_t size, size_t count, void* user) {
+    auto* sink = static_cast<BodySink*>(user);
+    const size_t bytes = size * count;
+    if (bytes > k_max_body_bytes - sink->body.size()) {
+        sink->too_large = true;
+        // Returning less than we were given makes curl abort with CURLE_WRITE_ERROR.
+        return 0;
+    }
+    sink->body.append(data, bytes);
+    return bytes;
+}
+
+// curl_global_init is not thread-safe and must run once per process before any handle exists.
+CURLcode global_init() {
+    static std::once_flag once;
+    static CURLcode code = CURLE_OK;
+    std::call_once(once, [] { code = curl_global_init(CURL_GLOBAL_DEFAULT); });
+    return code;
+}
+
+// curl treats 0 as "no timeout"; a zero or negative budget must still be a limit.
+long timeout_ms(std::chrono::milliseconds duration) {
+    return static_cast<long>(std::max<std::chrono::milliseconds::rep>(duration.count(), 1));
+}
+
+std::string describe(CURLcode code, const char* detail) {
+    std::string text =
+        code == CURLE_OPERATION_TIMEDOUT ? std::string("timed out") : curl_easy_strerror(code);
+    if (detail[0] != '\0' && text != detail) {
+        text += " (";
+        text += detail;
+        text += ")";
+    }
+    return text;
+}
+
+}  // namespace
+
+Result<HttpResponse> CurlHttpClient::get(const HttpRequest& request) {
+    const std::string what = "GET " + request.url;
+    if (const CURLcode code = global_init(); code != CURLE_OK) {
+        return failure(what + ": cannot initialise libcurl: " + curl_easy_strerror(code));
+    }
+    CurlEasy curl(curl_easy_init());
+    if (!curl) {
+        return failure(what + ": cannot create a libcurl handle");
+    }
+
+    CurlSlist headers;
+    for (const auto& [name, value] : request.headers) {
+        const std::string line = name + ": " + value;
+        curl_slist* appended = curl_slist_append(headers.get(), line.c_str());
+        if (appended == nullptr) {
+            return failure(what + ": out of memory building headers");
+        }
+        // On success the returned head is the new node for an empty list, else the old head; on
+        // failure the old list is untouched and still ours.
+        static_cast<void>(headers.release());
+        headers.reset(appended);
+    }
+
+    BodySink sink;
+    char error_text[CURL_ERROR_SIZE] = {};
+    CURL* handle = curl.get();
+    CURLcode code = CURLE_OK;
+    const auto set = [&code](CURLcode result) {
+        if (code == CURLE_OK) {
+            code = result;
+        }
+    };
+    set(curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_text));
+    set(curl_easy_setopt(handle, CURLOPT_URL, request.url.c_str()));
+    set(curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L));
+    // IMDS is link-local: a proxy from the environment would either fail or, worse, answer for it.
+    set(curl_easy_setopt(handle, CURLOPT_NOPROXY, "*"));
+    set(curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L));
+    set(curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https"));
+    // Signals would fire SIGALRM into a multi-threaded daemon for DNS timeouts.
+    set(curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L));
+    set(curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms(request.connect_timeout)));
+    set(curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, timeout_ms(request.total_timeout)));
+    // Refuses an announced oversized body before reading it; the write callback catches the rest.
+    set(curl_easy_setopt(handle, CURLOPT_MAXFILESIZE_LARGE,
+                         static_cast<curl_off_t>(k_max_body_bytes)));
+    set(curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get()));
+    set(curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, write_body));
+    set(curl_easy_setopt(handle, CURLOPT_WRITEDATA, &sink));
+    if (code != CURLE_OK) {
+        return failure(what + ": cannot configure libcurl: " + curl_easy_strerror(code));
+    }
+
+    code = curl_easy_perform(handle);
+    if (sink.too_large || code == CURLE_FILESIZE_EXCEEDED) {
+        return failure(what + ": response body exceeds " + std::to_string(k_max_body_bytes) +
+                       " bytes");
+    }
+    if (code != CURLE_OK) {
+        return failure(what + ": " + describe(code, error_text));
+    }
+
+    HttpResponse response;
+    if (curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &response.status) != CURLE_OK) {
+        return failure(what + ": no HTTP status in the response");
+    }
+    response.body = std::move(sink.body);
+    return response;
+}
+
+}  // namespace dsvm

@@ -49,9 +49,10 @@ struct RetryPolicy {
 // Fetches instance metadata with bounded retries: 404, 410, 429, 5xx and transport failures
 // (refused, timeout) are retried with capped exponential backoff and full jitter until the
 // deadline; 400 and other 4xx, and a 200 with an unparseable body, fail at once. Logs one
-// warning when a failure streak begins and one line when it ends, not one per try.
+// warning when a failure streak begins and one line when it ends, not one per try; a streak
+// spans fetches, so a daemon polling a dead IMDS does not warn on every pass.
 class ImdsClient {
-public:
+  public:
     // base_url like "http://169.254.169.254" (no trailing path). seed drives the jitter.
     ImdsClient(HttpClient& http, Clock& clock, std::string base_url, RetryPolicy policy,
                std::uint64_t seed);
@@ -60,14 +61,17 @@ public:
 
     // How many HTTP requests the last fetch() made (for tests and status).
     int attempts() const { return m_attempts; }
+    // How many fetches in a row have given up (0 after a success).
+    int failed_fetches() const { return m_failed_fetches; }
 
-private:
+  private:
     HttpClient& m_http;
     Clock& m_clock;
     std::string m_base_url;
     RetryPolicy m_policy;
     std::uint64_t m_seed;
     int m_attempts = 0;
+    int m_failed_fetches = 0;
 };
 
 }  // namespace dsvm

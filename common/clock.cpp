@@ -5,7 +5,9 @@
 
 namespace dsvm {
 
-std::chrono::steady_clock::time_point SystemClock::now() { return std::chrono::steady_clock::now(); }
+std::chrono::steady_clock::time_point SystemClock::now() {
+    return std::chrono::steady_clock::now();
+}
 
 std::chrono::system_clock::time_point SystemClock::wall_now() {
     return std::chrono::system_clock::now();

@@ -8,7 +8,7 @@
 namespace dsvm {
 
 class Clock {
-public:
+  public:
     virtual ~Clock() = default;
     // Monotonic time, for deadlines and backoff.
     virtual std::chrono::steady_clock::time_point now() = 0;
@@ -18,7 +18,7 @@ public:
 };
 
 class SystemClock final : public Clock {
-public:
+  public:
     std::chrono::steady_clock::time_point now() override;
     std::chrono::system_clock::time_point wall_now() override;
     void sleep_for(std::chrono::milliseconds duration) override;

@@ -9,7 +9,7 @@
 namespace dsvm {
 
 class Fd {
-public:
+  public:
     Fd() = default;
     explicit Fd(int fd) : m_fd(fd) {}
     Fd(const Fd&) = delete;
@@ -34,12 +34,12 @@ public:
         m_fd = fd;
     }
 
-private:
+  private:
     int m_fd = -1;
 };
 
 class ScopeGuard {
-public:
+  public:
     explicit ScopeGuard(std::function<void()> on_exit) : m_on_exit(std::move(on_exit)) {}
     ScopeGuard(const ScopeGuard&) = delete;
     ScopeGuard& operator=(const ScopeGuard&) = delete;
@@ -50,7 +50,7 @@ public:
     }
     void dismiss() { m_on_exit = nullptr; }
 
-private:
+  private:
     std::function<void()> m_on_exit;
 };
 

@@ -12,7 +12,9 @@
 
 namespace dsvm {
 
-std::string errno_text(int error_number) { return std::strerror(error_number); }
+std::string errno_text(int error_number) {
+    return std::strerror(error_number);
+}
 
 namespace {
 
@@ -94,8 +96,8 @@ Result<void> write_file_atomic(const std::string& path, std::string_view content
     Fd fd;
     for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
         temporary = path + ".tmp." + std::to_string(entropy() % 1000000000U);
-        fd.reset(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        mode));
+        fd.reset(
+            ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
         if (!fd && errno != EEXIST) {
             return failure("cannot create " + temporary + ": " + errno_text(errno));
         }

@@ -18,8 +18,12 @@ struct Error {
     std::string message;
 };
 
-inline Error invalid(std::string message) { return Error{ErrorKind::Invalid, std::move(message)}; }
-inline Error failure(std::string message) { return Error{ErrorKind::Runtime, std::move(message)}; }
+inline Error invalid(std::string message) {
+    return Error{ErrorKind::Invalid, std::move(message)};
+}
+inline Error failure(std::string message) {
+    return Error{ErrorKind::Runtime, std::move(message)};
+}
 
 // Prefixes an error's message with context ("pool.json: " + message), keeping its kind.
 inline Error with_context(std::string_view context, Error error) {
@@ -29,8 +33,8 @@ inline Error with_context(std::string_view context, Error error) {
 
 template <class T>
 class [[nodiscard]] Result {
-public:
-    Result(T value) : m_state(std::move(value)) {}  // NOLINT: implicit by design
+  public:
+    Result(T value) : m_state(std::move(value)) {}      // NOLINT: implicit by design
     Result(Error error) : m_state(std::move(error)) {}  // NOLINT: implicit by design
 
     bool ok() const { return m_state.index() == 0; }
@@ -57,13 +61,13 @@ public:
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
 
-private:
+  private:
     std::variant<T, Error> m_state;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : m_error(std::move(error)), m_ok(false) {}  // NOLINT: implicit by design
 
@@ -74,12 +78,14 @@ public:
         return m_error;
     }
 
-private:
+  private:
     Error m_error;
     bool m_ok = true;
 };
 
 // The exit status DESIGN.md §7 gives an error: 2 for invalid input, 1 for a runtime failure.
-inline int exit_status_for(const Error& error) { return error.kind == ErrorKind::Invalid ? 2 : 1; }
+inline int exit_status_for(const Error& error) {
+    return error.kind == ErrorKind::Invalid ? 2 : 1;
+}
 
 }  // namespace dsvm

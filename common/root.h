@@ -8,7 +8,7 @@
 namespace dsvm {
 
 class Root {
-public:
+  public:
     // dir must be absolute; "/" and "" both mean the real root. Trailing slashes are dropped.
     explicit Root(std::string dir = "/");
 
@@ -19,7 +19,7 @@ public:
     const std::string& dir() const { return m_dir; }
     bool is_host() const { return m_dir == "/"; }
 
-private:
+  private:
     std::string m_dir;
 };
 

@@ -6,7 +6,9 @@ namespace dsvm {
 
 namespace {
 
-bool is_octal(char c) { return c >= '0' && c <= '7'; }
+bool is_octal(char c) {
+    return c >= '0' && c <= '7';
+}
 
 std::string unescape(std::string_view field) {
     std::string out;
@@ -14,8 +16,8 @@ std::string unescape(std::string_view field) {
     for (size_t i = 0; i < field.size(); ++i) {
         if (field[i] == '\\' && i + 3 < field.size() && is_octal(field[i + 1]) &&
             is_octal(field[i + 2]) && is_octal(field[i + 3])) {
-            const int value = (field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
-                              (field[i + 3] - '0');
+            const int value =
+                (field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0');
             out.push_back(static_cast<char>(value));
             i += 3;
         } else {
@@ -56,8 +58,9 @@ Result<MountEntry> parse_line(std::string_view line, int line_number) {
         ++separator;
     }
     if (fields.size() < 6 || separator == fields.size()) {
-        return bad("expected 'ID PARENT MAJOR:MINOR ROOT POINT OPTIONS [OPTIONAL...] - TYPE SOURCE "
-                   "OPTIONS'");
+        return bad(
+            "expected 'ID PARENT MAJOR:MINOR ROOT POINT OPTIONS [OPTIONAL...] - TYPE SOURCE "
+            "OPTIONS'");
     }
     if (separator + 2 >= fields.size()) {
         return bad("missing filesystem type or source after '-'");
@@ -67,8 +70,7 @@ Result<MountEntry> parse_line(std::string_view line, int line_number) {
         return bad("mount ID and parent ID must be numbers");
     }
     const auto colon = fields[2].find(':');
-    if (colon == std::string_view::npos ||
-        !parse_number(fields[2].substr(0, colon), entry.major) ||
+    if (colon == std::string_view::npos || !parse_number(fields[2].substr(0, colon), entry.major) ||
         !parse_number(fields[2].substr(colon + 1), entry.minor)) {
         return bad("device must be MAJOR:MINOR");
     }

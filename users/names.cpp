@@ -11,14 +11,18 @@ namespace {
 // Names the base system, Debian's base-passwd and the DSVM image use for themselves. Existing
 // local accounts are checked against the account database separately.
 constexpr std::string_view k_reserved_names[] = {
-    "root",   "daemon", "bin",      "sys",     "sync",      "games",   "man",     "lp",
-    "mail",   "news",   "uucp",     "proxy",   "www-data",  "backup",  "list",    "irc",
-    "gnats",  "nobody", "_apt",     "systemd-network",      "systemd-resolve",   "messagebus",
-    "sshd",   "sudo",     "wheel",   "adm",       "staff",   "users",   "nogroup",
-    "dsvm-agent"};
+    "root",       "daemon",    "bin",   "sys",    "sync",  "games",           "man",
+    "lp",         "mail",      "news",  "uucp",   "proxy", "www-data",        "backup",
+    "list",       "irc",       "gnats", "nobody", "_apt",  "systemd-network", "systemd-resolve",
+    "messagebus", "sshd",      "sudo",  "wheel",  "adm",   "staff",           "users",
+    "nogroup",    "dsvm-agent"};
 
-bool is_first_char(char c) { return (c >= 'a' && c <= 'z') || c == '_'; }
-bool is_later_char(char c) { return is_first_char(c) || (c >= '0' && c <= '9') || c == '-'; }
+bool is_first_char(char c) {
+    return (c >= 'a' && c <= 'z') || c == '_';
+}
+bool is_later_char(char c) {
+    return is_first_char(c) || (c >= '0' && c <= '9') || c == '-';
+}
 
 }  // namespace
 
@@ -51,8 +55,7 @@ Result<void> check_user_name(std::string_view name) {
         return invalid("user name " + shown + " is " + std::to_string(name.size()) +
                        " characters long: " + std::string(k_rule) + " (at most 32 characters)");
     }
-    if (!is_first_char(name.front()) ||
-        !std::all_of(name.begin() + 1, name.end(), is_later_char)) {
+    if (!is_first_char(name.front()) || !std::all_of(name.begin() + 1, name.end(), is_later_char)) {
         return invalid("user name " + shown + " is not allowed: " + std::string(k_rule));
     }
     if (std::find(std::begin(k_reserved_names), std::end(k_reserved_names), name) !=

@@ -9,7 +9,7 @@
 namespace dsvm::test {
 
 class FakeClock final : public Clock {
-public:
+  public:
     std::chrono::steady_clock::time_point now() override { return m_now; }
     std::chrono::system_clock::time_point wall_now() override {
         return std::chrono::system_clock::time_point{} + std::chrono::hours(24 * 365 * 56) +
@@ -23,7 +23,7 @@ public:
 
     const std::vector<std::chrono::milliseconds>& sleeps() const { return m_sleeps; }
 
-private:
+  private:
     std::chrono::steady_clock::time_point m_now{};
     std::vector<std::chrono::milliseconds> m_sleeps;
 };

@@ -1,0 +1,21 @@
+// apply: carries out a plan's actions through the OS seams. Each action is tried on its own; a
+// failure is recorded and does not stop the ones that do not depend on it.
+#pragma once
+
+#include <vector>
+
+#include "agent/plan.h"
+#include "agent/status.h"
+#include "mount/mounter.h"
+
+namespace dsvm {
+
+std::vector<ActionOutcome> apply_plan(const Plan& plan, Mounter& mounter);
+
+// The managed mounts after a pass: those that are still mounted, plus the share just mounted
+// (found in `mounts` by target), minus what was unmounted.
+std::vector<ManagedMount> managed_after(const std::vector<ManagedMount>& before, const Plan& plan,
+                                        const std::vector<ActionOutcome>& outcomes,
+                                        const std::vector<MountEntry>& mounts);
+
+}  // namespace dsvm

@@ -1,0 +1,247 @@
+#include "agent/cli.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <random>
+
+#include "agent/daemon.h"
+#include "agent/engine.h"
+#include "agent/logging.h"
+#include "agent/notify.h"
+#include "common/fs.h"
+
+#ifndef DSVM_AGENT_VERSION
+#define DSVM_AGENT_VERSION "0.0.0"
+#endif
+
+namespace dsvm {
+
+namespace {
+
+constexpr const char* k_default_imds = "http://169.254.169.254";
+
+struct GlobalOptions {
+    std::string root = "/";
+    std::string config = "/etc/dsvm-agent/pool.json";
+    std::string imds = k_default_imds;
+    int imds_timeout = 90;
+    std::string state_dir = "/var/lib/dsvm-agent";
+    std::string log_level = "info";
+};
+
+constexpr const char* k_footer = R"(Files (inside --root):
+  /etc/dsvm-agent/pool.json           local pool config (overrides metadata, field by field)
+  /var/lib/dsvm-agent/status.json     the last pass's result, as 'status' shows it
+  /var/lib/dsvm-agent/state.json      what the agent manages on this instance
+
+Config sources, later overriding earlier: IMDS tags (dsvm-share, dsvm-share-type,
+dsvm-mount-point, dsvm-users), IMDS userData {"dsvmPool": {...}}, then pool.json.
+Secrets never come from instance metadata; a config that carries one is refused.
+
+Exit status: 0 success, 1 a runtime failure (status says which), 2 bad usage or input.
+
+Examples:
+  dsvm-agent reconcile --dry-run       show what a pass would do
+  dsvm-agent status                    what the last pass did
+  dsvm-agent --imds off reconcile      use only /etc/dsvm-agent/pool.json)";
+
+Result<void> check_absolute(const std::string& option, const std::string& value) {
+    if (value.empty() || value.front() != '/') {
+        return invalid(option + " '" + value +
+                       "' must be an absolute path (it is taken inside --root)");
+    }
+    return {};
+}
+
+// Validates the global options and resolves the root to a canonical path, so mount points
+// compare equal to what the kernel reports in mountinfo.
+Result<Root> check_globals(const GlobalOptions& options) {
+    if (auto checked = check_absolute("--config", options.config); !checked) {
+        return checked.error();
+    }
+    if (auto checked = check_absolute("--state-dir", options.state_dir); !checked) {
+        return checked.error();
+    }
+    if (options.imds != "off" && options.imds.rfind("http://", 0) != 0 &&
+        options.imds.rfind("https://", 0) != 0) {
+        return invalid("--imds '" + options.imds +
+                       "' must be an http:// or https:// URL, or 'off'");
+    }
+    if (options.imds_timeout < 1 || options.imds_timeout > 3600) {
+        return invalid("--imds-timeout " + std::to_string(options.imds_timeout) +
+                       " must be between 1 and 3600 seconds");
+    }
+    char resolved[PATH_MAX];
+    if (::realpath(options.root.c_str(), resolved) == nullptr || !is_directory(resolved)) {
+        return invalid("--root '" + options.root + "' must be an existing directory");
+    }
+    return Root(resolved);
+}
+
+void print_outcomes(const RunStatus& status) {
+    for (const auto& outcome : status.actions) {
+        if (outcome.ok) {
+            fmt::print("done: {}\n", outcome.action);
+        } else {
+            fmt::print("failed: {}: {}\n", outcome.action, outcome.error);
+        }
+    }
+    for (const auto& problem : status.problems) {
+        fmt::print("problem: {}\n", problem);
+    }
+}
+
+int report_pass(const PassOutcome& outcome, bool dry_run) {
+    const RunStatus& status = outcome.status;
+    if (status.result == "invalid config" || (outcome.exit_status != 0 && !outcome.config)) {
+        spdlog::error("{}", status.message);
+        return outcome.exit_status;
+    }
+    if (dry_run) {
+        for (const auto& action : outcome.plan.actions) {
+            fmt::print("would: {}\n", describe(action));
+        }
+        for (const auto& problem : outcome.plan.problems) {
+            fmt::print("problem: {}\n", problem);
+        }
+        fmt::print("{}\n", outcome.plan.empty() ? "no changes" : "dry run: nothing was changed");
+        return outcome.plan.problems.empty() ? 0 : 1;
+    }
+    print_outcomes(status);
+    fmt::print("{}\n", status.result == "no changes"
+                           ? std::string("no changes")
+                           : fmt::format("{}: {}", status.result, status.message));
+    return outcome.exit_status;
+}
+
+int show_status(Engine& engine, bool as_json) {
+    auto status = engine.last_status();
+    if (!status) {
+        spdlog::error("{}", status.error().message);
+        return 1;
+    }
+    const std::optional<bool> mounted_now = engine.share_mounted_now(*status);
+    if (as_json) {
+        auto out = to_json(*status);
+        out["live"] = {
+            {"shareMounted", mounted_now ? nlohmann::json(*mounted_now) : nlohmann::json(nullptr)}};
+        fmt::print("{}\n", out.dump(2));
+    } else {
+        fmt::print("{}", render_status(*status, mounted_now));
+    }
+    return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+    CLI::App app{
+        "dsvm-agent keeps a pool's Data Science VMs alike: it reads the pool config from instance\n"
+        "metadata and /etc/dsvm-agent/pool.json, mounts the pool's share and reports what it did.",
+        "dsvm-agent"};
+    app.footer(k_footer);
+    app.require_subcommand(0, 1);
+    app.fallthrough();
+    GlobalOptions options;
+    app.add_option("--root", options.root,
+                   "Directory every path is taken inside (default /; a sandbox for tests)");
+    app.add_option("--config", options.config, "Local pool config, inside the root")
+        ->capture_default_str();
+    app.add_option("--imds", options.imds,
+                   "Instance metadata base URL, or 'off' to use local config only")
+        ->capture_default_str();
+    app.add_option("--imds-timeout", options.imds_timeout,
+                   "Seconds to keep retrying instance metadata before using the cached copy")
+        ->capture_default_str();
+    app.add_option("--state-dir", options.state_dir, "State and status directory, inside the root")
+        ->capture_default_str();
+    app.add_option("--log-level", options.log_level, "error, warning, info, debug or trace")
+        ->capture_default_str();
+
+    auto* run = app.add_subcommand(
+        "run", "Daemon: reconcile now and every interval; SIGHUP reconciles at once");
+    auto* reconcile = app.add_subcommand("reconcile", "Run one pass: observe, plan, apply, report");
+    bool dry_run = false;
+    reconcile->add_flag("--dry-run,-n", dry_run, "Print the plan; change and write nothing");
+    auto* status =
+        app.add_subcommand("status", "Show the last pass: config sources, share, errors");
+    bool as_json = false;
+    status->add_flag("--json", as_json, "Machine-readable output");
+    auto* mount = app.add_subcommand("mount", "Mount the pool's share (a pass for the share only)");
+    auto* unmount = app.add_subcommand("unmount", "Unmount the share the agent mounted");
+    auto* version = app.add_subcommand("version", "Print the version");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& error) {
+        if (error.get_exit_code() == 0) {
+            return app.exit(error);
+        }
+        std::fprintf(stderr, "dsvm-agent: %s\nRun 'dsvm-agent --help' for usage.\n", error.what());
+        return 2;
+    }
+
+    if (app.get_subcommands().empty()) {
+        std::fprintf(stderr,
+                     "dsvm-agent: a command is required (run, reconcile, status, mount, unmount, "
+                     "version)\nRun 'dsvm-agent --help' for usage.\n");
+        return 2;
+    }
+    if (version->parsed()) {
+        fmt::print("dsvm-agent {}\n", DSVM_AGENT_VERSION);
+        return 0;
+    }
+    auto level = parse_log_level(options.log_level);
+    if (!level) {
+        std::fprintf(stderr, "dsvm-agent: %s\n", level.error().message.c_str());
+        return 2;
+    }
+    setup_logging(*level, detect_log_target());
+    auto root = check_globals(options);
+    if (!root) {
+        spdlog::error("{}", root.error().message);
+        return exit_status_for(root.error());
+    }
+
+    SystemClock clock;
+    CurlHttpClient http;
+    std::random_device entropy;
+    const std::uint64_t seed = (std::uint64_t{entropy()} << 32) | entropy();
+    RetryPolicy policy;
+    policy.deadline = std::chrono::seconds(options.imds_timeout);
+    std::unique_ptr<ImdsClient> imds;
+    if (options.imds != "off") {
+        imds = std::make_unique<ImdsClient>(http, clock, options.imds, policy, seed);
+    }
+    LibmountMounter mounter;
+    Engine engine(*root, AgentPaths{options.config, options.state_dir}, imds.get(), mounter, clock);
+
+    if (status->parsed()) {
+        return show_status(engine, as_json);
+    }
+    if (unmount->parsed()) {
+        const PassOutcome outcome = engine.unmount_share();
+        print_outcomes(outcome.status);
+        fmt::print("{}\n", outcome.status.actions.empty() ? "nothing mounted by the agent"
+                                                          : outcome.status.result);
+        return outcome.exit_status;
+    }
+    if (run->parsed()) {
+        SystemdNotifier notifier;
+        return run_daemon(engine, notifier, seed);
+    }
+    if (reconcile->parsed() || mount->parsed()) {
+        return report_pass(engine.reconcile(PassOptions{dry_run, false}), dry_run);
+    }
+    return 2;
+}
+
+}  // namespace dsvm

@@ -1,0 +1,77 @@
+// The per-field rules of the pool config (DESIGN.md §4 and §6), apart from the schema walk in
+// pool_config.cpp that applies them. Every check fails Invalid with a message that starts with
+// the field path it was given and names the rule; none shows a value that looks like a secret.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "agent/pool_config.h"
+#include "common/result.h"
+
+namespace dsvm::config_rules {
+
+// Where storage keys belong, for every refusal of a secret.
+inline constexpr std::string_view k_keys_belong =
+    "storage keys go in the extension's protected settings or, through `dsvm-agent credentials "
+    "set`, in /etc/dsvm-agent/credentials/<account>.cred (mode 0600)";
+
+// Why metadata never carries secrets; followed by k_keys_belong in every such refusal.
+inline constexpr std::string_view k_no_secrets_in_metadata =
+    "secrets never come from instance metadata, which any process on the VM can read";
+
+// The items as "a, b, c", for the lists of allowed values in messages.
+std::string joined(std::span<const std::string_view> items);
+
+// A key name that suggests a secret (case-insensitive key, password, passwd, secret, token,
+// credential, sas, signature), except the schema's own "sshKeys".
+bool looks_like_secret_name(std::string_view name);
+
+// A value holding something shaped like an Azure storage account key (86-88 base64 characters
+// of mixed case and digits) or a SAS token ("sig=").
+bool looks_like_secret_value(std::string_view value);
+
+// The value quoted and escaped for an error message, or a note in its place when it looks like
+// a secret.
+std::string shown(std::string_view value);
+
+// What a share source's shape says: SMB "//host/share[/sub...]", NFS "host:/export" or a local
+// directory to bind, and the share name a default mount point is derived from (empty for an
+// NFS root export "host:/").
+struct SourceShape {
+    ShareType type = ShareType::Bind;
+    std::string share_name;
+};
+
+// Parses share.source. Fails when it has none of the three shapes, a bad host, ',', whitespace,
+// control characters, or an '@' (a user name or password part, never shown); a bind source
+// follows the mount point rules.
+Result<SourceShape> parse_source(std::string_view path, std::string_view source);
+
+// An absolute, normalised path (no ".", "..", "//" or trailing "/") that is not "/", not a
+// system directory (/etc, /usr, ...) or inside one, and not one of the top-level directories
+// that hold other things (/home, /tmp, /mnt, /datamnt, ...).
+Result<void> check_mount_point(std::string_view path, std::string_view mount_point);
+
+// Comma-separated "key" or "key=value" items of [A-Za-z0-9_.=:/+-]; empty is allowed. Keys
+// that carry credentials (password, user, credentials, ...) are refused.
+Result<void> check_options(std::string_view path, std::string_view options);
+
+// One line "type base64 [comment]" with a known key type whose base64 data holds that type.
+Result<void> check_ssh_key(std::string_view path, std::string_view key);
+
+// ^[a-z_][a-z0-9_-]{0,31}$; unlike user names, system groups (docker, sudo) are allowed.
+Result<void> check_group_name(std::string_view path, std::string_view name);
+
+// A relative path below the share root with "{user}" exactly once and no "." or ".." parts.
+Result<void> check_notebooks(std::string_view path, std::string_view pattern);
+
+// 1000 <= min <= max <= 2147483646, clear of systemd's 60001-65535.
+Result<void> check_uid_range(std::string_view path, std::int64_t min, std::int64_t max);
+
+// Whole seconds from 10 to 86400.
+Result<void> check_interval(std::string_view path, std::int64_t seconds);
+
+}  // namespace dsvm::config_rules

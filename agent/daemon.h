@@ -1,0 +1,17 @@
+// The `run` loop: a pass now, then one every interval (±10 % jitter so a pool's instances do not
+// poll in step); SIGHUP runs a pass at once, SIGTERM and SIGINT end the loop cleanly.
+#pragma once
+
+#include <cstdint>
+
+#include "agent/engine.h"
+#include "agent/notify.h"
+
+namespace dsvm {
+
+// Blocks SIGHUP/SIGTERM/SIGINT for the calling thread and waits on them with a signalfd, so a
+// signal arriving mid-pass is never lost. READY=1 is sent after the first pass whatever its
+// result: boot must go on. Returns the exit status (0 after SIGTERM/SIGINT).
+int run_daemon(Engine& engine, Notifier& notifier, std::uint64_t seed);
+
+}  // namespace dsvm

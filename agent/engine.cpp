@@ -1,0 +1,277 @@
+#include "agent/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "agent/apply.h"
+#include "agent/observe.h"
+#include "common/fs.h"
+
+namespace dsvm {
+
+namespace {
+
+std::optional<ShareReport> share_report(const PoolConfig& config) {
+    if (!config.share) {
+        return std::nullopt;
+    }
+    const ShareConfig& share = *config.share;
+    ShareReport report{
+        share.source, std::string(to_string(share.type)), share.mount_point, "", false, false};
+    if (share.type == ShareType::Smb) {
+        report.access = std::string(to_string(share.smb_access));
+        report.insecure = share.smb_access == SmbAccess::Shared;
+    }
+    return report;
+}
+
+bool share_is_mounted(const DesiredState& desired, const std::vector<MountEntry>& mounts,
+                      bool target_shows_source) {
+    if (!desired.share) {
+        return false;
+    }
+    const MountEntry* entry = find_mount(mounts, desired.share->target);
+    return entry != nullptr && mount_matches(*desired.share, *entry, target_shows_source);
+}
+
+std::string summary(const Plan& plan, const std::vector<ActionOutcome>& outcomes) {
+    if (outcomes.empty() && plan.problems.empty()) {
+        return {};
+    }
+    const auto failed = std::count_if(outcomes.begin(), outcomes.end(),
+                                      [](const auto& outcome) { return !outcome.ok; });
+    std::string text =
+        std::to_string(outcomes.size()) + " action(s), " + std::to_string(failed) + " failed";
+    if (!plan.problems.empty()) {
+        text += ", " + std::to_string(plan.problems.size()) + " problem(s) need attention";
+    }
+    return text;
+}
+
+}  // namespace
+
+Engine::Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, Clock& clock)
+    : m_root(std::move(root)),
+      m_paths(std::move(paths)),
+      m_imds(imds),
+      m_mounter(mounter),
+      m_clock(clock) {}
+
+std::string Engine::status_file() const {
+    return m_root.path(m_paths.state_dir + "/status.json");
+}
+std::string Engine::state_file() const {
+    return m_root.path(m_paths.state_dir + "/state.json");
+}
+std::string Engine::cache_file() const {
+    return m_root.path(m_paths.state_dir + "/metadata-cache.json");
+}
+
+RunStatus Engine::new_status(const std::string& result, const std::string& message) const {
+    RunStatus status;
+    status.time = format_utc(m_clock.wall_now());
+    status.result = result;
+    status.message = message;
+    return status;
+}
+
+Result<LoadedConfig> Engine::load() {
+    return load_config(
+        m_imds, ConfigPaths{m_root.path(m_paths.config_file), m_paths.config_file, cache_file()});
+}
+
+Result<AgentState> Engine::read_state() const {
+    auto text = read_file_if_exists(state_file());
+    if (!text) {
+        return text.error();
+    }
+    if (!text->found) {
+        return AgentState{};
+    }
+    auto state = agent_state_from_json(text->text);
+    if (!state) {
+        return with_context(state_file(), state.error());
+    }
+    return state;
+}
+
+Result<void> Engine::record(const AgentState& state, const nlohmann::json& cache_update,
+                            const RunStatus& status) {
+    const std::string directory = m_root.path(m_paths.state_dir);
+    if (auto made = make_directories(directory, 0755); !made) {
+        return made;
+    }
+    const std::string state_text = to_json(state).dump(2) + "\n";
+    auto old_state = read_file_if_exists(state_file());
+    if (!old_state || !old_state->found || old_state->text != state_text) {
+        if (auto written = write_file_atomic(state_file(), state_text, 0600); !written) {
+            return written;
+        }
+    }
+    if (!cache_update.is_null()) {
+        const std::string cache_text = cache_update.dump(2) + "\n";
+        auto old_cache = read_file_if_exists(cache_file());
+        if (!old_cache || !old_cache->found || old_cache->text != cache_text) {
+            if (auto written = write_file_atomic(cache_file(), cache_text, 0600); !written) {
+                return written;
+            }
+        }
+    }
+    return write_status(status);
+}
+
+Result<void> Engine::write_status(const RunStatus& status) {
+    if (auto made = make_directories(m_root.path(m_paths.state_dir), 0755); !made) {
+        return made;
+    }
+    return write_file_atomic(status_file(), to_json(status).dump(2) + "\n", 0644);
+}
+
+PassOutcome Engine::reconcile(const PassOptions& options) {
+    PassOutcome outcome;
+    auto loaded = load();
+    if (!loaded) {
+        const Error& error = loaded.error();
+        outcome.exit_status = exit_status_for(error);
+        const bool is_invalid = error.kind == ErrorKind::Invalid;
+        outcome.status = new_status(is_invalid ? "invalid config" : "failed", error.message);
+        if (!options.dry_run && (!is_invalid || options.record_invalid)) {
+            if (auto written = write_status(outcome.status); !written) {
+                spdlog::error("{}", written.error().message);
+            }
+        }
+        return outcome;
+    }
+    outcome.config = loaded->config;
+    RunStatus& status = outcome.status;
+    status = new_status("", "");
+    status.instance = loaded->instance;
+    status.sources = loaded->sources;
+    status.warnings = loaded->warnings;
+    status.share = share_report(loaded->config);
+    if (status.share && status.share->insecure) {
+        status.warnings.push_back(
+            "smbAccess is \"shared\": every pool user can read and change every other user's "
+            "notebooks");
+    }
+
+    const Desired desired = desired_state(loaded->config, m_root);
+    auto state = read_state();
+    if (!state) {
+        outcome.exit_status = 1;
+        status.result = "failed";
+        status.message = state.error().message;
+        return outcome;
+    }
+    auto observed = observe(desired.state, m_mounter, state->mounts);
+    if (!observed) {
+        outcome.exit_status = 1;
+        status.result = "failed";
+        status.message = observed.error().message;
+        return outcome;
+    }
+    outcome.plan = make_plan(desired.state, *observed);
+    outcome.plan.problems.insert(outcome.plan.problems.begin(), desired.problems.begin(),
+                                 desired.problems.end());
+    if (options.dry_run) {
+        status.result = outcome.plan.empty() ? "no changes" : "dry run";
+        return outcome;
+    }
+
+    status.actions = apply_plan(outcome.plan, m_mounter);
+    status.problems = outcome.plan.problems;
+    auto after = observe(desired.state, m_mounter, {});
+    std::vector<MountEntry> mounts_after = after ? after->mounts : observed->mounts;
+    if (status.share) {
+        status.share->mounted =
+            after && share_is_mounted(desired.state, after->mounts, after->target_shows_source);
+    }
+    const bool failed =
+        !status.problems.empty() || std::any_of(status.actions.begin(), status.actions.end(),
+                                                [](const auto& action) { return !action.ok; });
+    status.result = failed ? "failed" : status.actions.empty() ? "no changes" : "changed";
+    status.message = summary(outcome.plan, status.actions);
+    outcome.exit_status = failed ? 1 : 0;
+
+    const AgentState new_state{
+        managed_after(state->mounts, outcome.plan, status.actions, mounts_after)};
+    if (auto written = record(new_state, loaded->cache_update, status); !written) {
+        spdlog::error("cannot record the pass: {}", written.error().message);
+        outcome.exit_status = 1;
+    }
+    return outcome;
+}
+
+PassOutcome Engine::unmount_share() {
+    PassOutcome outcome;
+    auto state = read_state();
+    if (!state) {
+        outcome.exit_status = 1;
+        outcome.status = new_status("failed", state.error().message);
+        return outcome;
+    }
+    auto mounts = m_mounter.mounts();
+    if (!mounts) {
+        outcome.exit_status = 1;
+        outcome.status = new_status("failed", mounts.error().message);
+        return outcome;
+    }
+    ObservedState observed;
+    observed.mounts = *mounts;
+    observed.managed_mounts = state->mounts;
+    // With nothing desired, the plan unmounts exactly the agent's own mounts.
+    outcome.plan = make_plan(DesiredState{}, observed);
+    for (auto& action : outcome.plan.actions) {
+        std::get<UnmountShare>(action).reason = "asked to unmount";
+    }
+    auto outcomes = apply_plan(outcome.plan, m_mounter);
+    auto after = m_mounter.mounts();
+    const AgentState new_state{
+        managed_after(state->mounts, outcome.plan, outcomes, after ? *after : *mounts)};
+    const bool failed = std::any_of(outcomes.begin(), outcomes.end(),
+                                    [](const auto& action) { return !action.ok; });
+    outcome.exit_status = failed ? 1 : 0;
+    outcome.status = new_status(failed             ? "failed"
+                                : outcomes.empty() ? "no changes"
+                                                   : "changed",
+                                summary(outcome.plan, outcomes));
+    outcome.status.actions = std::move(outcomes);
+    if (new_state != *state) {
+        if (auto written = write_file_atomic(state_file(), to_json(new_state).dump(2) + "\n", 0600);
+            !written) {
+            spdlog::error("{}", written.error().message);
+            outcome.exit_status = 1;
+        }
+    }
+    return outcome;
+}
+
+Result<RunStatus> Engine::last_status() const {
+    auto text = read_file_if_exists(status_file());
+    if (!text) {
+        return text.error();
+    }
+    if (!text->found) {
+        return failure("no pass has been recorded yet (" + m_paths.state_dir +
+                       "/status.json is missing); run 'dsvm-agent reconcile'");
+    }
+    auto status = run_status_from_json(text->text);
+    if (!status) {
+        return with_context(status_file(), status.error());
+    }
+    return status;
+}
+
+std::optional<bool> Engine::share_mounted_now(const RunStatus& status) {
+    if (!status.share) {
+        return std::nullopt;
+    }
+    auto mounts = m_mounter.mounts();
+    if (!mounts) {
+        return std::nullopt;
+    }
+    return find_mount(*mounts, m_root.path(status.share->mount_point)) != nullptr;
+}
+
+}  // namespace dsvm

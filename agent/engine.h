@@ -1,0 +1,72 @@
+// One reconcile pass: observe → plan → apply → report (DESIGN.md §2).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "agent/config_loader.h"
+#include "agent/imds.h"
+#include "agent/plan.h"
+#include "agent/status.h"
+#include "common/clock.h"
+#include "common/root.h"
+#include "mount/mounter.h"
+
+namespace dsvm {
+
+// Where the agent's files live, as paths inside the root.
+struct AgentPaths {
+    std::string config_file = "/etc/dsvm-agent/pool.json";
+    std::string state_dir = "/var/lib/dsvm-agent";
+};
+
+struct PassOptions {
+    // Plan only: nothing is changed and nothing is written, not even the status file.
+    bool dry_run = false;
+    // Write an "invalid config" status (the daemon does; a one-shot reconcile exits 2 and
+    // leaves the disk as it was).
+    bool record_invalid = false;
+};
+
+struct PassOutcome {
+    int exit_status = 0;  // 0 converged, 1 something failed, 2 invalid config
+    RunStatus status;
+    Plan plan;
+    std::optional<PoolConfig> config;
+};
+
+class Engine {
+  public:
+    // imds may be null (metadata disabled).
+    Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, Clock& clock);
+
+    PassOutcome reconcile(const PassOptions& options);
+    // Unmounts the share the agent mounted (the `unmount` command); never a foreign mount.
+    PassOutcome unmount_share();
+
+    // The last pass's status, or an error if none was recorded.
+    Result<RunStatus> last_status() const;
+    // Whether the share in `status` is mounted right now (nullopt when it cannot be told).
+    std::optional<bool> share_mounted_now(const RunStatus& status);
+
+    std::string status_file() const;
+
+  private:
+    std::string state_file() const;
+    std::string cache_file() const;
+    Result<LoadedConfig> load();
+    Result<AgentState> read_state() const;
+    // Writes state, cache and status; the first failure is returned.
+    Result<void> record(const AgentState& state, const nlohmann::json& cache_update,
+                        const RunStatus& status);
+    Result<void> write_status(const RunStatus& status);
+    RunStatus new_status(const std::string& result, const std::string& message) const;
+
+    Root m_root;
+    AgentPaths m_paths;
+    ImdsClient* m_imds;
+    Mounter& m_mounter;
+    Clock& m_clock;
+};
+
+}  // namespace dsvm

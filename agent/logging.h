@@ -1,0 +1,23 @@
+// Logging to stderr with spdlog: short human lines on a terminal, plain lines with syslog level
+// prefixes under systemd (journald adds the time and unit), timestamps when piped elsewhere.
+#pragma once
+
+#include <spdlog/common.h>
+
+#include <string_view>
+
+#include "common/result.h"
+
+namespace dsvm {
+
+enum class LogTarget { Terminal, Journal, Plain };
+
+// journald when stderr is the stream named by $JOURNAL_STREAM, a terminal when isatty(2).
+LogTarget detect_log_target();
+
+// "error", "warning"/"warn", "info", "debug", "trace"; anything else is Invalid.
+Result<spdlog::level::level_enum> parse_log_level(std::string_view text);
+
+void setup_logging(spdlog::level::level_enum level, LogTarget target);
+
+}  // namespace dsvm

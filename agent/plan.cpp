@@ -1,0 +1,129 @@
+#include "agent/plan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace dsvm {
+
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+    using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+bool is_bind(const MountRequest& request) {
+    return request.fs_type.empty() && request.options.find("bind") != std::string::npos;
+}
+
+// The kernel names a filesystem family differently from the mount request at times (nfs
+// mounted with vers=4 shows as nfs4, cifs may show as smb3).
+std::string_view fs_family(std::string_view type) {
+    if (type == "nfs4") {
+        return "nfs";
+    }
+    if (type == "smb3") {
+        return "cifs";
+    }
+    return type;
+}
+
+const MountEntry* find_by_id(const std::vector<MountEntry>& mounts, const ManagedMount& managed) {
+    for (const auto& entry : mounts) {
+        if (entry.mount_id == managed.mount_id && entry.mount_point == managed.target) {
+            return &entry;
+        }
+    }
+    return nullptr;
+}
+
+bool is_managed(const ObservedState& observed, const MountEntry& entry) {
+    return std::any_of(observed.managed_mounts.begin(), observed.managed_mounts.end(),
+                       [&](const ManagedMount& managed) {
+                           return managed.mount_id == entry.mount_id &&
+                                  managed.target == entry.mount_point;
+                       });
+}
+
+}  // namespace
+
+std::string describe(const Action& action) {
+    return std::visit(
+        Overloaded{
+            [](const MakeDirectory& step) {
+                return fmt::format("create directory {} (mode {:04o})", step.path, step.mode);
+            },
+            [](const MountShare& step) {
+                const auto& request = step.request;
+                if (is_bind(request)) {
+                    return fmt::format("bind-mount {} on {}", request.source, request.target);
+                }
+                return fmt::format("mount {} on {} (type {}, options {})", request.source,
+                                   request.target, request.fs_type, request.options);
+            },
+            [](const UnmountShare& step) {
+                return fmt::format("unmount {} ({})", step.target, step.reason);
+            },
+        },
+        action);
+}
+
+bool mount_matches(const MountRequest& desired, const MountEntry& entry, bool target_shows_source) {
+    if (is_bind(desired)) {
+        return target_shows_source;
+    }
+    return entry.source == desired.source && fs_family(entry.fs_type) == fs_family(desired.fs_type);
+}
+
+Plan make_plan(const DesiredState& desired, const ObservedState& observed) {
+    Plan plan;
+    for (const auto& managed : observed.managed_mounts) {
+        if (desired.share && desired.share->target == managed.target) {
+            continue;
+        }
+        if (find_by_id(observed.mounts, managed) != nullptr) {
+            plan.actions.emplace_back(
+                UnmountShare{managed.target, "no longer the pool's mount point"});
+        }
+    }
+    if (!desired.share) {
+        return plan;
+    }
+    const MountRequest& request = *desired.share;
+    if (is_bind(request) && !observed.source_exists) {
+        plan.problems.push_back(fmt::format(
+            "bind share source {} does not exist; create it or fix share.source", request.source));
+        return plan;
+    }
+    if (const MountEntry* entry = find_mount(observed.mounts, request.target)) {
+        if (mount_matches(request, *entry, observed.target_shows_source)) {
+            return plan;
+        }
+        if (!is_managed(observed, *entry)) {
+            plan.problems.push_back(fmt::format(
+                "{} already has a mount the agent did not make ({}, type {}); the agent never "
+                "stacks mounts: unmount it or choose another share.mountPoint",
+                request.target, entry->source, entry->fs_type));
+            return plan;
+        }
+        plan.actions.emplace_back(UnmountShare{request.target, "the pool's share changed"});
+        plan.actions.emplace_back(MountShare{request});
+        return plan;
+    }
+    if (!observed.target_exists) {
+        plan.actions.emplace_back(MakeDirectory{request.target, 0755});
+    } else if (!observed.target_is_directory) {
+        plan.problems.push_back(
+            fmt::format("mount point {} exists and is not a directory; remove it or choose another "
+                        "share.mountPoint",
+                        request.target));
+        return plan;
+    }
+    plan.actions.emplace_back(MountShare{request});
+    return plan;
+}
+
+}  // namespace dsvm

@@ -1,0 +1,189 @@
+#include "agent/status.h"
+
+#include <fmt/format.h>
+
+namespace dsvm {
+
+using nlohmann::json;
+
+namespace {
+
+json share_to_json(const ShareReport& share) {
+    json out = {{"source", share.source},
+                {"type", share.type},
+                {"mountPoint", share.mount_point},
+                {"mounted", share.mounted},
+                {"insecure", share.insecure}};
+    if (!share.access.empty()) {
+        out["smbAccess"] = share.access;
+    }
+    return out;
+}
+
+std::string text_or_empty(const json& object, const char* key) {
+    const auto found = object.find(key);
+    return found != object.end() && found->is_string() ? found->get<std::string>() : "";
+}
+
+bool bool_or_false(const json& object, const char* key) {
+    const auto found = object.find(key);
+    return found != object.end() && found->is_boolean() && found->get<bool>();
+}
+
+std::vector<std::string> strings_of(const json& object, const char* key) {
+    std::vector<std::string> out;
+    const auto found = object.find(key);
+    if (found != object.end() && found->is_array()) {
+        for (const auto& item : *found) {
+            if (item.is_string()) {
+                out.push_back(item.get<std::string>());
+            }
+        }
+    }
+    return out;
+}
+
+const json* array_of(const json& object, const char* key) {
+    const auto found = object.find(key);
+    return found != object.end() && found->is_array() ? &*found : nullptr;
+}
+
+}  // namespace
+
+json to_json(const RunStatus& status) {
+    json sources = json::array();
+    for (const auto& source : status.sources) {
+        sources.push_back(
+            {{"name", source.name}, {"state", source.state}, {"detail", source.detail}});
+    }
+    json actions = json::array();
+    for (const auto& outcome : status.actions) {
+        json item = {{"action", outcome.action}, {"ok", outcome.ok}};
+        if (!outcome.ok) {
+            item["error"] = outcome.error;
+        }
+        actions.push_back(item);
+    }
+    return {{"version", 1},
+            {"time", status.time},
+            {"result", status.result},
+            {"message", status.message},
+            {"instance", status.instance},
+            {"sources", sources},
+            {"warnings", status.warnings},
+            {"share", status.share ? share_to_json(*status.share) : json(nullptr)},
+            {"actions", actions},
+            {"problems", status.problems}};
+}
+
+Result<RunStatus> run_status_from_json(std::string_view text) {
+    const json parsed = json::parse(text, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+        return failure("the status file is not a JSON object");
+    }
+    RunStatus status;
+    status.time = text_or_empty(parsed, "time");
+    status.result = text_or_empty(parsed, "result");
+    status.message = text_or_empty(parsed, "message");
+    status.instance = text_or_empty(parsed, "instance");
+    status.warnings = strings_of(parsed, "warnings");
+    status.problems = strings_of(parsed, "problems");
+    if (const json* sources = array_of(parsed, "sources")) {
+        for (const auto& item : *sources) {
+            if (item.is_object()) {
+                status.sources.push_back({text_or_empty(item, "name"), text_or_empty(item, "state"),
+                                          text_or_empty(item, "detail")});
+            }
+        }
+    }
+    if (const json* actions = array_of(parsed, "actions")) {
+        for (const auto& item : *actions) {
+            if (item.is_object()) {
+                status.actions.push_back({text_or_empty(item, "action"), bool_or_false(item, "ok"),
+                                          text_or_empty(item, "error")});
+            }
+        }
+    }
+    if (const auto share = parsed.find("share"); share != parsed.end() && share->is_object()) {
+        status.share =
+            ShareReport{text_or_empty(*share, "source"),     text_or_empty(*share, "type"),
+                        text_or_empty(*share, "mountPoint"), text_or_empty(*share, "smbAccess"),
+                        bool_or_false(*share, "mounted"),    bool_or_false(*share, "insecure")};
+    }
+    return status;
+}
+
+json to_json(const AgentState& state) {
+    json mounts = json::array();
+    for (const auto& mount : state.mounts) {
+        mounts.push_back({{"target", mount.target}, {"mountId", mount.mount_id}});
+    }
+    return {{"version", 1}, {"mounts", mounts}};
+}
+
+Result<AgentState> agent_state_from_json(std::string_view text) {
+    const json parsed = json::parse(text, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+        return failure("the agent state file is not a JSON object");
+    }
+    AgentState state;
+    if (const json* mounts = array_of(parsed, "mounts")) {
+        for (const auto& item : *mounts) {
+            const auto id = item.is_object() ? item.find("mountId") : item.end();
+            if (!item.is_object() || id == item.end() || !id->is_number_integer() ||
+                text_or_empty(item, "target").empty()) {
+                return failure("the agent state file has a malformed mounts entry");
+            }
+            state.mounts.push_back({text_or_empty(item, "target"), id->get<int>()});
+        }
+    }
+    return state;
+}
+
+std::string render_status(const RunStatus& status, std::optional<bool> live_mounted) {
+    std::string out;
+    const auto row = [&out](std::string_view label, std::string_view value) {
+        out += fmt::format("{:<12} {}\n", label, value);
+    };
+    row("Last run:", status.time.empty() ? "never" : status.time);
+    row("Result:", status.message.empty() ? status.result
+                                          : fmt::format("{} ({})", status.result, status.message));
+    if (!status.instance.empty()) {
+        row("Instance:", status.instance);
+    }
+    std::string sources;
+    for (const auto& source : status.sources) {
+        sources +=
+            fmt::format("{}{}: {}{}", sources.empty() ? "" : "\n             ", source.name,
+                        source.state, source.detail.empty() ? "" : " (" + source.detail + ")");
+    }
+    row("Config:", sources.empty() ? "-" : sources);
+    if (status.share) {
+        const auto& share = *status.share;
+        const bool mounted = live_mounted.value_or(share.mounted);
+        row("Share:", fmt::format("{} ({})", share.source, share.type));
+        row("Mount point:",
+            fmt::format("{} ({})", share.mount_point, mounted ? "mounted" : "not mounted"));
+        if (!share.access.empty()) {
+            row("SMB access:", share.insecure ? share.access +
+                                                    " (INSECURE: every user can read "
+                                                    "every other user's notebooks)"
+                                              : share.access);
+        }
+    } else {
+        row("Share:", "none configured");
+    }
+    for (const auto& outcome : status.actions) {
+        row(outcome.ok ? "Done:" : "FAILED:",
+            outcome.ok ? outcome.action : outcome.action + ": " + outcome.error);
+    }
+    for (const auto& problem : status.problems) {
+        row("Problem:", problem);
+    }
+    for (const auto& warning : status.warnings) {
+        row("Warning:", warning);
+    }
+    return out;
+}
+
+}  // namespace dsvm

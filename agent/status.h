@@ -1,0 +1,78 @@
+// What the agent reports (status.json, `dsvm-agent status`) and what it remembers between passes
+// (state.json: the resources it manages). Both are written atomically under the state dir.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/plan.h"
+#include "common/result.h"
+
+namespace dsvm {
+
+// One config source and what became of it on the last pass.
+struct SourceReport {
+    std::string name;    // "IMDS tags", "IMDS userData", "/etc/dsvm-agent/pool.json"
+    std::string state;   // "used", "absent", "ignored", "cached", "unreachable", "disabled"
+    std::string detail;  // why, in a few words; never a secret
+
+    bool operator==(const SourceReport&) const = default;
+};
+
+struct ActionOutcome {
+    std::string action;  // describe(action)
+    bool ok = true;
+    std::string error;
+
+    bool operator==(const ActionOutcome&) const = default;
+};
+
+struct ShareReport {
+    std::string source;
+    std::string type;
+    std::string mount_point;  // as configured (inside the root)
+    std::string access;       // smbAccess for SMB shares, else empty
+    bool mounted = false;
+    bool insecure = false;  // smbAccess "shared": every user can read every notebook
+
+    bool operator==(const ShareReport&) const = default;
+};
+
+// The result of the last pass.
+struct RunStatus {
+    std::string time;      // RFC 3339 UTC
+    std::string result;    // "changed", "no changes", "failed", "invalid config"
+    std::string message;   // one-line summary; the error for "invalid config"
+    std::string instance;  // the VM name from metadata, when known
+    std::vector<SourceReport> sources;
+    std::vector<std::string> warnings;
+    std::optional<ShareReport> share;
+    std::vector<ActionOutcome> actions;
+    std::vector<std::string> problems;
+
+    bool operator==(const RunStatus&) const = default;
+};
+
+// What the agent manages on this instance; only what is listed here may be undone by it.
+struct AgentState {
+    std::vector<ManagedMount> mounts;
+
+    bool operator==(const AgentState&) const = default;
+};
+
+nlohmann::json to_json(const RunStatus& status);
+Result<RunStatus> run_status_from_json(std::string_view text);
+
+nlohmann::json to_json(const AgentState& state);
+// A missing file is an empty state; a corrupt one is an error (never silently forgotten, since
+// forgetting would make the agent treat its own mounts as foreign).
+Result<AgentState> agent_state_from_json(std::string_view text);
+
+// The short table `dsvm-agent status` prints; `live_mounted` is the share's state right now.
+std::string render_status(const RunStatus& status, std::optional<bool> live_mounted);
+
+}  // namespace dsvm

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The demo itself; scripts/demo.sh runs it inside a private mount namespace.
+set -euo pipefail
+build=${1:?usage: demo-pool.sh BUILD_DIR}
+agent="$build/agent/dsvm-agent"
+fake_imds="$build/tests/dsvm-fake-imds"
+
+sandbox=$(mktemp -d /tmp/dsvm-demo.XXXXXX)
+imds_pid=
+cleanup() {
+  [[ -n $imds_pid ]] && kill "$imds_pid" 2>/dev/null && wait "$imds_pid" 2>/dev/null
+  umount -R "$sandbox/datamnt/dsvmshare" 2>/dev/null || true
+  rm -rf "$sandbox"
+}
+trap cleanup EXIT
+
+# The "share": on a real pool, Azure Files or NFS; here a local directory, mounted as a bind
+# share, with the reference layout (notebooks/<user>).
+mkdir -p "$sandbox/srv/dsvmshare/notebooks/alice"
+echo '{"cells": [], "nbformat": 4, "nbformat_minor": 5}' \
+  > "$sandbox/srv/dsvmshare/notebooks/alice/welcome.ipynb"
+
+# What IMDS would serve: tags for the share, and a pool config in userData.
+user_data='{"dsvmPool": {"share": {"mountPoint": "/datamnt/dsvmshare"}, "interval": 60}}'
+cat > "$sandbox/imds.json" <<JSON
+{"compute": {"name": "dsvm-pool_0", "vmScaleSetName": "dsvm-pool", "osType": "Linux",
+  "vmId": "00000000-0000-4000-8000-000000000000",
+  "tagsList": [{"name": "dsvm-share", "value": "/srv/dsvmshare"},
+               {"name": "dsvm-share-type", "value": "bind"},
+               {"name": "team", "value": "data-science"}],
+  "userData": "$(printf '%s' "$user_data" | base64 -w0)"}}
+JSON
+"$fake_imds" --document "$sandbox/imds.json" --port-file "$sandbox/imds.port" >/dev/null &
+imds_pid=$!
+for _ in $(seq 100); do [[ -s $sandbox/imds.port ]] && break; sleep 0.05; done
+imds="http://127.0.0.1:$(cat "$sandbox/imds.port")"
+
+run() {
+  echo
+  echo "\$ dsvm-agent $*"
+  "$agent" --root "$sandbox" --imds "$imds" "$@" || echo "(exit status $?)"
+}
+
+echo "Demo pool: sandbox root $sandbox, metadata service $imds"
+run reconcile --dry-run
+run reconcile
+run reconcile
+run status
+echo
+echo "\$ ls $sandbox/datamnt/dsvmshare/notebooks/alice   # the share, through its mount point"
+ls "$sandbox/datamnt/dsvmshare/notebooks/alice"
+echo
+echo "\$ findmnt $sandbox/datamnt/dsvmshare"
+findmnt "$sandbox/datamnt/dsvmshare"

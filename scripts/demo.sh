@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds dsvm-agent and runs its main job on the built-in demo pool: a fake metadata service on
+# loopback serves a pool config with a bind share, and the real binary reconciles a sandbox
+# root. Everything happens in a private mount namespace, so nothing reaches the host's mounts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "${JOBS:-2}" --target dsvm-agent dsvm-fake-imds
+
+exec unshare --mount --propagation private scripts/demo-pool.sh build

@@ -1,0 +1,109 @@
+// `run`: READY after the first pass, SIGHUP reconciles at once, SIGTERM exits cleanly.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <memory>
+
+#include "common/fd.h"
+#include "integration/agent_fixture.h"
+
+using namespace dsvm;
+using namespace dsvm::test;
+
+namespace {
+
+// The service manager's side of sd_notify(3): a datagram socket that collects messages.
+class NotifySocket {
+  public:
+    explicit NotifySocket(std::string path) : m_path(std::move(path)) {
+        m_fd.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::strncpy(address.sun_path, m_path.c_str(), sizeof address.sun_path - 1);
+        REQUIRE(::bind(m_fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    }
+    const std::string& path() const { return m_path; }
+    // Everything received so far, messages separated by blank lines.
+    const std::string& received() {
+        char buffer[4096];
+        for (;;) {
+            const ssize_t got = ::recv(m_fd.get(), buffer, sizeof buffer, 0);
+            if (got <= 0) {
+                break;
+            }
+            m_received.append(buffer, static_cast<size_t>(got));
+            m_received += "\n\n";
+        }
+        return m_received;
+    }
+
+  private:
+    std::string m_path;
+    Fd m_fd;
+    std::string m_received;
+};
+
+// Starts `dsvm-agent run` for the fixture's sandbox, telling it to notify `notify`.
+std::unique_ptr<Child> start_daemon(AgentFixture& fixture, const NotifySocket& notify) {
+    std::vector<std::string> argv{DSVM_AGENT_BINARY};
+    for (auto& arg : fixture.args({"run"})) {
+        argv.push_back(arg);
+    }
+    return std::make_unique<Child>(argv, fixture.sandbox().path("agent.log"),
+                                   std::vector<std::string>{"NOTIFY_SOCKET=" + notify.path()});
+}
+
+}  // namespace
+
+TEST_CASE("run: ready after the first pass, SIGHUP reconciles now, SIGTERM stops", "[daemon]") {
+    AgentFixture fixture;
+    fixture.serve_tags(bind_pool_tags());
+    fixture.sandbox().mkdir("srv/share");
+    NotifySocket notify(fixture.sandbox().path("notify.sock"));
+
+    const auto daemon = start_daemon(fixture, notify);
+    Child& agent = *daemon;
+
+    REQUIRE(
+        eventually([&] { return notify.received().find("READY=1") != std::string::npos; }, 10000));
+    CHECK(fixture.mounts_at("/datamnt/share") == 1);
+    CHECK_THAT(notify.received(), Catch::Contains("STATUS=changed"));
+
+    const size_t requests_before = fixture.imds().requests().size();
+    agent.signal(SIGHUP);
+    CHECK(eventually([&] { return fixture.imds().requests().size() > requests_before; }, 5000));
+    CHECK(eventually(
+        [&] { return notify.received().find("STATUS=no changes") != std::string::npos; }, 5000));
+    CHECK(fixture.mounts_at("/datamnt/share") == 1);
+
+    agent.signal(SIGTERM);
+    CHECK(agent.wait(5000) == 0);
+    CHECK_THAT(notify.received(), Catch::Contains("STOPPING=1"));
+    const std::string log = fixture.sandbox().read("agent.log");
+    CHECK_THAT(log, Catch::Contains("SIGHUP: reconciling now"));
+    CHECK_THAT(log, Catch::Contains("SIGTERM: stopping"));
+}
+
+TEST_CASE("run: an invalid config is reported in status and the daemon keeps running", "[daemon]") {
+    AgentFixture fixture;
+    fixture.serve_tags({{"dsvm-share", "/srv/share"}, {"dsvm-mount-point", "/usr"}});
+    NotifySocket notify(fixture.sandbox().path("notify.sock"));
+    const auto daemon = start_daemon(fixture, notify);
+    Child& agent = *daemon;
+    REQUIRE(
+        eventually([&] { return notify.received().find("READY=1") != std::string::npos; }, 10000));
+    CHECK_THAT(notify.received(), Catch::Contains("STATUS=invalid config"));
+    const auto status = fixture.agent({"status"});
+    CHECK_THAT(status.out, Catch::Contains("invalid config") && Catch::Contains("mountPoint"));
+
+    // Fixing the metadata is picked up on the next pass, without a restart.
+    fixture.serve_tags(bind_pool_tags());
+    fixture.sandbox().mkdir("srv/share");
+    agent.signal(SIGHUP);
+    CHECK(eventually([&] { return fixture.mounts_at("/datamnt/share") == 1; }, 5000));
+    agent.signal(SIGTERM);
+    CHECK(agent.wait(5000) == 0);
+}
