@@ -156,7 +156,7 @@ Result<LoadedConfig> load_config(ImdsClient* imds, const ConfigPaths& paths) {
 
     auto config = build_pool_config(merge_layers(layers));
     if (!config) {
-        return config.error();
+        return with_context("pool config (all sources merged)", config.error());
     }
     loaded.config = std::move(config).value();
     return loaded;

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "${JOBS:-2}" --target dsvm-agent dsvm-fake-imds
+echo "Building dsvm-agent (log: build/build.log) ..."
+if ! cmake --build build -j "${JOBS:-2}" --target dsvm-agent dsvm-fake-imds >build/build.log 2>&1; then
+  cat build/build.log
+  exit 1
+fi
 
 exec unshare --mount --propagation private scripts/demo-pool.sh build
