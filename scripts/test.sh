@@ -17,8 +17,11 @@ echo "== tests"
 (cd build-test && ctest --output-on-failure -j "$jobs" ${CTEST_ARGS:-})
 
 echo "== clang-format"
-find agent common mount users tests bench \( -name '*.cpp' -o -name '*.h' \) -print0 2>/dev/null |
-  xargs -0 clang-format --dry-run --Werror
+sources=()
+for dir in agent common mount users tests bench; do
+  if [[ -d $dir ]]; then sources+=("$dir"); fi
+done
+find "${sources[@]}" \( -name '*.cpp' -o -name '*.h' \) -print0 | xargs -0 clang-format --dry-run --Werror
 
 echo "== unit tests under ASan+UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDSVM_WERROR=ON -DDSVM_SANITIZE=ON >/dev/null
