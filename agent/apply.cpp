@@ -1,5 +1,7 @@
 #include "agent/apply.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 
 #include "common/fs.h"
@@ -8,12 +10,37 @@ namespace dsvm {
 
 namespace {
 
+// Keeps the previous fstab as fstab.dsvm-agent.bak and writes the new one with the old mode.
+Result<void> update_fstab_file(const UpdateFstab& step) {
+    mode_t mode = 0644;
+    struct stat info {};
+    if (::stat(step.path.c_str(), &info) == 0) {
+        mode = info.st_mode & 07777;
+        auto previous = read_file(step.path);
+        if (!previous) {
+            return previous.error();
+        }
+        if (auto backup = write_file_atomic(step.path + ".dsvm-agent.bak", *previous, mode);
+            !backup) {
+            return backup;
+        }
+    }
+    const std::string directory = step.path.substr(0, step.path.find_last_of('/'));
+    if (auto made = make_directories(directory, 0755); !made) {
+        return made;
+    }
+    return write_file_atomic(step.path, step.content, mode);
+}
+
 Result<void> run_action(const Action& action, Mounter& mounter) {
     if (const auto* step = std::get_if<MakeDirectory>(&action)) {
         return make_directories(step->path, step->mode);
     }
     if (const auto* step = std::get_if<MountShare>(&action)) {
         return mounter.mount(step->request);
+    }
+    if (const auto* step = std::get_if<UpdateFstab>(&action)) {
+        return update_fstab_file(*step);
     }
     const auto& step = std::get<UnmountShare>(action);
     return mounter.unmount(step.target);
@@ -75,7 +102,8 @@ std::vector<ManagedMount> managed_after(const std::vector<ManagedMount>& before,
             std::erase_if(after, [&](const auto& managed) {
                 return managed.target == mount->request.target;
             });
-            after.push_back({entry->mount_point, entry->mount_id});
+            after.push_back(
+                {entry->mount_point, entry->mount_id, mount->request, mount->credentials_stamp});
         }
     }
     return after;

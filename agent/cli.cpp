@@ -12,6 +12,7 @@
 #include <memory>
 #include <random>
 
+#include "agent/credentials_command.h"
 #include "agent/daemon.h"
 #include "agent/engine.h"
 #include "agent/logging.h"
@@ -176,8 +177,35 @@ int run_cli(int argc, char** argv) {
     bool as_json = false;
     status->add_flag("--json", as_json, "Machine-readable output");
     auto* mount = app.add_subcommand("mount", "Mount the pool's share (a pass for the share only)");
-    auto* unmount = app.add_subcommand("unmount", "Unmount the share the agent mounted");
+    auto* unmount = app.add_subcommand(
+        "unmount", "Unmount the share the agent mounted (the next pass mounts it again)");
     auto* version = app.add_subcommand("version", "Print the version");
+
+    auto* credentials = app.add_subcommand(
+        "credentials", "Manage SMB storage keys (kept in root-only files, never in metadata)");
+    credentials->require_subcommand(1);
+    auto* credentials_set_command = credentials->add_subcommand(
+        "set", "Store the key for a storage account (or SMB server), read from standard input");
+    std::string credentials_name_arg;
+    std::string credentials_username;
+    bool key_stdin = false;
+    credentials_set_command
+        ->add_option("NAME", credentials_name_arg,
+                     "Storage account name (acct in //acct.file.core.windows.net/share)")
+        ->required();
+    credentials_set_command->add_option("--username", credentials_username,
+                                        "User name for the server (default: NAME)");
+    credentials_set_command
+        ->add_flag("--key-stdin", key_stdin,
+                   "Read the key from standard input (a prompt without echo on a terminal)")
+        ->required();
+    credentials_set_command->footer(
+        "Example:\n  az storage account keys list -n acct --query [0].value -o tsv |\n"
+        "    dsvm-agent credentials set acct --key-stdin");
+    auto* credentials_list_command = credentials->add_subcommand(
+        "list", "List stored credentials: names, files, modes; never keys");
+    bool credentials_json = false;
+    credentials_list_command->add_flag("--json", credentials_json, "Machine-readable output");
 
     try {
         app.parse(argc, argv);
@@ -192,7 +220,7 @@ int run_cli(int argc, char** argv) {
     if (app.get_subcommands().empty()) {
         std::fprintf(stderr,
                      "dsvm-agent: a command is required (run, reconcile, status, mount, unmount, "
-                     "version)\nRun 'dsvm-agent --help' for usage.\n");
+                     "credentials, version)\nRun 'dsvm-agent --help' for usage.\n");
         return 2;
     }
     if (version->parsed()) {
@@ -226,6 +254,14 @@ int run_cli(int argc, char** argv) {
 
     if (status->parsed()) {
         return show_status(engine, as_json);
+    }
+    if (credentials_set_command->parsed()) {
+        return credentials_set(
+            *root, credentials_name_arg,
+            credentials_username.empty() ? credentials_name_arg : credentials_username, key_stdin);
+    }
+    if (credentials_list_command->parsed()) {
+        return credentials_list(*root, credentials_json);
     }
     if (unmount->parsed()) {
         const PassOutcome outcome = engine.unmount_share();

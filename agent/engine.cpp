@@ -26,13 +26,21 @@ std::optional<ShareReport> share_report(const PoolConfig& config) {
     return report;
 }
 
-bool share_is_mounted(const DesiredState& desired, const std::vector<MountEntry>& mounts,
-                      bool target_shows_source) {
+// The share is mounted when the visible mount on its mount point is the agent's own, or one that
+// already matches the request.
+bool share_is_mounted(const DesiredState& desired, const ObservedState& observed,
+                      const std::vector<ManagedMount>& managed) {
     if (!desired.share) {
         return false;
     }
-    const MountEntry* entry = find_mount(mounts, desired.share->target);
-    return entry != nullptr && mount_matches(*desired.share, *entry, target_shows_source);
+    const MountEntry* entry = find_mount(observed.mounts, desired.share->target);
+    if (entry == nullptr) {
+        return false;
+    }
+    const bool ours = std::any_of(managed.begin(), managed.end(), [&](const auto& mount) {
+        return mount.mount_id == entry->mount_id && mount.target == entry->mount_point;
+    });
+    return ours || mount_matches(*desired.share, *entry, observed.target_shows_source);
 }
 
 std::string summary(const Plan& plan, const std::vector<ActionOutcome>& outcomes) {
@@ -156,7 +164,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
             "notebooks");
     }
 
-    const Desired desired = desired_state(loaded->config, m_root);
+    const DesiredState desired = desired_state(loaded->config, m_root);
     auto state = read_state();
     if (!state) {
         outcome.exit_status = 1;
@@ -164,16 +172,14 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         status.message = state.error().message;
         return outcome;
     }
-    auto observed = observe(desired.state, m_mounter, state->mounts);
+    auto observed = observe(desired, m_mounter, state->mounts, m_root);
     if (!observed) {
         outcome.exit_status = 1;
         status.result = "failed";
         status.message = observed.error().message;
         return outcome;
     }
-    outcome.plan = make_plan(desired.state, *observed);
-    outcome.plan.problems.insert(outcome.plan.problems.begin(), desired.problems.begin(),
-                                 desired.problems.end());
+    outcome.plan = make_plan(desired, *observed);
     if (options.dry_run) {
         status.result = outcome.plan.empty() ? "no changes" : "dry run";
         return outcome;
@@ -181,11 +187,12 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
 
     status.actions = apply_plan(outcome.plan, m_mounter);
     status.problems = outcome.plan.problems;
-    auto after = observe(desired.state, m_mounter, {});
+    auto after = observe(desired, m_mounter, {}, m_root);
     std::vector<MountEntry> mounts_after = after ? after->mounts : observed->mounts;
+    const AgentState new_state{
+        managed_after(state->mounts, outcome.plan, status.actions, mounts_after)};
     if (status.share) {
-        status.share->mounted =
-            after && share_is_mounted(desired.state, after->mounts, after->target_shows_source);
+        status.share->mounted = after && share_is_mounted(desired, *after, new_state.mounts);
     }
     const bool failed =
         !status.problems.empty() || std::any_of(status.actions.begin(), status.actions.end(),
@@ -194,8 +201,6 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     status.message = summary(outcome.plan, status.actions);
     outcome.exit_status = failed ? 1 : 0;
 
-    const AgentState new_state{
-        managed_after(state->mounts, outcome.plan, status.actions, mounts_after)};
     if (auto written = record(new_state, loaded->cache_update, status); !written) {
         spdlog::error("cannot record the pass: {}", written.error().message);
         outcome.exit_status = 1;

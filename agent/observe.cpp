@@ -2,26 +2,59 @@
 
 #include <sys/stat.h>
 
+#include "common/fs.h"
+#include "mount/credentials.h"
+#include "mount/options.h"
+
 namespace dsvm {
 
-Desired desired_state(const PoolConfig& config, const Root& root) {
-    Desired desired;
+namespace {
+
+constexpr const char* k_fstab = "/etc/fstab";
+
+}  // namespace
+
+DesiredState desired_state(const PoolConfig& config, const Root& root) {
+    DesiredState desired;
+    desired.fstab_path = root.path(k_fstab);
     if (!config.share) {
         return desired;
     }
     const ShareConfig& share = *config.share;
-    if (share.type != ShareType::Bind) {
-        desired.problems.push_back("share type " + std::string(to_string(share.type)) +
-                                   " is not supported by this build; only bind shares are");
-        return desired;
+    const std::string target = root.path(share.mount_point);
+    const std::string fs_type(fs_type_for(share.type));
+    switch (share.type) {
+        case ShareType::Bind:
+            desired.share = MountRequest{root.path(share.source), target, "", "bind"};
+            desired.fstab_entries.push_back(
+                {share.source, share.mount_point, "none", boot_options(ShareType::Bind, "bind")});
+            break;
+        case ShareType::Smb: {
+            desired.credentials_name = credentials_name(share.source);
+            const std::string credentials = credentials_path(desired.credentials_name);
+            desired.share = MountRequest{
+                share.source, target, fs_type,
+                mount_options(share.type, share.smb_access, share.options, root.path(credentials))};
+            desired.fstab_entries.push_back(
+                {share.source, share.mount_point, fs_type,
+                 boot_options(share.type, mount_options(share.type, share.smb_access, share.options,
+                                                        credentials))});
+            break;
+        }
+        case ShareType::Nfs: {
+            const std::string options =
+                mount_options(share.type, share.smb_access, share.options, "");
+            desired.share = MountRequest{share.source, target, fs_type, options};
+            desired.fstab_entries.push_back(
+                {share.source, share.mount_point, fs_type, boot_options(share.type, options)});
+            break;
+        }
     }
-    desired.state.share =
-        MountRequest{root.path(share.source), root.path(share.mount_point), "", "bind"};
     return desired;
 }
 
 Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
-                              std::vector<ManagedMount> managed_mounts) {
+                              std::vector<ManagedMount> managed_mounts, const Root& root) {
     ObservedState observed;
     auto mounts = mounter.mounts();
     if (!mounts) {
@@ -29,6 +62,13 @@ Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
     }
     observed.mounts = std::move(mounts).value();
     observed.managed_mounts = std::move(managed_mounts);
+    if (!desired.fstab_path.empty()) {
+        auto fstab = read_file_if_exists(desired.fstab_path);
+        if (!fstab) {
+            return fstab.error();
+        }
+        observed.fstab_text = std::move(fstab->text);
+    }
     if (!desired.share) {
         return observed;
     }
@@ -42,6 +82,19 @@ Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
         observed.target_shows_source = observed.source_exists && observed.target_is_directory &&
                                        source.st_dev == target.st_dev &&
                                        source.st_ino == target.st_ino;
+    }
+    if (!desired.credentials_name.empty()) {
+        ObservedCredentials credentials;
+        if (auto file = inspect_credentials(root, desired.credentials_name)) {
+            credentials.found = true;
+            credentials.secure = file->secure;
+            credentials.problem =
+                file->secure ? "" : "refusing to use " + file->path + ": " + file->problem;
+            credentials.stamp = file->stamp;
+        } else {
+            credentials.problem = file.error().message;
+        }
+        observed.credentials = std::move(credentials);
     }
     return observed;
 }

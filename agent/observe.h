@@ -12,17 +12,13 @@
 
 namespace dsvm {
 
-struct Desired {
-    DesiredState state;
-    // What the config asks for but this build cannot provide, reported as problems.
-    std::vector<std::string> problems;
-};
+// The share as a mount request (real paths, joined to the root) and as an fstab entry (paths
+// inside the root), with SMB's credentials file named by the share's storage account.
+DesiredState desired_state(const PoolConfig& config, const Root& root);
 
-// The share as a mount request with every path joined to the root.
-Desired desired_state(const PoolConfig& config, const Root& root);
-
-// Reads the mount table (through the Mounter) and the mount point and bind source on disk.
+// Reads the mount table (through the Mounter), the mount point and bind source on disk, the
+// credentials file's metadata (never its content) and fstab.
 Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
-                              std::vector<ManagedMount> managed_mounts);
+                              std::vector<ManagedMount> managed_mounts, const Root& root);
 
 }  // namespace dsvm

@@ -40,12 +40,74 @@ const MountEntry* find_by_id(const std::vector<MountEntry>& mounts, const Manage
     return nullptr;
 }
 
-bool is_managed(const ObservedState& observed, const MountEntry& entry) {
-    return std::any_of(observed.managed_mounts.begin(), observed.managed_mounts.end(),
-                       [&](const ManagedMount& managed) {
-                           return managed.mount_id == entry.mount_id &&
-                                  managed.target == entry.mount_point;
-                       });
+const ManagedMount* managed_record(const ObservedState& observed, const MountEntry& entry) {
+    for (const auto& managed : observed.managed_mounts) {
+        if (managed.mount_id == entry.mount_id && managed.target == entry.mount_point) {
+            return &managed;
+        }
+    }
+    return nullptr;
+}
+
+// Why the agent's own mount must be made again, or empty when it is still what is wanted.
+std::string remount_reason(const ManagedMount& managed, const MountRequest& request,
+                           const ObservedState& observed) {
+    if (managed.request.source != request.source || managed.request.fs_type != request.fs_type) {
+        return "the pool's share changed";
+    }
+    if (managed.request.options != request.options) {
+        return "the mount options changed";
+    }
+    if (observed.credentials && managed.credentials_stamp != observed.credentials->stamp) {
+        return "the credentials changed";
+    }
+    return {};
+}
+
+void plan_share(const DesiredState& desired, const ObservedState& observed, Plan& plan) {
+    const MountRequest& request = *desired.share;
+    if (is_bind(request) && !observed.source_exists) {
+        plan.problems.push_back(fmt::format(
+            "bind share source {} does not exist; create it or fix share.source", request.source));
+        return;
+    }
+    const std::string stamp = observed.credentials ? observed.credentials->stamp : "";
+    if (const MountEntry* entry = find_mount(observed.mounts, request.target)) {
+        if (const ManagedMount* managed = managed_record(observed, *entry)) {
+            const std::string reason = remount_reason(*managed, request, observed);
+            if (reason.empty()) {
+                return;
+            }
+            if (observed.credentials && !observed.credentials->secure) {
+                plan.problems.push_back(observed.credentials->problem);
+                return;
+            }
+            plan.actions.emplace_back(UnmountShare{request.target, reason});
+            plan.actions.emplace_back(MountShare{request, stamp});
+            return;
+        }
+        if (!mount_matches(request, *entry, observed.target_shows_source)) {
+            plan.problems.push_back(fmt::format(
+                "{} already has a mount the agent did not make ({}, type {}); the agent never "
+                "stacks mounts: unmount it or choose another share.mountPoint",
+                request.target, entry->source, entry->fs_type));
+        }
+        return;
+    }
+    if (observed.credentials && !observed.credentials->secure) {
+        plan.problems.push_back(observed.credentials->problem);
+        return;
+    }
+    if (!observed.target_exists) {
+        plan.actions.emplace_back(MakeDirectory{request.target, 0755});
+    } else if (!observed.target_is_directory) {
+        plan.problems.push_back(
+            fmt::format("mount point {} exists and is not a directory; remove it or choose another "
+                        "share.mountPoint",
+                        request.target));
+        return;
+    }
+    plan.actions.emplace_back(MountShare{request, stamp});
 }
 
 }  // namespace
@@ -66,6 +128,9 @@ std::string describe(const Action& action) {
             },
             [](const UnmountShare& step) {
                 return fmt::format("unmount {} ({})", step.target, step.reason);
+            },
+            [](const UpdateFstab& step) {
+                return fmt::format("update the agent's entries in {}", step.path);
             },
         },
         action);
@@ -89,40 +154,15 @@ Plan make_plan(const DesiredState& desired, const ObservedState& observed) {
                 UnmountShare{managed.target, "no longer the pool's mount point"});
         }
     }
-    if (!desired.share) {
-        return plan;
+    if (desired.share) {
+        plan_share(desired, observed, plan);
     }
-    const MountRequest& request = *desired.share;
-    if (is_bind(request) && !observed.source_exists) {
-        plan.problems.push_back(fmt::format(
-            "bind share source {} does not exist; create it or fix share.source", request.source));
-        return plan;
-    }
-    if (const MountEntry* entry = find_mount(observed.mounts, request.target)) {
-        if (mount_matches(request, *entry, observed.target_shows_source)) {
-            return plan;
+    if (!desired.fstab_path.empty()) {
+        std::string content = update_fstab(observed.fstab_text, desired.fstab_entries);
+        if (content != observed.fstab_text) {
+            plan.actions.emplace_back(UpdateFstab{desired.fstab_path, std::move(content)});
         }
-        if (!is_managed(observed, *entry)) {
-            plan.problems.push_back(fmt::format(
-                "{} already has a mount the agent did not make ({}, type {}); the agent never "
-                "stacks mounts: unmount it or choose another share.mountPoint",
-                request.target, entry->source, entry->fs_type));
-            return plan;
-        }
-        plan.actions.emplace_back(UnmountShare{request.target, "the pool's share changed"});
-        plan.actions.emplace_back(MountShare{request});
-        return plan;
     }
-    if (!observed.target_exists) {
-        plan.actions.emplace_back(MakeDirectory{request.target, 0755});
-    } else if (!observed.target_is_directory) {
-        plan.problems.push_back(
-            fmt::format("mount point {} exists and is not a directory; remove it or choose another "
-                        "share.mountPoint",
-                        request.target));
-        return plan;
-    }
-    plan.actions.emplace_back(MountShare{request});
     return plan;
 }
 

@@ -9,22 +9,40 @@
 #include <variant>
 #include <vector>
 
+#include "mount/fstab.h"
 #include "mount/mounter.h"
 #include "mount/mountinfo.h"
 
 namespace dsvm {
 
-// What the config asks of this instance, with every path already joined to the root.
+// What the config asks of this instance. Mount requests carry real paths (joined to the root);
+// fstab entries carry the paths as the instance sees them (inside the root).
 struct DesiredState {
     std::optional<MountRequest> share;
+    // SMB: the credentials the share is mounted with (a name under /etc/dsvm-agent/credentials).
+    std::string credentials_name;
+    std::string fstab_path;  // real path of /etc/fstab
+    std::vector<FstabEntry> fstab_entries;
 };
 
-// A mount the agent made earlier (from its state file): target and the kernel's mount ID.
+// A mount the agent made (from its state file): where, the kernel's mount ID, the request it
+// was made with and the credentials file's stamp at the time, so a changed config or a rotated
+// key is noticed.
 struct ManagedMount {
     std::string target;
     int mount_id = 0;
+    MountRequest request;
+    std::string credentials_stamp;
 
     bool operator==(const ManagedMount&) const = default;
+};
+
+// The credentials file as observe() found it (never its content).
+struct ObservedCredentials {
+    bool found = false;
+    bool secure = false;
+    std::string problem;  // why it cannot be used, with the fix
+    std::string stamp;
 };
 
 // What is there now, as observe() found it.
@@ -35,6 +53,8 @@ struct ObservedState {
     bool target_is_directory = false;
     bool source_exists = true;         // for a bind share: its source directory
     bool target_shows_source = false;  // for a bind share: target and source are the same inode
+    std::optional<ObservedCredentials> credentials;  // SMB shares only
+    std::string fstab_text;                          // empty when there is no fstab
 };
 
 struct MakeDirectory {
@@ -44,6 +64,7 @@ struct MakeDirectory {
 };
 struct MountShare {
     MountRequest request;
+    std::string credentials_stamp;
     bool operator==(const MountShare&) const = default;
 };
 struct UnmountShare {
@@ -52,7 +73,15 @@ struct UnmountShare {
     bool operator==(const UnmountShare&) const = default;
 };
 
-using Action = std::variant<MakeDirectory, MountShare, UnmountShare>;
+// Replaces fstab with `content` (the agent's entries updated, every other line kept), keeping a
+// backup of the previous file.
+struct UpdateFstab {
+    std::string path;
+    std::string content;
+    bool operator==(const UpdateFstab&) const = default;
+};
+
+using Action = std::variant<MakeDirectory, MountShare, UnmountShare, UpdateFstab>;
 
 struct Plan {
     std::vector<Action> actions;
@@ -65,12 +94,14 @@ struct Plan {
 // One line describing an action, as `reconcile --dry-run` prints it.
 std::string describe(const Action& action);
 
-// Decides what to do. Never stacks a mount on a mount the agent did not make; replaces its own
-// mount when the config changed; unmounts its own mounts the config no longer wants.
+// Decides what to do. Never stacks a mount on a mount the agent did not make (one with the same
+// source and type is left alone, not adopted); replaces its own mount when the request or the
+// credentials changed; unmounts its own mounts the config no longer wants; keeps the agent's
+// fstab entries equal to the desired ones.
 Plan make_plan(const DesiredState& desired, const ObservedState& observed);
 
-// True when `entry` already is the desired mount (same source and type; for a bind mount, the
-// observation that target and source are the same directory).
+// True when a mount the agent did not make already is the desired one (same source and type; for
+// a bind mount, the observation that target and source are the same directory).
 bool mount_matches(const MountRequest& desired, const MountEntry& entry, bool target_shows_source);
 
 }  // namespace dsvm

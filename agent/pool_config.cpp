@@ -1,5 +1,7 @@
 #include "agent/pool_config.h"
 
+#include "mount/options.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -10,6 +12,7 @@
 #include <utility>
 
 #include "agent/config_rules.h"
+#include "mount/options.h"
 #include "users/names.h"
 
 namespace dsvm {
@@ -444,6 +447,9 @@ Result<ShareConfig> build_share(const json& share) {
                        " is the bind source itself; use a different path such as /datamnt/<share>");
     }
     out.options = string_or(share, "options", "");
+    if (auto options = check_share_options(out.type, out.options); !options) {
+        return options.error();
+    }
     out.smb_access = string_or(share, "smbAccess", "per-user") == "shared" ? SmbAccess::Shared
                                                                            : SmbAccess::PerUser;
     return out;

@@ -12,11 +12,9 @@
 
 #include "agent/imds.h"
 #include "common/result.h"
+#include "mount/share.h"
 
 namespace dsvm {
-
-enum class ShareType { Smb, Nfs, Bind };
-enum class SmbAccess { PerUser, Shared };
 
 std::string_view to_string(ShareType type);
 std::string_view to_string(SmbAccess access);

@@ -116,7 +116,12 @@ Result<RunStatus> run_status_from_json(std::string_view text) {
 json to_json(const AgentState& state) {
     json mounts = json::array();
     for (const auto& mount : state.mounts) {
-        mounts.push_back({{"target", mount.target}, {"mountId", mount.mount_id}});
+        mounts.push_back({{"target", mount.target},
+                          {"mountId", mount.mount_id},
+                          {"source", mount.request.source},
+                          {"fsType", mount.request.fs_type},
+                          {"options", mount.request.options},
+                          {"credentialsStamp", mount.credentials_stamp}});
     }
     return {{"version", 1}, {"mounts", mounts}};
 }
@@ -134,7 +139,14 @@ Result<AgentState> agent_state_from_json(std::string_view text) {
                 text_or_empty(item, "target").empty()) {
                 return failure("the agent state file has a malformed mounts entry");
             }
-            state.mounts.push_back({text_or_empty(item, "target"), id->get<int>()});
+            ManagedMount mount;
+            mount.target = text_or_empty(item, "target");
+            mount.mount_id = id->get<int>();
+            mount.request =
+                MountRequest{text_or_empty(item, "source"), mount.target,
+                             text_or_empty(item, "fsType"), text_or_empty(item, "options")};
+            mount.credentials_stamp = text_or_empty(item, "credentialsStamp");
+            state.mounts.push_back(std::move(mount));
         }
     }
     return state;

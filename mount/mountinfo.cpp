@@ -10,7 +10,9 @@ bool is_octal(char c) {
     return c >= '0' && c <= '7';
 }
 
-std::string unescape(std::string_view field) {
+}  // namespace
+
+std::string decode_octal_escapes(std::string_view field) {
     std::string out;
     out.reserve(field.size());
     for (size_t i = 0; i < field.size(); ++i) {
@@ -26,6 +28,8 @@ std::string unescape(std::string_view field) {
     }
     return out;
 }
+
+namespace {
 
 std::vector<std::string_view> split_fields(std::string_view line) {
     std::vector<std::string_view> fields;
@@ -74,11 +78,11 @@ Result<MountEntry> parse_line(std::string_view line, int line_number) {
         !parse_number(fields[2].substr(colon + 1), entry.minor)) {
         return bad("device must be MAJOR:MINOR");
     }
-    entry.root = unescape(fields[3]);
-    entry.mount_point = unescape(fields[4]);
+    entry.root = decode_octal_escapes(fields[3]);
+    entry.mount_point = decode_octal_escapes(fields[4]);
     entry.mount_options = std::string(fields[5]);
-    entry.fs_type = unescape(fields[separator + 1]);
-    entry.source = unescape(fields[separator + 2]);
+    entry.fs_type = decode_octal_escapes(fields[separator + 1]);
+    entry.source = decode_octal_escapes(fields[separator + 2]);
     if (separator + 3 < fields.size()) {
         entry.super_options = std::string(fields[separator + 3]);
     }

@@ -26,6 +26,10 @@ struct MountEntry {
 // the line number; octal escapes (\040 space, \011 tab, \012 newline, \134 backslash) are decoded.
 Result<std::vector<MountEntry>> parse_mountinfo(std::string_view text);
 
+// Decodes every \ooo octal escape (as libmount does for mountinfo and fstab fields); a
+// backslash not followed by three octal digits stays as it is.
+std::string decode_octal_escapes(std::string_view field);
+
 // The entry mounted last on `mount_point` (the visible one when mounts are stacked), or nullptr.
 const MountEntry* find_mount(const std::vector<MountEntry>& entries, std::string_view mount_point);
 

@@ -16,7 +16,9 @@ trap cleanup EXIT
 
 # The "share": on a real pool, Azure Files or NFS; here a local directory, mounted as a bind
 # share, with the reference layout (notebooks/<user>).
-mkdir -p "$sandbox/srv/dsvmshare/notebooks/alice"
+mkdir -p "$sandbox/srv/dsvmshare/notebooks/alice" "$sandbox/etc"
+printf '# /etc/fstab: static file system information.\nUUID=0a1b2c3d / ext4 errors=remount-ro 0 1\n' \
+  > "$sandbox/etc/fstab"
 echo '{"cells": [], "nbformat": 4, "nbformat_minor": 5}' \
   > "$sandbox/srv/dsvmshare/notebooks/alice/welcome.ipynb"
 
@@ -52,3 +54,6 @@ ls "$sandbox/datamnt/dsvmshare/notebooks/alice"
 echo
 echo "\$ findmnt $sandbox/datamnt/dsvmshare"
 findmnt "$sandbox/datamnt/dsvmshare"
+echo
+echo "\$ cat $sandbox/etc/fstab   # boot persistence: the agent's marked entry"
+cat "$sandbox/etc/fstab"

@@ -26,25 +26,6 @@ bool is_later_char(char c) {
 
 }  // namespace
 
-std::string printable(std::string_view value) {
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string out;
-    for (const char c : value.substr(0, 64)) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte >= 0x20 && byte < 0x7f && c != '\\') {
-            out.push_back(c);
-        } else {
-            out += "\\x";
-            out.push_back(k_hex[byte >> 4]);
-            out.push_back(k_hex[byte & 0xf]);
-        }
-    }
-    if (value.size() > 64) {
-        out += "...";
-    }
-    return out;
-}
-
 Result<void> check_user_name(std::string_view name) {
     static constexpr std::string_view k_rule = "user names must match ^[a-z_][a-z0-9_-]{0,31}$";
     const std::string shown = "'" + printable(name) + "'";

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "common/text.h"
 
 namespace dsvm {
 
@@ -11,9 +12,5 @@ namespace dsvm {
 // daemon, bin, sys, nobody, ...). Fails (Invalid) naming the value and the rule; a value with
 // control or non-printable characters is shown escaped.
 Result<void> check_user_name(std::string_view name);
-
-// The value as it is safe to print in an error: printable ASCII as is, anything else as \xNN,
-// cut to 64 characters.
-std::string printable(std::string_view value);
 
 }  // namespace dsvm

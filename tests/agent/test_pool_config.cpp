@@ -404,7 +404,7 @@ TEST_CASE("config: a bind share may not be mounted onto itself", "[config]") {
 
 TEST_CASE("config: share.options are plain key or key=value items", "[config]") {
     const std::string good =
-        GENERATE(as<std::string>(), "", "actimeo=30", "vers=3.1.1,nconnect=4,sec=sys", "ro",
+        GENERATE(as<std::string>(), "", "actimeo=30", "vers=3.1.1,nconnect=4,cache=strict", "ro",
                  "x-systemd.idle=5min", "a=b:c/d+e-f_g.h");
     CAPTURE(good);
     CHECK(share_of({{"source", "//h/share"}, {"options", good}}).options == good);

@@ -58,7 +58,12 @@ TEST_CASE("status: the human table names share, failures and the insecure mode",
 }
 
 TEST_CASE("state: managed mounts round-trip; malformed entries are errors", "[status]") {
-    const AgentState state{{{"/datamnt/s", 63}}};
+    ManagedMount mount;
+    mount.target = "/datamnt/s";
+    mount.mount_id = 63;
+    mount.request = MountRequest{"//a/s", "/datamnt/s", "cifs", "vers=3.1.1"};
+    mount.credentials_stamp = "1:2:3:4.5";
+    const AgentState state{{mount}};
     const auto parsed = agent_state_from_json(to_json(state).dump());
     REQUIRE(parsed.ok());
     CHECK(*parsed == state);

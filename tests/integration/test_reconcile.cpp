@@ -224,7 +224,7 @@ TEST_CASE("status: shows sources, share and last result; --json is machine-reada
     CHECK(parsed["share"]["mountPoint"] == "/datamnt/share");
     CHECK(parsed["share"]["mounted"] == true);
     CHECK(parsed["live"]["shareMounted"] == true);
-    CHECK(parsed["actions"].size() == 2);
+    CHECK(parsed["actions"].size() == 3);  // mkdir, mount, fstab
     CHECK_FALSE(parsed["time"].get<std::string>().empty());
 }
 
