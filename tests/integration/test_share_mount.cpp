@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "integration/agent_fixture.h"
 #include "integration/recording_helper.h"
@@ -268,4 +269,30 @@ TEST_CASE("fstab: the agent's entry is marked, has the no-hang options, and is s
     CHECK_THAT(after, Catch::StartsWith(admin_lines));
     CHECK_THAT(after, Catch::Contains(" /datamnt/moved cifs ") &&
                           !Catch::Contains(" /datamnt/dsvmshare "));
+}
+
+TEST_CASE("smb: a busy share is not unmounted for a rotation; the next pass retries", "[share]") {
+    AgentFixture fixture;
+    RecordingHelper helper(fixture.sandbox());
+    fixture.serve_tags(smb_tags());
+    REQUIRE(set_key(fixture, k_key).exit_code == 0);
+    REQUIRE(fixture.agent({"reconcile"}).exit_code == 0);
+    REQUIRE(set_key(fixture, k_new_key).exit_code == 0);
+    {
+        // A user has a notebook open on the share.
+        std::ofstream open_file(fixture.sandbox().path("datamnt/dsvmshare/notebook.ipynb"));
+        REQUIRE(open_file.good());
+        const auto busy = fixture.agent({"reconcile"});
+        INFO(busy.out << busy.err);
+        CHECK(busy.exit_code == 1);
+        CHECK_THAT(busy.out, Catch::Contains("busy") && Catch::Contains("skipped"));
+        CHECK(fixture.mounts_at("/datamnt/dsvmshare") == 1);
+        CHECK(helper.calls().size() == 1);
+    }
+    const auto retried = fixture.agent({"reconcile"});
+    INFO(retried.out << retried.err);
+    CHECK(retried.exit_code == 0);
+    CHECK_THAT(retried.out, Catch::Contains("(the credentials changed)"));
+    CHECK(helper.calls().size() == 2);
+    CHECK(fixture.mounts_at("/datamnt/dsvmshare") == 1);
 }
