@@ -17,6 +17,8 @@
 #include "agent/engine.h"
 #include "agent/logging.h"
 #include "agent/notify.h"
+#include "agent/pass_report.h"
+#include "agent/user_commands.h"
 #include "common/fs.h"
 
 #ifndef DSVM_AGENT_VERSION
@@ -87,42 +89,6 @@ Result<Root> check_globals(const GlobalOptions& options) {
     return Root(resolved);
 }
 
-void print_outcomes(const RunStatus& status) {
-    for (const auto& outcome : status.actions) {
-        if (outcome.ok) {
-            fmt::print("done: {}\n", outcome.action);
-        } else {
-            fmt::print("failed: {}: {}\n", outcome.action, outcome.error);
-        }
-    }
-    for (const auto& problem : status.problems) {
-        fmt::print("problem: {}\n", problem);
-    }
-}
-
-int report_pass(const PassOutcome& outcome, bool dry_run) {
-    const RunStatus& status = outcome.status;
-    if (status.result == "invalid config" || (outcome.exit_status != 0 && !outcome.config)) {
-        spdlog::error("{}", status.message);
-        return outcome.exit_status;
-    }
-    if (dry_run) {
-        for (const auto& action : outcome.plan.actions) {
-            fmt::print("would: {}\n", describe(action));
-        }
-        for (const auto& problem : outcome.plan.problems) {
-            fmt::print("problem: {}\n", problem);
-        }
-        fmt::print("{}\n", outcome.plan.empty() ? "no changes" : "dry run: nothing was changed");
-        return outcome.plan.problems.empty() ? 0 : 1;
-    }
-    print_outcomes(status);
-    fmt::print("{}\n", status.result == "no changes"
-                           ? std::string("no changes")
-                           : fmt::format("{}: {}", status.result, status.message));
-    return outcome.exit_status;
-}
-
 int show_status(Engine& engine, bool as_json) {
     auto status = engine.last_status();
     if (!status) {
@@ -181,6 +147,32 @@ int run_cli(int argc, char** argv) {
         "unmount", "Unmount the share the agent mounted (the next pass mounts it again)");
     auto* version = app.add_subcommand("version", "Print the version");
 
+    auto* adduser = app.add_subcommand(
+        "adduser", "Add a pool user (same UID on every instance); this instance applies it now");
+    AddUserRequest add_request;
+    adduser->add_option("NAME", add_request.name, "User name: ^[a-z_][a-z0-9_-]{0,31}$")
+        ->required();
+    adduser->add_flag("--sudo", add_request.sudo, "Member of dsvm-sudo (sudo for any command)");
+    adduser->add_option("--ssh-key", add_request.ssh_key_file,
+                        "File of OpenSSH public keys, or - for standard input");
+    adduser->add_flag("--password-stdin", add_request.password_stdin,
+                      "Read a password from standard input (a prompt without echo on a terminal)");
+    adduser->add_option("--groups", add_request.groups,
+                        "Comma-separated local groups to join (must exist on the instance)");
+    adduser->footer(
+        "Running adduser again for an existing pool user updates it (--sudo, keys, groups,\n"
+        "password); users listed in the pool config take sudo, groups and keys from it.");
+    auto* deluser = app.add_subcommand(
+        "deluser", "Lock a pool user on every instance; its UID is never reused");
+    std::string del_name;
+    bool remove_notebooks = false;
+    deluser->add_option("NAME", del_name, "Pool user name")->required();
+    deluser->add_flag("--remove-notebooks", remove_notebooks,
+                      "Also delete the user's notebook folder on the share");
+    auto* users = app.add_subcommand("users", "Pool users from the registry, and their state here");
+    bool users_json = false;
+    users->add_flag("--json", users_json, "Machine-readable output");
+
     auto* credentials = app.add_subcommand(
         "credentials", "Manage SMB storage keys (kept in root-only files, never in metadata)");
     credentials->require_subcommand(1);
@@ -218,9 +210,10 @@ int run_cli(int argc, char** argv) {
     }
 
     if (app.get_subcommands().empty()) {
-        std::fprintf(stderr,
-                     "dsvm-agent: a command is required (run, reconcile, status, mount, unmount, "
-                     "credentials, version)\nRun 'dsvm-agent --help' for usage.\n");
+        std::fprintf(
+            stderr,
+            "dsvm-agent: a command is required (run, reconcile, status, adduser, deluser, "
+            "users, mount, unmount, credentials, version)\nRun 'dsvm-agent --help' for usage.\n");
         return 2;
     }
     if (version->parsed()) {
@@ -250,7 +243,9 @@ int run_cli(int argc, char** argv) {
         imds = std::make_unique<ImdsClient>(http, clock, options.imds, policy, seed);
     }
     LibmountMounter mounter;
-    Engine engine(*root, AgentPaths{options.config, options.state_dir}, imds.get(), mounter, clock);
+    SystemProcessRunner runner;
+    Engine engine(*root, AgentPaths{options.config, options.state_dir}, imds.get(), mounter, clock,
+                  runner);
 
     if (status->parsed()) {
         return show_status(engine, as_json);
@@ -262,6 +257,15 @@ int run_cli(int argc, char** argv) {
     }
     if (credentials_list_command->parsed()) {
         return credentials_list(*root, credentials_json);
+    }
+    if (adduser->parsed()) {
+        return add_user(engine, *root, add_request);
+    }
+    if (deluser->parsed()) {
+        return delete_user(engine, *root, del_name, remove_notebooks);
+    }
+    if (users->parsed()) {
+        return list_users(engine, *root, users_json);
     }
     if (unmount->parsed()) {
         const PassOutcome outcome = engine.unmount_share();
@@ -275,7 +279,9 @@ int run_cli(int argc, char** argv) {
         return run_daemon(engine, notifier, seed);
     }
     if (reconcile->parsed() || mount->parsed()) {
-        return report_pass(engine.reconcile(PassOptions{dry_run, false}), dry_run);
+        PassOptions pass;
+        pass.dry_run = dry_run;
+        return report_pass(engine.reconcile(pass), dry_run);
     }
     return 2;
 }

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/secret_input.h"
 #include "common/fd.h"
 #include "common/fs.h"
 #include "mount/credentials.h"
@@ -24,91 +25,6 @@
 namespace dsvm {
 
 namespace {
-
-// Beyond any real key; reading stops here so a runaway pipe cannot fill memory.
-constexpr size_t k_max_input = 64 * 1024;
-constexpr size_t k_read_chunk = 4096;
-constexpr int k_restore_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-
-// What a signal handler needs to give the terminal its echo back if the prompt is interrupted;
-// a handler can reach nothing but globals.
-termios g_saved_terminal{};
-volatile sig_atomic_t g_terminal_saved = 0;
-
-void restore_terminal_and_reraise(int number) {
-    if (g_terminal_saved != 0) {
-        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &g_saved_terminal);
-        // Ends the prompt's line, so the shell's prompt does not follow it.
-        (void)!::write(STDERR_FILENO, "\n", 1);
-    }
-    ::signal(number, SIG_DFL);
-    ::raise(number);
-}
-
-// Appends what read() returns until end of input, a newline (when stop_at_newline) or more than
-// k_max_input bytes.
-Result<void> read_input(std::string& out, bool stop_at_newline) {
-    char buffer[k_read_chunk];
-    while (out.size() <= k_max_input) {
-        const size_t wanted = stop_at_newline ? 1 : sizeof buffer;
-        const ssize_t got = ::read(STDIN_FILENO, buffer, wanted);
-        if (got < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return failure("cannot read standard input: " + errno_text(errno));
-        }
-        if (got == 0) {
-            break;
-        }
-        out.append(buffer, static_cast<size_t>(got));
-        if (stop_at_newline && buffer[0] == '\n') {
-            break;
-        }
-    }
-    ::explicit_bzero(buffer, sizeof buffer);
-    return {};
-}
-
-// On a terminal the key is typed blind: echo off for exactly as long as the read, whatever way
-// the read ends (return, error, or a signal such as Ctrl-C).
-Result<void> read_from_terminal(std::string& out, const std::string& name) {
-    termios saved{};
-    if (::tcgetattr(STDIN_FILENO, &saved) != 0) {
-        return failure("cannot read the terminal's settings: " + errno_text(errno));
-    }
-    g_saved_terminal = saved;
-    g_terminal_saved = 1;
-    struct sigaction handler {};
-    handler.sa_handler = restore_terminal_and_reraise;
-    ::sigemptyset(&handler.sa_mask);
-    struct sigaction previous[std::size(k_restore_signals)] = {};
-    for (size_t i = 0; i < std::size(k_restore_signals); ++i) {
-        ::sigaction(k_restore_signals[i], nullptr, &previous[i]);
-        // A signal the caller chose to ignore (nohup) stays ignored.
-        if (previous[i].sa_handler != SIG_IGN) {
-            ::sigaction(k_restore_signals[i], &handler, nullptr);
-        }
-    }
-    ScopeGuard restore([&] {
-        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
-        g_terminal_saved = 0;
-        for (size_t i = 0; i < std::size(k_restore_signals); ++i) {
-            ::sigaction(k_restore_signals[i], &previous[i], nullptr);
-        }
-        // The newline the user typed was not echoed.
-        std::fputc('\n', stderr);
-    });
-    termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    if (::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0) {
-        return failure("cannot turn off the terminal's echo: " + errno_text(errno));
-    }
-    // Prompted only once echo is off, so nothing typed after the prompt can show.
-    std::fprintf(stderr, "Storage key for %s: ", name.c_str());
-    std::fflush(stderr);
-    return read_input(out, true);
-}
 
 // Exit status and message for an error, through the CLI's logger.
 int report(const Error& error) {
@@ -158,22 +74,10 @@ int credentials_set(const Root& root, const std::string& name, const std::string
     }
     std::string key;
     // Reserved up front so the key is never copied into a buffer we cannot wipe.
-    key.reserve(k_max_input + k_read_chunk);
+    key.reserve(k_secret_capacity);
     ScopeGuard wipe([&] { ::explicit_bzero(key.data(), key.size()); });
-    auto got = ::isatty(STDIN_FILENO) != 0 ? read_from_terminal(key, name) : read_input(key, false);
-    if (!got) {
+    if (auto got = read_secret(key, "Storage key for " + name + ": ", 4096, "key"); !got) {
         return report(got.error());
-    }
-    if (key.size() > k_max_input) {
-        return report(invalid("the key on standard input is longer than 4096 bytes"));
-    }
-    if (key.size() >= 2 && key.compare(key.size() - 2, 2, "\r\n") == 0) {
-        key.resize(key.size() - 2);
-    } else if (!key.empty() && key.back() == '\n') {
-        key.pop_back();
-    }
-    if (key.empty()) {
-        return report(invalid("no key on standard input"));
     }
     if (auto written = write_credentials(root, name, username, key); !written) {
         return report(written.error());

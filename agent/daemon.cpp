@@ -87,7 +87,10 @@ int run_daemon(Engine& engine, Notifier& notifier, std::uint64_t seed) {
     int interval_seconds = 60;
     bool first = true;
     for (;;) {
-        const PassOutcome outcome = engine.reconcile(PassOptions{false, true});
+        PassOptions options;
+        options.record_invalid = true;
+        options.full = false;
+        const PassOutcome outcome = engine.reconcile(options);
         const std::string line = status_line(outcome);
         if (outcome.exit_status == 0) {
             spdlog::info("pass {}", line);

@@ -1,11 +1,14 @@
 #include "agent/engine.h"
 
+#include <fcntl.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 #include "agent/apply.h"
 #include "agent/observe.h"
+#include "common/file_lock.h"
 #include "common/fs.h"
 
 namespace dsvm {
@@ -43,28 +46,31 @@ bool share_is_mounted(const DesiredState& desired, const ObservedState& observed
     return ours || mount_matches(*desired.share, *entry, observed.target_shows_source);
 }
 
-std::string summary(const Plan& plan, const std::vector<ActionOutcome>& outcomes) {
-    if (outcomes.empty() && plan.problems.empty()) {
+std::string summary(const std::vector<std::string>& problems,
+                    const std::vector<ActionOutcome>& outcomes) {
+    if (outcomes.empty() && problems.empty()) {
         return {};
     }
     const auto failed = std::count_if(outcomes.begin(), outcomes.end(),
                                       [](const auto& outcome) { return !outcome.ok; });
     std::string text =
         std::to_string(outcomes.size()) + " action(s), " + std::to_string(failed) + " failed";
-    if (!plan.problems.empty()) {
-        text += ", " + std::to_string(plan.problems.size()) + " problem(s) need attention";
+    if (!problems.empty()) {
+        text += ", " + std::to_string(problems.size()) + " problem(s) need attention";
     }
     return text;
 }
 
 }  // namespace
 
-Engine::Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, Clock& clock)
+Engine::Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, Clock& clock,
+               ProcessRunner& runner)
     : m_root(std::move(root)),
       m_paths(std::move(paths)),
       m_imds(imds),
       m_mounter(mounter),
-      m_clock(clock) {}
+      m_clock(clock),
+      m_runner(runner) {}
 
 std::string Engine::status_file() const {
     return m_root.path(m_paths.state_dir + "/status.json");
@@ -110,7 +116,8 @@ Result<void> Engine::record(const AgentState& state, const nlohmann::json& cache
     if (auto made = make_directories(directory, 0755); !made) {
         return made;
     }
-    const std::string state_text = to_json(state).dump(2) + "\n";
+    // Compact: with thousands of users this file is read and compared on every pass.
+    const std::string state_text = to_json(state).dump() + "\n";
     auto old_state = read_file_if_exists(state_file());
     if (!old_state || !old_state->found || old_state->text != state_text) {
         if (auto written = write_file_atomic(state_file(), state_text, 0600); !written) {
@@ -152,6 +159,18 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         return outcome;
     }
     outcome.config = loaded->config;
+    // One pass at a time on an instance: the daemon, a reconcile and adduser would otherwise
+    // each plan from what the others are about to change. A dry run only reads.
+    Fd pass_lock;
+    if (!options.dry_run) {
+        auto locked = lock_pass();
+        if (!locked) {
+            outcome.exit_status = 1;
+            outcome.status = new_status("failed", locked.error().message);
+            return outcome;
+        }
+        pass_lock = std::move(locked).value();
+    }
     RunStatus& status = outcome.status;
     status = new_status("", "");
     status.instance = loaded->instance;
@@ -181,7 +200,15 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     }
     outcome.plan = make_plan(desired, *observed);
     if (options.dry_run) {
-        status.result = outcome.plan.empty() ? "no changes" : "dry run";
+        AgentState scratch = *state;
+        const bool mounted = share_is_mounted(desired, *observed, state->mounts);
+        UsersResult users = run_users_phase(
+            {loaded->config, m_root, mounted, true, m_runner, options.request, 0, true}, scratch);
+        outcome.planned_users = std::move(users.planned);
+        outcome.plan.problems.insert(outcome.plan.problems.end(), users.problems.begin(),
+                                     users.problems.end());
+        const bool empty = outcome.plan.actions.empty() && outcome.planned_users.empty();
+        status.result = empty ? "no changes" : "dry run";
         return outcome;
     }
 
@@ -189,16 +216,29 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     status.problems = outcome.plan.problems;
     auto after = observe(desired, m_mounter, {}, m_root);
     std::vector<MountEntry> mounts_after = after ? after->mounts : observed->mounts;
-    const AgentState new_state{
-        managed_after(state->mounts, outcome.plan, status.actions, mounts_after)};
+    AgentState new_state = *state;
+    new_state.mounts = managed_after(state->mounts, outcome.plan, status.actions, mounts_after);
+    const bool mounted = after && share_is_mounted(desired, *after, new_state.mounts);
     if (status.share) {
-        status.share->mounted = after && share_is_mounted(desired, *after, new_state.mounts);
+        status.share->mounted = mounted;
     }
+    UsersResult users = run_users_phase(
+        {loaded->config, m_root, mounted, false, m_runner, options.request,
+         std::chrono::duration_cast<std::chrono::seconds>(m_clock.wall_now().time_since_epoch())
+             .count(),
+         options.full},
+        new_state);
+    if (users.request_error) {
+        outcome.request_error = users.request_error;
+    }
+    status.actions.insert(status.actions.end(), users.outcomes.begin(), users.outcomes.end());
+    status.problems.insert(status.problems.end(), users.problems.begin(), users.problems.end());
+    status.pool_users = users.pool_users;
     const bool failed =
         !status.problems.empty() || std::any_of(status.actions.begin(), status.actions.end(),
                                                 [](const auto& action) { return !action.ok; });
     status.result = failed ? "failed" : status.actions.empty() ? "no changes" : "changed";
-    status.message = summary(outcome.plan, status.actions);
+    status.message = summary(status.problems, status.actions);
     outcome.exit_status = failed ? 1 : 0;
 
     if (auto written = record(new_state, loaded->cache_update, status); !written) {
@@ -208,8 +248,27 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     return outcome;
 }
 
+Result<Fd> Engine::lock_pass() {
+    const std::string directory = m_root.path(m_paths.state_dir);
+    if (auto made = make_directories(directory, 0755); !made) {
+        return made.error();
+    }
+    Fd directory_fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!directory_fd) {
+        return failure("cannot open " + directory + ": " + errno_text(errno));
+    }
+    return lock_file_at(directory_fd.get(), "pass.lock", m_paths.state_dir + "/pass.lock",
+                        std::chrono::minutes(2));
+}
+
 PassOutcome Engine::unmount_share() {
     PassOutcome outcome;
+    auto locked = lock_pass();
+    if (!locked) {
+        outcome.exit_status = 1;
+        outcome.status = new_status("failed", locked.error().message);
+        return outcome;
+    }
     auto state = read_state();
     if (!state) {
         outcome.exit_status = 1;
@@ -232,18 +291,19 @@ PassOutcome Engine::unmount_share() {
     }
     auto outcomes = apply_plan(outcome.plan, m_mounter);
     auto after = m_mounter.mounts();
-    const AgentState new_state{
-        managed_after(state->mounts, outcome.plan, outcomes, after ? *after : *mounts)};
+    AgentState new_state = *state;
+    new_state.mounts =
+        managed_after(state->mounts, outcome.plan, outcomes, after ? *after : *mounts);
     const bool failed = std::any_of(outcomes.begin(), outcomes.end(),
                                     [](const auto& action) { return !action.ok; });
     outcome.exit_status = failed ? 1 : 0;
     outcome.status = new_status(failed             ? "failed"
                                 : outcomes.empty() ? "no changes"
                                                    : "changed",
-                                summary(outcome.plan, outcomes));
+                                summary(outcome.plan.problems, outcomes));
     outcome.status.actions = std::move(outcomes);
     if (new_state != *state) {
-        if (auto written = write_file_atomic(state_file(), to_json(new_state).dump(2) + "\n", 0600);
+        if (auto written = write_file_atomic(state_file(), to_json(new_state).dump() + "\n", 0600);
             !written) {
             spdlog::error("{}", written.error().message);
             outcome.exit_status = 1;

@@ -8,7 +8,10 @@
 #include "agent/imds.h"
 #include "agent/plan.h"
 #include "agent/status.h"
+#include "agent/users_phase.h"
 #include "common/clock.h"
+#include "common/fd.h"
+#include "common/process.h"
 #include "common/root.h"
 #include "mount/mounter.h"
 
@@ -26,6 +29,11 @@ struct PassOptions {
     // Write an "invalid config" status (the daemon does; a one-shot reconcile exits 2 and
     // leaves the disk as it was).
     bool record_invalid = false;
+    // adduser/deluser: a registry change to make under the registry lock during the pass.
+    const RegistryChange* request = nullptr;
+    // Check every user's home, keys and link even if nothing seems to have changed. The daemon
+    // passes false: it skips that work while the users fingerprint holds (at most an hour).
+    bool full = true;
 };
 
 struct PassOutcome {
@@ -33,12 +41,15 @@ struct PassOutcome {
     RunStatus status;
     Plan plan;
     std::optional<PoolConfig> config;
+    std::vector<std::string> planned_users;  // dry run: account changes it would make
+    std::optional<Error> request_error;      // the adduser/deluser request was refused
 };
 
 class Engine {
   public:
     // imds may be null (metadata disabled).
-    Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, Clock& clock);
+    Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, Clock& clock,
+           ProcessRunner& runner);
 
     PassOutcome reconcile(const PassOptions& options);
     // Unmounts the share the agent mounted (the `unmount` command); never a foreign mount.
@@ -50,23 +61,28 @@ class Engine {
     std::optional<bool> share_mounted_now(const RunStatus& status);
 
     std::string status_file() const;
+    // The pool config from its sources, as a pass would load it.
+    Result<LoadedConfig> load();
+    // What the agent manages on this instance (state.json).
+    Result<AgentState> read_state() const;
 
   private:
     std::string state_file() const;
     std::string cache_file() const;
-    Result<LoadedConfig> load();
-    Result<AgentState> read_state() const;
     // Writes state, cache and status; the first failure is returned.
     Result<void> record(const AgentState& state, const nlohmann::json& cache_update,
                         const RunStatus& status);
     Result<void> write_status(const RunStatus& status);
     RunStatus new_status(const std::string& result, const std::string& message) const;
+    // The per-instance pass lock, <state dir>/pass.lock, waited for up to two minutes.
+    Result<Fd> lock_pass();
 
     Root m_root;
     AgentPaths m_paths;
     ImdsClient* m_imds;
     Mounter& m_mounter;
     Clock& m_clock;
+    ProcessRunner& m_runner;
 };
 
 }  // namespace dsvm

@@ -73,7 +73,8 @@ json to_json(const RunStatus& status) {
             {"warnings", status.warnings},
             {"share", status.share ? share_to_json(*status.share) : json(nullptr)},
             {"actions", actions},
-            {"problems", status.problems}};
+            {"problems", status.problems},
+            {"poolUsers", status.pool_users >= 0 ? json(status.pool_users) : json(nullptr)}};
 }
 
 Result<RunStatus> run_status_from_json(std::string_view text) {
@@ -88,6 +89,10 @@ Result<RunStatus> run_status_from_json(std::string_view text) {
     status.instance = text_or_empty(parsed, "instance");
     status.warnings = strings_of(parsed, "warnings");
     status.problems = strings_of(parsed, "problems");
+    if (const auto users = parsed.find("poolUsers");
+        users != parsed.end() && users->is_number_integer()) {
+        status.pool_users = users->get<int>();
+    }
     if (const json* sources = array_of(parsed, "sources")) {
         for (const auto& item : *sources) {
             if (item.is_object()) {
@@ -123,7 +128,18 @@ json to_json(const AgentState& state) {
                           {"options", mount.request.options},
                           {"credentialsStamp", mount.credentials_stamp}});
     }
-    return {{"version", 1}, {"mounts", mounts}};
+    nlohmann::json groups = nlohmann::json::object();
+    for (const auto& [user, names] : state.groups) {
+        groups[user] = names;
+    }
+    return {{"version", 1},
+            {"mounts", mounts},
+            {"users", state.users},
+            {"locked", state.locked},
+            {"groups", groups},
+            {"usersFingerprint", state.users_fingerprint},
+            {"usersVerified", state.users_verified},
+            {"poolUsers", state.pool_users}};
 }
 
 Result<AgentState> agent_state_from_json(std::string_view text) {
@@ -147,6 +163,26 @@ Result<AgentState> agent_state_from_json(std::string_view text) {
                              text_or_empty(item, "fsType"), text_or_empty(item, "options")};
             mount.credentials_stamp = text_or_empty(item, "credentialsStamp");
             state.mounts.push_back(std::move(mount));
+        }
+    }
+    for (const auto& name : strings_of(parsed, "users")) {
+        state.users.insert(name);
+    }
+    state.users_fingerprint = text_or_empty(parsed, "usersFingerprint");
+    if (const auto verified = parsed.find("usersVerified");
+        verified != parsed.end() && verified->is_number_integer()) {
+        state.users_verified = verified->get<std::int64_t>();
+    }
+    if (const auto count = parsed.find("poolUsers");
+        count != parsed.end() && count->is_number_integer()) {
+        state.pool_users = count->get<int>();
+    }
+    for (const auto& name : strings_of(parsed, "locked")) {
+        state.locked.insert(name);
+    }
+    if (const auto groups = parsed.find("groups"); groups != parsed.end() && groups->is_object()) {
+        for (const auto& [user, names] : groups->items()) {
+            state.groups[user] = strings_of(*groups, user.c_str());
         }
     }
     return state;
@@ -184,6 +220,9 @@ std::string render_status(const RunStatus& status, std::optional<bool> live_moun
         }
     } else {
         row("Share:", "none configured");
+    }
+    if (status.pool_users >= 0) {
+        row("Pool users:", std::to_string(status.pool_users));
     }
     for (const auto& outcome : status.actions) {
         row(outcome.ok ? "Done:" : "FAILED:",

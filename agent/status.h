@@ -2,7 +2,10 @@
 // (state.json: the resources it manages). Both are written atomically under the state dir.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +56,7 @@ struct RunStatus {
     std::optional<ShareReport> share;
     std::vector<ActionOutcome> actions;
     std::vector<std::string> problems;
+    int pool_users = -1;  // registry users applied on this instance; -1 when not known
 
     bool operator==(const RunStatus&) const = default;
 };
@@ -60,6 +64,15 @@ struct RunStatus {
 // What the agent manages on this instance; only what is listed here may be undone by it.
 struct AgentState {
     std::vector<ManagedMount> mounts;
+    std::set<std::string> users;   // accounts the agent created on this instance
+    std::set<std::string> locked;  // of those, the ones it locked for deluser
+    // Supplementary groups the agent put each user into, so it knows what to take away.
+    std::map<std::string, std::vector<std::string>> groups;
+    // What the users phase last verified in full (registry, config users, account files) and
+    // when; a pass whose fingerprint matches skips the per-user work (DESIGN.md §8).
+    std::string users_fingerprint;
+    std::int64_t users_verified = 0;  // seconds since the epoch
+    int pool_users = -1;
 
     bool operator==(const AgentState&) const = default;
 };

@@ -45,20 +45,21 @@ Result<void> write_all(int fd, std::string_view content, const std::string& path
 
 }  // namespace
 
-Result<OptionalText> read_file_if_exists(const std::string& path) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+Result<OptionalText> read_file_at(int directory_fd, const std::string& name,
+                                  const std::string& shown, int extra_flags) {
+    Fd fd(::openat(directory_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | extra_flags));
     if (!fd) {
         if (errno == ENOENT) {
             return OptionalText{};
         }
-        return failure("cannot open " + path + ": " + errno_text(errno));
+        return failure("cannot open " + shown + ": " + errno_text(errno));
     }
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) {
-        return failure("cannot stat " + path + ": " + errno_text(errno));
+        return failure("cannot stat " + shown + ": " + errno_text(errno));
     }
     if (!S_ISREG(info.st_mode)) {
-        return failure("cannot read " + path + ": not a regular file");
+        return failure("cannot read " + shown + ": not a regular file");
     }
     OptionalText result{true, {}};
     char buffer[65536];
@@ -68,7 +69,7 @@ Result<OptionalText> read_file_if_exists(const std::string& path) {
             if (errno == EINTR) {
                 continue;
             }
-            return failure("cannot read " + path + ": " + errno_text(errno));
+            return failure("cannot read " + shown + ": " + errno_text(errno));
         }
         if (got == 0) {
             break;
@@ -76,6 +77,10 @@ Result<OptionalText> read_file_if_exists(const std::string& path) {
         result.text.append(buffer, static_cast<size_t>(got));
     }
     return result;
+}
+
+Result<OptionalText> read_file_if_exists(const std::string& path) {
+    return read_file_at(AT_FDCWD, path, path, 0);
 }
 
 Result<std::string> read_file(const std::string& path) {

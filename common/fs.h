@@ -21,6 +21,11 @@ struct OptionalText {
 };
 Result<OptionalText> read_file_if_exists(const std::string& path);
 
+// The same, for `name` relative to an open directory (AT_FDCWD for the working directory), with
+// extra open flags (O_NOFOLLOW, O_NONBLOCK so a FIFO cannot block); `shown` names it in errors.
+Result<OptionalText> read_file_at(int directory_fd, const std::string& name,
+                                  const std::string& shown, int extra_flags);
+
 // Replaces path atomically: writes a temporary file beside it (O_EXCL, O_NOFOLLOW, created with
 // `mode` so the content is never more visible than intended), fsyncs it, renames it over path
 // and fsyncs the directory. A reader sees the old or the new file, never a mix.

@@ -8,7 +8,7 @@ packages=(
   libmount-dev libsystemd-dev
   catch2 clang-format
   util-linux mount ca-certificates
-  cifs-utils nfs-common
+  cifs-utils nfs-common sudo passwd libcrypt-dev
 )
 
 missing=()

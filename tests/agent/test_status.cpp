@@ -57,13 +57,20 @@ TEST_CASE("status: the human table names share, failures and the insecure mode",
     CHECK_THAT(render_status(sample(), true), Catch::Contains("/datamnt/s (mounted)"));
 }
 
-TEST_CASE("state: managed mounts round-trip; malformed entries are errors", "[status]") {
+TEST_CASE("state: managed mounts and users round-trip; malformed entries are errors", "[status]") {
     ManagedMount mount;
     mount.target = "/datamnt/s";
     mount.mount_id = 63;
     mount.request = MountRequest{"//a/s", "/datamnt/s", "cifs", "vers=3.1.1"};
     mount.credentials_stamp = "1:2:3:4.5";
-    const AgentState state{{mount}};
+    AgentState state;
+    state.mounts = {mount};
+    state.users = {"alice", "bob"};
+    state.locked = {"bob"};
+    state.groups["alice"] = {"docker", "dsvm-sudo"};
+    state.users_fingerprint = "1:2:3|{}";
+    state.users_verified = 1790000000;
+    state.pool_users = 2;
     const auto parsed = agent_state_from_json(to_json(state).dump());
     REQUIRE(parsed.ok());
     CHECK(*parsed == state);

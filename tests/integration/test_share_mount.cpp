@@ -32,25 +32,6 @@ ProcessResult set_key(AgentFixture& fixture, const std::string& key) {
                        {}, key + "\n");
 }
 
-// Every regular file under the sandbox that contains `needle`, but the credentials file.
-std::vector<std::string> files_containing(Sandbox& sandbox, const std::string& needle) {
-    std::vector<std::string> found;
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(sandbox.path())) {
-        if (!entry.is_regular_file() || entry.is_symlink()) {
-            continue;
-        }
-        const std::string path = entry.path().string();
-        if (path == sandbox.path("etc/dsvm-agent/credentials/acct.cred")) {
-            continue;
-        }
-        auto text = read_file(path);
-        if (text && text->find(needle) != std::string::npos) {
-            found.push_back(path);
-        }
-    }
-    return found;
-}
-
 bool has_arg(const HelperCall& call, const std::string& arg) {
     return std::find(call.args.begin(), call.args.end(), arg) != call.args.end();
 }
@@ -118,7 +99,9 @@ TEST_CASE("smb: the key reaches no argv, helper environment, log, status, fstab 
     for (const auto& variable : calls[0].environment) {
         CHECK_THAT(variable, !Catch::StartsWith("PASSWD"));
     }
-    CHECK(files_containing(fixture.sandbox(), k_key).empty());
+    const std::vector<std::string> holders = files_with_text(fixture.sandbox().path(), k_key);
+    REQUIRE(holders.size() == 1);
+    CHECK(holders[0] == fixture.sandbox().path("etc/dsvm-agent/credentials/acct.cred"));
     CHECK_THAT(fixture.sandbox().read("etc/dsvm-agent/credentials/acct.cred"),
                Catch::Contains("password=" + k_key));
 }

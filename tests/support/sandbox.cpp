@@ -129,4 +129,18 @@ std::string tree_digest(const std::string& path) {
     return all;
 }
 
+std::vector<std::string> files_with_text(const std::string& path, std::string_view needle) {
+    std::vector<std::string> found;
+    for (const auto& entry : fs::recursive_directory_iterator(path)) {
+        if (entry.is_symlink() || !entry.is_regular_file()) {
+            continue;
+        }
+        auto text = read_file(entry.path().string());
+        if (text && text->find(needle) != std::string::npos) {
+            found.push_back(entry.path().string());
+        }
+    }
+    return found;
+}
+
 }  // namespace dsvm::test

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dsvm::test {
 
@@ -33,5 +34,8 @@ class Sandbox {
 // A digest of every entry below `path`: names, types, modes, owners, sizes, mtimes, contents
 // and link targets. Two equal digests mean nothing under the tree changed.
 std::string tree_digest(const std::string& path);
+
+// Every regular file below `path` (symlinks not followed) whose content contains `needle`.
+std::vector<std::string> files_with_text(const std::string& path, std::string_view needle);
 
 }  // namespace dsvm::test

@@ -1,0 +1,48 @@
+#include "agent/pass_report.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace dsvm {
+
+void print_outcomes(const RunStatus& status) {
+    for (const auto& outcome : status.actions) {
+        if (outcome.ok) {
+            fmt::print("done: {}\n", outcome.action);
+        } else {
+            fmt::print("failed: {}: {}\n", outcome.action, outcome.error);
+        }
+    }
+    for (const auto& problem : status.problems) {
+        fmt::print("problem: {}\n", problem);
+    }
+}
+
+int report_pass(const PassOutcome& outcome, bool dry_run) {
+    const RunStatus& status = outcome.status;
+    if (status.result == "invalid config" || (outcome.exit_status != 0 && !outcome.config)) {
+        spdlog::error("{}", status.message);
+        return outcome.exit_status;
+    }
+    if (dry_run) {
+        for (const auto& action : outcome.plan.actions) {
+            fmt::print("would: {}\n", describe(action));
+        }
+        for (const auto& change : outcome.planned_users) {
+            fmt::print("would: {}\n", change);
+        }
+        for (const auto& problem : outcome.plan.problems) {
+            fmt::print("problem: {}\n", problem);
+        }
+        const bool empty = outcome.plan.empty() && outcome.planned_users.empty();
+        fmt::print("{}\n", empty ? "no changes" : "dry run: nothing was changed");
+        return outcome.plan.problems.empty() ? 0 : 1;
+    }
+    print_outcomes(status);
+    fmt::print("{}\n", status.result == "no changes"
+                           ? std::string("no changes")
+                           : fmt::format("{}: {}", status.result, status.message));
+    return outcome.exit_status;
+}
+
+}  // namespace dsvm

@@ -1,0 +1,149 @@
+// The local account database: /etc/passwd, group, shadow and gshadow under a root, changed in
+// batches. The texts are kept line by line, so every line the agent does not change stays byte
+// for byte; all changes of a pass are applied in memory and written once, under the same lock
+// shadow-utils takes (lckpwdf(3): a write lock on /etc/.pwd.lock), each file replaced
+// atomically with its mode and owner kept.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+#include "common/root.h"
+
+namespace dsvm {
+
+// The GECOS field of every account the agent creates; with the state dir's list, how the agent
+// knows an account is its own.
+inline constexpr std::string_view k_managed_gecos = "dsvm-agent pool user";
+
+struct AccountFiles {
+    std::string passwd;
+    std::string group;
+    std::string shadow;
+    std::string gshadow;
+
+    bool operator==(const AccountFiles&) const = default;
+};
+
+struct UserRecord {
+    std::string name;
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::string gecos;
+    std::string home;
+    std::string shell;
+};
+
+struct GroupRecord {
+    std::string name;
+    std::uint32_t gid = 0;
+    std::vector<std::string> members;
+};
+
+// Lookups over parsed account files. Malformed lines are skipped here (and kept as they are
+// by every change).
+class AccountView {
+  public:
+    static AccountView parse(const AccountFiles& files);
+
+    const UserRecord* user(std::string_view name) const;
+    const UserRecord* user_by_uid(std::uint32_t uid) const;
+    const GroupRecord* group(std::string_view name) const;
+    const GroupRecord* group_by_gid(std::uint32_t gid) const;
+    // The shadow password field ("!" locked, "*", "$y$...", ...), or nullopt without an entry.
+    std::optional<std::string> password_hash(std::string_view name) const;
+    // True for an account whose GECOS is k_managed_gecos.
+    bool is_marked_managed(std::string_view name) const;
+    std::size_t user_count() const { return m_users.size(); }
+
+  private:
+    std::vector<UserRecord> m_users;
+    std::vector<GroupRecord> m_groups;
+    std::unordered_map<std::string, std::size_t> m_user_by_name;
+    std::unordered_map<std::uint32_t, std::size_t> m_user_by_uid;
+    std::unordered_map<std::string, std::size_t> m_group_by_name;
+    std::unordered_map<std::uint32_t, std::size_t> m_group_by_gid;
+    std::unordered_map<std::string, std::string> m_hashes;
+};
+
+// A new pool user: its own group (gid) and account, GECOS k_managed_gecos. An empty
+// password_hash gives "!" (no password login; keys still work).
+struct CreateAccount {
+    std::string name;
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::string home;
+    std::string shell = "/bin/bash";
+    std::string password_hash;
+};
+struct SetPasswordHash {
+    std::string name;
+    std::string hash;
+};
+// Locks (deluser): the password is prefixed with "!" and the account expires (shadow expire
+// field 1), so neither password nor keys log in; nothing is deleted.
+struct LockAccount {
+    std::string name;
+};
+struct UnlockAccount {
+    std::string name;
+};
+// Makes `user` a member of exactly those of `managed_groups` that are in `wanted`; groups not
+// in managed_groups are not touched. Groups that do not exist are reported, not created.
+struct SetSupplementaryGroups {
+    std::string user;
+    std::vector<std::string> wanted;
+    std::vector<std::string> managed_groups;
+};
+// A system group the agent owns (dsvm-sudo): the highest free gid from 999 down to 100, as
+// `groupadd --system` picks. Nothing happens if the group already exists.
+struct CreateSystemGroup {
+    std::string name;
+};
+using AccountChange = std::variant<CreateAccount, SetPasswordHash, LockAccount, UnlockAccount,
+                                   SetSupplementaryGroups, CreateSystemGroup>;
+
+// "create user alice (uid 20000)" and so on; never shows a password hash.
+std::string describe(const AccountChange& change);
+
+struct AccountOutcome {
+    std::string description;
+    bool ok = true;
+    std::string error;
+};
+
+struct AppliedAccounts {
+    AccountFiles files;
+    std::vector<AccountOutcome> outcomes;  // one per change, in order
+};
+
+// Pure: applies the changes to the texts. A change fails alone (reported, the others applied)
+// when it would touch an account not marked as the agent's, or create a name, uid or gid that
+// already exists. Creating appends lines to all four files; no other line moves or changes.
+AppliedAccounts apply_account_changes(const AccountFiles& current,
+                                      const std::vector<AccountChange>& changes);
+
+// Reads the four files (a missing gshadow or shadow reads as empty).
+Result<AccountFiles> read_account_files(const Root& root);
+
+// Takes the lckpwdf-compatible lock on <root>/etc/.pwd.lock (waiting up to 15 s, as lckpwdf
+// does), reads the files, applies the changes, writes the files that changed (atomically, mode
+// and owner kept; new files get passwd/group 0644, shadow/gshadow 0640 root:shadow or root),
+// and releases the lock. The outcomes say which changes failed.
+Result<std::vector<AccountOutcome>> commit_account_changes(
+    const Root& root, const std::vector<AccountChange>& changes);
+
+// Creates a home directory (mode 0700) owned by uid:gid with a copy of <root>/etc/skel, never
+// following a symlink (openat/O_NOFOLLOW, fchownat AT_SYMLINK_NOFOLLOW). An existing home is
+// left alone (returns false); created → true.
+Result<bool> create_home(const Root& root, std::string_view home, uid_t uid, gid_t gid);
+
+}  // namespace dsvm

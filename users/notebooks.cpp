@@ -1,0 +1,147 @@
+#include "users/notebooks.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+
+#include "common/fs.h"
+#include "common/safe_open.h"
+
+namespace dsvm {
+
+namespace {
+
+std::pair<std::string, std::string> split_last(std::string_view path) {
+    const size_t slash = path.find_last_of('/');
+    if (slash == std::string_view::npos) {
+        return {"", std::string(path)};
+    }
+    return {std::string(path.substr(0, slash)), std::string(path.substr(slash + 1))};
+}
+
+Result<void> check_owner(int fd, uid_t uid, std::string_view what) {
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+        return failure("cannot stat " + std::string(what) + ": " + errno_text(errno));
+    }
+    if (info.st_uid != uid) {
+        return failure(std::string(what) + " is owned by uid " + std::to_string(info.st_uid) +
+                       ", not by the user (uid " + std::to_string(uid) + "); left as it is");
+    }
+    return {};
+}
+
+bool remove_if_empty_directory(int parent, const std::string& name) {
+    Fd dir(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir) {
+        return false;
+    }
+    // unlinkat(AT_REMOVEDIR) refuses a directory with content, which is what keeps it safe.
+    return ::unlinkat(parent, name.c_str(), AT_REMOVEDIR) == 0;
+}
+
+}  // namespace
+
+std::string notebook_folder(std::string_view pattern, std::string_view user) {
+    std::string out(pattern);
+    const size_t at = out.find("{user}");
+    if (at != std::string::npos) {
+        out.replace(at, 6, user);
+    }
+    return out;
+}
+
+Result<bool> ensure_notebook_folder(const std::string& share_dir, std::string_view folder,
+                                    uid_t uid, gid_t gid) {
+    const auto [parent_path, name] = split_last(folder);
+    // Parents (notebooks/) are root's: only the user's own folder is theirs.
+    if (auto made = make_directories(share_dir + "/" + parent_path, 0755); !made) {
+        return made.error();
+    }
+    auto parent = open_directory_below(share_dir, parent_path);
+    if (!parent) {
+        return parent.error();
+    }
+    bool created = false;
+    auto opened = open_or_create_directory_at(parent->get(), name, 0700, uid, gid, created);
+    if (!opened) {
+        return with_context(std::string(folder), opened.error());
+    }
+    struct stat info {};
+    if (::fstat(opened->get(), &info) != 0) {
+        return failure("cannot stat " + std::string(folder) + ": " + errno_text(errno));
+    }
+    bool changed = created;
+    if (info.st_uid != uid || info.st_gid != gid) {
+        if (::fchown(opened->get(), uid, gid) != 0) {
+            return failure("cannot chown " + std::string(folder) + ": " + errno_text(errno));
+        }
+        changed = true;
+    }
+    if ((info.st_mode & 07777) != 0700) {
+        if (::fchmod(opened->get(), 0700) != 0) {
+            return failure("cannot chmod " + std::string(folder) + ": " + errno_text(errno));
+        }
+        changed = true;
+    }
+    return changed;
+}
+
+Result<LinkChange> ensure_notebook_link(const Root& root, std::string_view home, uid_t uid,
+                                        gid_t gid, std::string_view target) {
+    auto home_fd = open_directory_below(root.dir(), home);
+    if (!home_fd) {
+        return home_fd.error();
+    }
+    if (auto owned = check_owner(home_fd->get(), uid, home); !owned) {
+        return owned.error();
+    }
+    bool created = false;
+    auto notebooks =
+        open_or_create_directory_at(home_fd->get(), "notebooks", 0755, uid, gid, created);
+    if (!notebooks) {
+        return with_context(std::string(home), notebooks.error());
+    }
+    const std::string notebooks_path = std::string(home) + "/notebooks";
+    if (auto owned = check_owner(notebooks->get(), uid, notebooks_path); !owned) {
+        return owned.error();
+    }
+    const int dir = notebooks->get();
+    const std::string link_path = notebooks_path + "/remote";
+    char current[4096];
+    const ssize_t length = ::readlinkat(dir, "remote", current, sizeof current - 1);
+    if (length >= 0 && std::string_view(current, static_cast<size_t>(length)) == target) {
+        return LinkChange::Unchanged;
+    }
+    const bool exists = length >= 0 || errno != ENOENT;
+    if (length < 0 && exists) {
+        struct stat info {};
+        if (::fstatat(dir, "remote", &info, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(info.st_mode)) {
+            if (!remove_if_empty_directory(dir, "remote")) {
+                return failure(link_path +
+                               " is a directory with content; it is left as it is (move it away "
+                               "to get the link to the share)");
+            }
+        } else {
+            return failure(link_path + " exists and is not a link; it is left as it is");
+        }
+    }
+    // A new link under a temporary name, renamed over the old one: never a moment without one.
+    std::random_device entropy;
+    const std::string temporary = ".remote.dsvm-agent." + std::to_string(entropy());
+    if (::symlinkat(std::string(target).c_str(), dir, temporary.c_str()) != 0) {
+        return failure("cannot create a link in " + notebooks_path + ": " + errno_text(errno));
+    }
+    if (::fchownat(dir, temporary.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 ||
+        ::renameat(dir, temporary.c_str(), dir, "remote") != 0) {
+        const int error = errno;
+        ::unlinkat(dir, temporary.c_str(), 0);
+        return failure("cannot create " + link_path + ": " + errno_text(error));
+    }
+    return length >= 0 ? LinkChange::Replaced : LinkChange::Created;
+}
+
+}  // namespace dsvm

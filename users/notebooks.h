@@ -1,0 +1,37 @@
+// Each pool user's notebook folder on the share and the ~/notebooks/remote link to it. Root works
+// inside the user's home without ever following a symlink it did not make: every component is
+// opened with O_NOFOLLOW from a directory fd, and ownership is checked with fstat.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "common/root.h"
+
+namespace dsvm {
+
+// "notebooks/{user}" with the user's name in place of {user}.
+std::string notebook_folder(std::string_view pattern, std::string_view user);
+
+// Creates <share_dir>/<folder> (parents root-owned 0755, the folder itself uid:gid 0700) if
+// missing; an existing folder gets uid:gid and 0700 when it has anything else. share_dir is a
+// real path (the mounted share). Returns whether anything changed. A symlink anywhere in the
+// folder path is refused.
+Result<bool> ensure_notebook_folder(const std::string& share_dir, std::string_view folder,
+                                    uid_t uid, gid_t gid);
+
+enum class LinkChange { Unchanged, Created, Replaced };
+
+// Makes <home>/notebooks/remote a symlink to `target` (the folder as the instance sees it, e.g.
+// /datamnt/share/notebooks/alice). The home must be a real directory owned by uid;
+// <home>/notebooks is created (uid:gid, 0755) if missing, and must be a real directory owned by
+// uid — a symlink (say to /etc) is refused and nothing is touched. A wrong link is replaced
+// atomically (symlinkat a temporary name, renameat); an empty directory in the way is removed;
+// a directory with content or a file is never clobbered (Runtime error naming it).
+Result<LinkChange> ensure_notebook_link(const Root& root, std::string_view home, uid_t uid,
+                                        gid_t gid, std::string_view target);
+
+}  // namespace dsvm

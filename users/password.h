@@ -1,0 +1,23 @@
+// Password hashes for pool users (JupyterHub logs in through PAM). The clear password exists only
+// in memory, is wiped after hashing, and never reaches disk or logs.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace dsvm {
+
+// yescrypt ("$y$...") with a fresh salt from libcrypt (crypt_gensalt_rn + crypt_rn). Invalid for
+// an empty password, one over 1024 bytes or one with a NUL or line break.
+Result<std::string> hash_password(std::string_view clear);
+
+// A crypt(3) hash the agent will put into shadow: "$y$", "$6$" or "$2b$" forms of printable
+// ASCII without ':' or whitespace.
+bool is_password_hash(std::string_view text);
+
+// Overwrites a string's bytes (volatile, so the compiler cannot drop it) and clears it.
+void wipe(std::string& secret);
+
+}  // namespace dsvm

@@ -1,0 +1,296 @@
+#include "users/ssh_keys.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <optional>
+#include <utility>
+
+#include "common/fd.h"
+#include "common/fs.h"
+#include "common/safe_open.h"
+#include "common/text.h"
+
+namespace dsvm {
+
+namespace {
+
+constexpr std::string_view k_keys_file = "authorized_keys";
+constexpr std::string_view k_temporary_file = "authorized_keys.dsvm-agent.tmp";
+// sshd reads the whole file on every login; anything larger is not a key list we should copy.
+constexpr off_t k_max_keys_file = 1024 * 1024;
+
+struct Line {
+    std::string_view text;  // without its '\n'
+    bool terminated = false;
+};
+
+std::vector<Line> split_lines(std::string_view text) {
+    std::vector<Line> lines;
+    while (!text.empty()) {
+        const auto newline = text.find('\n');
+        Line line;
+        line.text = text.substr(0, newline);
+        line.terminated = newline != std::string_view::npos;
+        lines.push_back(line);
+        text.remove_prefix(line.terminated ? newline + 1 : text.size());
+    }
+    return lines;
+}
+
+// A file converted to CRLF by a Windows editor still has our markers, so the old block is
+// still found and replaced rather than left behind with keys that should be gone.
+bool is_marker(std::string_view line, std::string_view marker) {
+    if (!line.empty() && line.back() == '\r') {
+        line.remove_suffix(1);
+    }
+    return line == marker;
+}
+
+// A key that spans lines or looks like a marker would break the block on the next pass (and
+// could smuggle in options), so it is left out; validating keys is the config parser's job.
+bool is_usable_key(std::string_view key) {
+    return !key.empty() && key.find_first_of(std::string_view("\n\r\0", 3)) == key.npos &&
+           !is_marker(key, k_keys_begin) && !is_marker(key, k_keys_end);
+}
+
+std::string render_block(const std::vector<std::string>& keys) {
+    std::string block;
+    for (const auto& key : keys) {
+        if (is_usable_key(key)) {
+            block += key + "\n";
+        }
+    }
+    if (block.empty()) {
+        return block;
+    }
+    return std::string(k_keys_begin) + "\n" + block + std::string(k_keys_end) + "\n";
+}
+
+// Blocks as [begin, end] line ranges. A begin marker with no end marker after it (the user
+// deleted it, or a write was cut short) does not start a block: it and the lines after it are
+// kept as the user's, and a fresh block is appended. Swallowing them instead could delete the
+// user's own keys. A later begin marker restarts the search, so an orphaned begin stays outside
+// every block on later passes too and the merge stays idempotent.
+std::vector<std::pair<std::size_t, std::size_t>> find_blocks(const std::vector<Line>& lines) {
+    std::vector<std::pair<std::size_t, std::size_t>> blocks;
+    // A sentinel rather than std::optional: GCC 12 at -O2 warns falsely about the latter here.
+    constexpr std::size_t k_none = static_cast<std::size_t>(-1);
+    std::size_t open = k_none;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        if (is_marker(lines[i].text, k_keys_begin)) {
+            open = i;
+        } else if (open != k_none && is_marker(lines[i].text, k_keys_end)) {
+            blocks.emplace_back(open, i);
+            open = k_none;
+        }
+    }
+    return blocks;
+}
+
+Result<struct stat> owned_by(int fd, const std::string& shown, uid_t uid) {
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+        return failure("cannot stat " + shown + ": " + errno_text(errno));
+    }
+    if (info.st_uid != uid) {
+        return failure("refusing " + shown + ": it is owned by uid " + std::to_string(info.st_uid) +
+                       ", not " + std::to_string(uid));
+    }
+    return info;
+}
+
+// .ssh, created 0700 and given to the user if missing. An existing one must be the user's and
+// not writable by others, who could otherwise swap files under it.
+Result<Fd> open_ssh_directory(int home, const std::string& shown, uid_t uid, gid_t gid) {
+    bool created = false;
+    if (::mkdirat(home, ".ssh", 0700) == 0) {
+        created = true;
+    } else if (errno != EEXIST) {
+        return failure("cannot create " + shown + ": " + errno_text(errno));
+    }
+    auto ssh = open_directory_at(home, ".ssh", shown);
+    if (!ssh) {
+        return ssh.error();
+    }
+    if (created && (::fchown(ssh->get(), uid, gid) != 0 || ::fchmod(ssh->get(), 0700) != 0)) {
+        return failure("cannot set owner and mode of " + shown + ": " + errno_text(errno));
+    }
+    auto info = owned_by(ssh->get(), shown, uid);
+    if (!info) {
+        return info.error();
+    }
+    if ((info->st_mode & 022) != 0) {
+        return failure("refusing " + shown + ": it is writable by group or others");
+    }
+    return std::move(*ssh);
+}
+
+// The current file, if any. O_NONBLOCK so a FIFO planted there cannot hang the agent; the
+// owner and link-count checks stop a hard link to a root-only file (an old /etc/shadow) from
+// being copied into a file the user can read.
+Result<OptionalText> read_keys_file(int ssh, const std::string& shown, uid_t uid) {
+    const std::string name(k_keys_file);
+    Fd fd(::openat(ssh, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!fd) {
+        const int error = errno;
+        if (error == ENOENT) {
+            return OptionalText{};
+        }
+        return failure("refusing " + shown + ": " + open_error_text(ssh, name, error));
+    }
+    auto info = owned_by(fd.get(), shown, uid);
+    if (!info) {
+        return info.error();
+    }
+    if (!S_ISREG(info->st_mode)) {
+        return failure("refusing " + shown + ": it is not a regular file");
+    }
+    if (info->st_nlink != 1) {
+        return failure("refusing " + shown + ": it has " + std::to_string(info->st_nlink) +
+                       " hard links");
+    }
+    if (info->st_size > k_max_keys_file) {
+        return failure("refusing " + shown + ": it is larger than 1 MiB");
+    }
+    OptionalText current;
+    current.found = true;
+    char buffer[16384];
+    for (;;) {
+        const ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0) {
+            return failure("cannot read " + shown + ": " + errno_text(errno));
+        }
+        if (got == 0) {
+            break;
+        }
+        current.text.append(buffer, static_cast<std::size_t>(got));
+        if (current.text.size() > static_cast<std::size_t>(k_max_keys_file)) {
+            return failure("refusing " + shown + ": it is larger than 1 MiB");
+        }
+    }
+    return current;
+}
+
+Result<void> replace_keys_file(int ssh, const std::string& shown, std::string_view content,
+                               uid_t uid, gid_t gid) {
+    const std::string temporary(k_temporary_file);
+    const std::string shown_temporary = shown + ".dsvm-agent.tmp";
+    // unlinkat removes a symlink itself, never its target.
+    if (::unlinkat(ssh, temporary.c_str(), 0) != 0 && errno != ENOENT) {
+        return failure("cannot remove stale " + shown_temporary + ": " + errno_text(errno));
+    }
+    Fd fd(::openat(ssh, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                   0600));
+    if (!fd) {
+        return failure("cannot create " + shown_temporary + ": " + errno_text(errno));
+    }
+    ScopeGuard remove_temporary([&] { ::unlinkat(ssh, temporary.c_str(), 0); });
+    if (::fchown(fd.get(), uid, gid) != 0 || ::fchmod(fd.get(), 0600) != 0) {
+        return failure("cannot set owner and mode of " + shown_temporary + ": " +
+                       errno_text(errno));
+    }
+    while (!content.empty()) {
+        const ssize_t written = ::write(fd.get(), content.data(), content.size());
+        if (written < 0 && errno == EINTR) {
+            continue;
+        }
+        if (written < 0) {
+            return failure("cannot write " + shown_temporary + ": " + errno_text(errno));
+        }
+        content.remove_prefix(static_cast<std::size_t>(written));
+    }
+    if (::fsync(fd.get()) != 0) {
+        return failure("cannot fsync " + shown_temporary + ": " + errno_text(errno));
+    }
+    fd.reset();
+    if (::renameat(ssh, temporary.c_str(), ssh, std::string(k_keys_file).c_str()) != 0) {
+        return failure("cannot rename " + shown_temporary + " to " + shown + ": " +
+                       errno_text(errno));
+    }
+    remove_temporary.dismiss();
+    ::fsync(ssh);
+    return {};
+}
+
+}  // namespace
+
+std::string merge_authorized_keys(std::string_view current, const std::vector<std::string>& keys) {
+    const auto lines = split_lines(current);
+    const auto blocks = find_blocks(lines);
+    const std::string block = render_block(keys);
+    std::string merged;
+    bool placed = false;
+    std::size_t next_block = 0;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        if (next_block < blocks.size() && i == blocks[next_block].first) {
+            // Later duplicates of the block are dropped; the new block takes the first's place.
+            if (!placed) {
+                merged += block;
+                placed = true;
+            }
+            i = blocks[next_block].second;
+            ++next_block;
+            continue;
+        }
+        merged += lines[i].text;
+        if (lines[i].terminated) {
+            merged += '\n';
+        }
+    }
+    if (!placed && !block.empty()) {
+        if (!merged.empty() && merged.back() != '\n') {
+            merged += '\n';
+        }
+        merged += block;
+    }
+    return merged;
+}
+
+Result<bool> write_authorized_keys(const Root& root, std::string_view home, uid_t uid, gid_t gid,
+                                   const std::vector<std::string>& keys) {
+    if (home.find_first_not_of('/') == std::string_view::npos) {
+        return invalid("refusing an empty home path");
+    }
+    auto home_fd = open_directory_below(root.dir(), home);
+    if (!home_fd) {
+        return home_fd.error();
+    }
+    const std::string home_shown = root.path(home);
+    if (auto info = owned_by(home_fd->get(), home_shown, uid); !info) {
+        return info.error();
+    }
+    const std::string ssh_shown = home_shown + "/.ssh";
+    const std::string keys_shown = ssh_shown + "/" + std::string(k_keys_file);
+
+    // Removing keys from a home that has none must not create .ssh.
+    struct stat ssh_entry {};
+    if (render_block(keys).empty() &&
+        ::fstatat(home_fd->get(), ".ssh", &ssh_entry, AT_SYMLINK_NOFOLLOW) != 0 &&
+        errno == ENOENT) {
+        return false;
+    }
+    auto ssh = open_ssh_directory(home_fd->get(), ssh_shown, uid, gid);
+    if (!ssh) {
+        return ssh.error();
+    }
+    auto current = read_keys_file(ssh->get(), keys_shown, uid);
+    if (!current) {
+        return current.error();
+    }
+    const std::string merged = merge_authorized_keys(current->text, keys);
+    if (current->found ? merged == current->text : merged.empty()) {
+        return false;
+    }
+    if (auto replaced = replace_keys_file(ssh->get(), keys_shown, merged, uid, gid); !replaced) {
+        return replaced.error();
+    }
+    return true;
+}
+
+}  // namespace dsvm

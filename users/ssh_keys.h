@@ -1,0 +1,31 @@
+// A pool user's SSH keys in ~/.ssh/authorized_keys, between marker lines, so keys the user added
+// stay. Root works inside the user's home without ever following a symlink.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "common/root.h"
+
+namespace dsvm {
+
+inline constexpr std::string_view k_keys_begin = "# BEGIN dsvm-agent managed keys";
+inline constexpr std::string_view k_keys_end = "# END dsvm-agent managed keys";
+
+// Pure: `current` with the managed block replaced by `keys` (removed when keys is empty; added
+// at the end when absent). Lines outside the block are kept byte for byte. Idempotent.
+std::string merge_authorized_keys(std::string_view current, const std::vector<std::string>& keys);
+
+// Opens the home (O_DIRECTORY|O_NOFOLLOW; it must be owned by uid), then .ssh (created 0700,
+// owned uid:gid, if missing; refused if it is a symlink or owned by someone else), reads
+// authorized_keys (O_NOFOLLOW; a symlink is refused), and writes the merged text through a
+// temporary file renamed in the same directory (renameat), mode 0600, owned uid:gid. A refusal
+// is a Runtime error naming the path and why. Returns whether the file changed.
+Result<bool> write_authorized_keys(const Root& root, std::string_view home, uid_t uid, gid_t gid,
+                                   const std::vector<std::string>& keys);
+
+}  // namespace dsvm

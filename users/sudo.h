@@ -1,0 +1,25 @@
+// Pool users with sudo: membership of one agent-owned group, granted by one sudoers drop-in.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/process.h"
+#include "common/result.h"
+#include "common/root.h"
+
+namespace dsvm {
+
+inline constexpr std::string_view k_sudo_group = "dsvm-sudo";
+inline constexpr std::string_view k_sudoers_path = "/etc/sudoers.d/dsvm-agent";
+
+// The drop-in's text: a header comment and "%dsvm-sudo ALL=(ALL:ALL) ALL".
+std::string render_sudoers();
+
+// Installs the drop-in if its content differs: writes a temporary file in /etc/sudoers.d whose
+// name contains a '.' (sudo skips such files), validates it with `visudo -cf FILE` through the
+// runner (visudo is looked up as /usr/sbin/visudo), sets mode 0440, and renames it into place.
+// A failed validation leaves the old file. Returns whether anything changed.
+Result<bool> install_sudoers(const Root& root, ProcessRunner& runner);
+
+}  // namespace dsvm
