@@ -22,13 +22,23 @@ printf '# /etc/fstab: static file system information.\nUUID=0a1b2c3d / ext4 erro
 echo '{"cells": [], "nbformat": 4, "nbformat_minor": 5}' \
   > "$sandbox/srv/dsvmshare/notebooks/alice/welcome.ipynb"
 
-# What IMDS would serve: tags for the share, and a pool config in userData.
+# The instance's own accounts, as a fresh Debian image has them.
+printf 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' \
+  > "$sandbox/etc/passwd"
+printf 'root:x:0:\nshadow:x:42:\nusers:x:100:\nnogroup:x:65534:\n' > "$sandbox/etc/group"
+printf 'root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n' > "$sandbox/etc/shadow"
+printf 'root:*::\nshadow:*::\nusers:*::\nnogroup:*::\n' > "$sandbox/etc/gshadow"
+chmod 0640 "$sandbox/etc/shadow" "$sandbox/etc/gshadow"
+mkdir -p "$sandbox/etc/skel" && echo '# ~/.bashrc' > "$sandbox/etc/skel/.bashrc"
+
+# What IMDS would serve: tags for the share and its users, and a pool config in userData.
 user_data='{"dsvmPool": {"share": {"mountPoint": "/datamnt/dsvmshare"}, "interval": 60}}'
 cat > "$sandbox/imds.json" <<JSON
 {"compute": {"name": "dsvm-pool_0", "vmScaleSetName": "dsvm-pool", "osType": "Linux",
   "vmId": "00000000-0000-4000-8000-000000000000",
   "tagsList": [{"name": "dsvm-share", "value": "/srv/dsvmshare"},
                {"name": "dsvm-share-type", "value": "bind"},
+               {"name": "dsvm-users", "value": "alice, bob"},
                {"name": "team", "value": "data-science"}],
   "userData": "$(printf '%s' "$user_data" | base64 -w0)"}}
 JSON
@@ -47,10 +57,18 @@ echo "Demo pool: sandbox root $sandbox, metadata service $imds"
 run reconcile --dry-run
 run reconcile
 run reconcile
+run adduser carol --groups users
+run users
 run status
 echo
-echo "\$ ls $sandbox/datamnt/dsvmshare/notebooks/alice   # the share, through its mount point"
-ls "$sandbox/datamnt/dsvmshare/notebooks/alice"
+echo "\$ grep dsvm-agent $sandbox/etc/passwd   # the pool's accounts, same UIDs on every instance"
+grep dsvm-agent "$sandbox/etc/passwd"
+echo
+echo "\$ ls -l $sandbox/home/alice/notebooks   # the link into the share"
+ls -l "$sandbox/home/alice/notebooks"
+echo
+echo "\$ ls -la $sandbox/datamnt/dsvmshare/notebooks   # each user's folder is theirs alone"
+ls -la "$sandbox/datamnt/dsvmshare/notebooks"
 echo
 echo "\$ findmnt $sandbox/datamnt/dsvmshare"
 findmnt "$sandbox/datamnt/dsvmshare"
