@@ -1,7 +1,6 @@
 #include "agent/user_commands.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <string.h>
 
 #include <fmt/format.h>
@@ -15,6 +14,7 @@
 #include "agent/secret_input.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/safe_open.h"
 #include "users/accounts.h"
 #include "users/names.h"
 #include "users/notebooks.h"
@@ -120,20 +120,6 @@ int run_request(Engine& engine, const RegistryChange& change) {
     return report_pass(outcome, false);
 }
 
-// Deletes a folder tree without following symlinks (nftw FTW_PHYS), deepest first.
-Result<void> remove_tree(const std::string& path) {
-    const int rc = ::nftw(
-        path.c_str(),
-        [](const char* entry, const struct stat*, int type, FTW*) {
-            return type == FTW_DP ? ::rmdir(entry) : ::unlink(entry);
-        },
-        64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-    if (rc != 0 && errno != ENOENT) {
-        return failure("cannot remove " + path + ": " + errno_text(errno));
-    }
-    return {};
-}
-
 }  // namespace
 
 int add_user(Engine& engine, const Root& root, const AddUserRequest& request) {
@@ -161,7 +147,7 @@ int add_user(Engine& engine, const Root& root, const AddUserRequest& request) {
     if (request.password_stdin) {
         std::string clear;
         clear.reserve(k_secret_capacity);
-        auto got = read_secret(clear, "Password for " + request.name + ": ", 1024, "password");
+        auto got = read_secret(clear, "Password for " + request.name + ": ", 511, "password");
         auto hashed = got ? hash_password(clear) : Result<std::string>(got.error());
         wipe(clear);
         if (!hashed) {
@@ -220,12 +206,20 @@ int delete_user(Engine& engine, const Root& root, const std::string& name, bool 
     if (!loaded || !loaded->config.share) {
         return report(failure("cannot remove the notebooks: no share configured"));
     }
-    const std::string folder = root.path(loaded->config.share->mount_point) + "/" +
-                               notebook_folder(loaded->config.notebooks, name);
-    if (auto removed = remove_tree(folder); !removed) {
+    const std::string share = root.path(loaded->config.share->mount_point);
+    const std::string folder = notebook_folder(loaded->config.notebooks, name);
+    const size_t slash = folder.find_last_of('/');
+    const std::string parent_path = slash == std::string::npos ? "" : folder.substr(0, slash);
+    auto parent = open_directory_below(share, parent_path);
+    if (!parent) {
+        return report(parent.error());
+    }
+    if (auto removed =
+            remove_tree_at(parent->get(), folder.substr(slash + 1), share + "/" + folder);
+        !removed) {
         return report(removed.error());
     }
-    fmt::print("removed {}\n", folder);
+    fmt::print("removed {}/{}\n", share, folder);
     return status;
 }
 

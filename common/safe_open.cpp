@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
+#include <vector>
 
 #include "common/fs.h"
 
@@ -79,6 +82,44 @@ Result<Fd> open_or_create_directory_at(int dir, const std::string& name, mode_t 
         return failure("cannot set the owner and mode of " + name + ": " + errno_text(errno));
     }
     return opened;
+}
+
+Result<void> remove_tree_at(int parent, const std::string& name, const std::string& shown) {
+    Fd directory(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!directory) {
+        if (errno == ENOENT) {
+            return {};
+        }
+        if (errno != ENOTDIR && errno != ELOOP) {
+            return failure("cannot open " + shown + ": " + errno_text(errno));
+        }
+        // Not a directory (a file, or a link): remove the entry itself.
+        if (::unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT) {
+            return failure("cannot remove " + shown + ": " + errno_text(errno));
+        }
+        return {};
+    }
+    DIR* listing = ::fdopendir(::dup(directory.get()));
+    if (listing == nullptr) {
+        return failure("cannot list " + shown + ": " + errno_text(errno));
+    }
+    ScopeGuard close_listing([&] { ::closedir(listing); });
+    std::vector<std::string> entries;
+    while (const dirent* entry = ::readdir(listing)) {
+        const std::string child = entry->d_name;
+        if (child != "." && child != "..") {
+            entries.push_back(child);
+        }
+    }
+    for (const auto& child : entries) {
+        if (auto removed = remove_tree_at(directory.get(), child, shown + "/" + child); !removed) {
+            return removed;
+        }
+    }
+    if (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+        return failure("cannot remove " + shown + ": " + errno_text(errno));
+    }
+    return {};
 }
 
 }  // namespace dsvm

@@ -29,4 +29,9 @@ Result<Fd> open_directory_below(const std::string& top, std::string_view path);
 Result<Fd> open_or_create_directory_at(int dir, const std::string& name, mode_t mode, uid_t uid,
                                        gid_t gid, bool& created);
 
+// Removes `name` in `parent` and everything below it without following a symlink: each directory
+// is opened with O_NOFOLLOW from its parent's descriptor, so a directory swapped for a link to
+// /etc mid-way gets the link removed, never /etc's content. A missing `name` is success.
+Result<void> remove_tree_at(int parent, const std::string& name, const std::string& shown);
+
 }  // namespace dsvm

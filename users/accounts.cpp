@@ -626,7 +626,8 @@ Result<std::vector<AccountOutcome>> commit_account_changes(
         return current.error();
     }
     AppliedAccounts applied = apply_account_changes(*current, changes);
-    const GroupRecord* shadow_group = AccountView::parse(applied.files).group("shadow");
+    const AccountView view = AccountView::parse(applied.files);
+    const GroupRecord* shadow_group = view.group("shadow");
     FileOwner secret;
     secret.mode = shadow_group != nullptr ? 0640 : 0600;
     secret.gid = shadow_group != nullptr ? shadow_group->gid : 0;

@@ -13,9 +13,9 @@ namespace dsvm {
 
 namespace {
 
-// password.h promises 1024 bytes, but libxcrypt refuses phrases of CRYPT_MAX_PASSPHRASE_SIZE
-// (512, counting the NUL) or more; refusing them here makes that an Invalid input with a clear
-// message instead of a Runtime failure from crypt_rn.
+// libxcrypt refuses phrases of CRYPT_MAX_PASSPHRASE_SIZE (512, counting the NUL) or more;
+// refusing them here makes that an Invalid input with a clear message instead of a Runtime
+// failure from crypt_rn.
 constexpr std::size_t k_max_password = CRYPT_MAX_PASSPHRASE_SIZE - 1;
 constexpr std::size_t k_min_hash = 20;
 constexpr std::size_t k_max_hash = 512;

@@ -10,7 +10,8 @@
 namespace dsvm {
 
 // yescrypt ("$y$...") with a fresh salt from libcrypt (crypt_gensalt_rn + crypt_rn). Invalid for
-// an empty password, one over 1024 bytes or one with a NUL or line break.
+// an empty password, one of 512 bytes or more (libxcrypt's limit) or one with a NUL or line
+// break.
 Result<std::string> hash_password(std::string_view clear);
 
 // A crypt(3) hash the agent will put into shadow: "$y$", "$6$" or "$2b$" forms of printable

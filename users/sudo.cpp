@@ -131,7 +131,7 @@ Result<bool> install_sudoers(const Root& root, ProcessRunner& runner) {
         return written.error();
     }
 
-    auto checked = runner.run({"/usr/sbin/visudo", "-c", "-q", "-f", temporary});
+    auto checked = runner.run({"/usr/sbin/visudo", "-c", "-f", temporary});
     if (!checked) {
         return with_context("cannot validate " + temporary, checked.error());
     }

@@ -230,6 +230,14 @@ TEST_CASE("users: deluser locks the account on every instance and keeps its UID"
     for (auto* instance : {&one, &two}) {
         CHECK_THAT(instance->sandbox().read("etc/shadow"), Catch::Contains("carol:!"));
     }
+    // --remove-notebooks deletes the folder on the share, and only it.
+    share.write("notebooks/carol/thesis.ipynb", "{}");
+    const auto purged = one.agent({"deluser", "carol", "--remove-notebooks"});
+    INFO(purged.out << purged.err);
+    CHECK(purged.exit_code == 0);
+    CHECK_FALSE(share.exists("notebooks/carol"));
+    CHECK(share.exists(".dsvm-agent/registry.json"));
+
     // A new user never gets carol's UID.
     REQUIRE(one.agent({"adduser", "dave"}).exit_code == 0);
     CHECK(one.uids().at("dave") == "20001");

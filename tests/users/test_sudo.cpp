@@ -25,9 +25,9 @@ class FakeRunner final : public ProcessRunner {
     Result<CommandResult> run(const std::vector<std::string>& argv, std::string_view,
                               std::chrono::milliseconds) override {
         commands_ran.push_back(argv);
-        if (argv.size() == 5) {
+        if (argv.size() == 4) {
             struct stat info {};
-            validated_existed = ::lstat(argv[4].c_str(), &info) == 0;
+            validated_existed = ::lstat(argv[3].c_str(), &info) == 0;
             validated_mode = info.st_mode & 07777;
             validated_uid = info.st_uid;
         }
@@ -113,7 +113,7 @@ TEST_CASE("sudo: visudo runs by argv on a dotted temporary file that is already 
     const std::string temporary = sandbox.path("etc/sudoers.d/.dsvm-agent.tmp");
     REQUIRE(runner.commands_ran.size() == 1);
     CHECK(runner.commands_ran[0] ==
-          std::vector<std::string>{"/usr/sbin/visudo", "-c", "-q", "-f", temporary});
+          std::vector<std::string>{"/usr/sbin/visudo", "-c", "-f", temporary});
     CHECK(runner.validated_existed);
     CHECK(runner.validated_mode == 0440);
     CHECK(runner.validated_uid == 0);
