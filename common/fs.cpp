@@ -29,6 +29,9 @@ std::string parent_of(const std::string& path) {
     return path.substr(0, slash);
 }
 
+
+}  // namespace
+
 Result<void> write_all(int fd, std::string_view content, const std::string& path) {
     while (!content.empty()) {
         const ssize_t written = ::write(fd, content.data(), content.size());
@@ -42,8 +45,6 @@ Result<void> write_all(int fd, std::string_view content, const std::string& path
     }
     return {};
 }
-
-}  // namespace
 
 Result<OptionalText> read_file_at(int directory_fd, const std::string& name,
                                   const std::string& shown, int extra_flags) {

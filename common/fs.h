@@ -31,6 +31,9 @@ Result<OptionalText> read_file_at(int directory_fd, const std::string& name,
 // and fsyncs the directory. A reader sees the old or the new file, never a mix.
 Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode);
 
+// write(2) until all of `content` is written (EINTR retried); errors name `path`.
+Result<void> write_all(int fd, std::string_view content, const std::string& path);
+
 // mkdir -p with `mode` for the directories it creates; existing ones are left as they are.
 // Fails if a component exists and is not a directory.
 Result<void> make_directories(const std::string& path, mode_t mode);

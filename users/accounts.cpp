@@ -541,17 +541,6 @@ struct FileOwner {
     gid_t gid = 0;
 };
 
-Result<void> write_all(int fd, std::string_view content, const std::string& path) {
-    while (!content.empty()) {
-        const ssize_t written = ::write(fd, content.data(), content.size());
-        if (written < 0 && errno != EINTR) {
-            return os_failure("write", path);
-        }
-        content.remove_prefix(written < 0 ? 0 : static_cast<std::size_t>(written));
-    }
-    return {};
-}
-
 // write_file_atomic, but with the owner set before the rename: a shadow file must never be
 // visible, even for a moment, with an owner or group that could read it.
 Result<void> replace_file(const std::string& path, std::string_view content, FileOwner owner) {

@@ -133,20 +133,6 @@ void sort_users(std::vector<RegistryUser>& users) {
                      [](const auto& a, const auto& b) { return a.name < b.name; });
 }
 
-Result<void> write_all(int fd, std::string_view content, const std::string& path) {
-    while (!content.empty()) {
-        const ssize_t written = ::write(fd, content.data(), content.size());
-        if (written < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return failure("cannot write " + path + ": " + errno_text(errno));
-        }
-        content.remove_prefix(static_cast<std::size_t>(written));
-    }
-    return {};
-}
-
 // registry.json is opened without following a symlink and must be a regular file: root works
 // here, and the directory may have been someone else's before update() took it back.
 Result<Registry> load_registry(int directory_fd, const std::string& path) {
