@@ -29,7 +29,6 @@ std::string parent_of(const std::string& path) {
     return path.substr(0, slash);
 }
 
-
 }  // namespace
 
 Result<void> write_all(int fd, std::string_view content, const std::string& path) {
