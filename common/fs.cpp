@@ -94,43 +94,61 @@ Result<std::string> read_file(const std::string& path) {
     return std::move(text->text);
 }
 
-Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
-    const std::string directory = parent_of(path);
-    std::random_device entropy;
-    std::string temporary;
+Result<void> replace_file_at(int directory_fd, const std::string& name, std::string_view content,
+                             const ReplaceOptions& options, const std::string& shown_directory) {
+    constexpr int k_flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    std::string temporary = options.temporary;
     Fd fd;
-    for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
-        temporary = path + ".tmp." + std::to_string(entropy() % 1000000000U);
-        fd.reset(
-            ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
-        if (!fd && errno != EEXIST) {
-            return failure("cannot create " + temporary + ": " + errno_text(errno));
+    if (!temporary.empty()) {
+        ::unlinkat(directory_fd, temporary.c_str(), 0);
+        fd.reset(::openat(directory_fd, temporary.c_str(), k_flags, 0600));
+    } else {
+        std::random_device entropy;
+        for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
+            temporary = name + ".tmp." + std::to_string(entropy() % 1000000000U);
+            fd.reset(::openat(directory_fd, temporary.c_str(), k_flags, 0600));
+            if (!fd && errno != EEXIST) {
+                break;
+            }
         }
     }
+    const std::string shown = shown_directory + "/" + temporary;
     if (!fd) {
-        return failure("cannot create a temporary file beside " + path);
+        return failure("cannot create " + shown + ": " + errno_text(errno));
     }
-    ScopeGuard remove_temporary([&] { ::unlink(temporary.c_str()); });
-    // The umask may have narrowed the mode; set it exactly.
-    if (::fchmod(fd.get(), mode) != 0) {
-        return failure("cannot chmod " + temporary + ": " + errno_text(errno));
+    ScopeGuard remove_temporary([&] { ::unlinkat(directory_fd, temporary.c_str(), 0); });
+    if (::fchown(fd.get(), options.uid, options.gid) != 0 ||
+        ::fchmod(fd.get(), options.mode) != 0) {
+        return failure("cannot set the owner and mode of " + shown + ": " + errno_text(errno));
     }
-    if (auto written = write_all(fd.get(), content, temporary); !written) {
+    if (auto written = write_all(fd.get(), content, shown); !written) {
         return written;
     }
     if (::fsync(fd.get()) != 0) {
-        return failure("cannot fsync " + temporary + ": " + errno_text(errno));
+        return failure("cannot fsync " + shown + ": " + errno_text(errno));
     }
-    fd.reset();
-    if (::rename(temporary.c_str(), path.c_str()) != 0) {
-        return failure("cannot rename " + temporary + " to " + path + ": " + errno_text(errno));
+    if (::close(fd.release()) != 0) {
+        return failure("cannot write " + shown + ": " + errno_text(errno));
+    }
+    if (::renameat(directory_fd, temporary.c_str(), directory_fd, name.c_str()) != 0) {
+        return failure("cannot rename " + shown + " to " + name + ": " + errno_text(errno));
     }
     remove_temporary.dismiss();
-    Fd directory_fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (directory_fd) {
-        ::fsync(directory_fd.get());
-    }
+    ::fsync(directory_fd);
     return {};
+}
+
+Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
+    const std::string directory = parent_of(path);
+    Fd directory_fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!directory_fd) {
+        return failure("cannot write " + path + ": cannot open " + directory + ": " +
+                       errno_text(errno));
+    }
+    ReplaceOptions options;
+    options.mode = mode;
+    return replace_file_at(directory_fd.get(), path.substr(path.find_last_of('/') + 1), content,
+                           options, directory);
 }
 
 Result<void> make_directories(const std::string& path, mode_t mode) {

@@ -544,41 +544,17 @@ struct FileOwner {
 // write_file_atomic, but with the owner set before the rename: a shadow file must never be
 // visible, even for a moment, with an owner or group that could read it.
 Result<void> replace_file(const std::string& path, std::string_view content, FileOwner owner) {
-    std::random_device entropy;
-    std::string temporary;
-    Fd fd;
-    for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
-        temporary = path + ".dsvm-tmp." + std::to_string(entropy() % 1000000000U);
-        fd.reset(
-            ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-        if (!fd && errno != EEXIST) {
-            return os_failure("create", temporary);
-        }
+    const std::string directory = path.substr(0, path.rfind('/'));
+    Fd directory_fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!directory_fd) {
+        return os_failure("open", directory);
     }
-    if (!fd) {
-        return failure("cannot create a temporary file beside " + path);
-    }
-    ScopeGuard remove_temporary([&] { ::unlink(temporary.c_str()); });
-    if (::fchown(fd.get(), owner.uid, owner.gid) != 0 || ::fchmod(fd.get(), owner.mode) != 0) {
-        return os_failure("set the owner and mode of", temporary);
-    }
-    if (auto written = write_all(fd.get(), content, temporary); !written) {
-        return written;
-    }
-    if (::fsync(fd.get()) != 0) {
-        return os_failure("fsync", temporary);
-    }
-    fd.reset();
-    if (::rename(temporary.c_str(), path.c_str()) != 0) {
-        return os_failure("rename " + temporary + " to", path);
-    }
-    remove_temporary.dismiss();
-    Fd directory(
-        ::open(path.substr(0, path.rfind('/') + 1).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (directory) {
-        ::fsync(directory.get());
-    }
-    return {};
+    ReplaceOptions options;
+    options.mode = owner.mode;
+    options.uid = owner.uid;
+    options.gid = owner.gid;
+    return replace_file_at(directory_fd.get(), path.substr(path.rfind('/') + 1), content, options,
+                           directory);
 }
 
 // Replaces one account file keeping its mode and owner and, as shadow-utils does, the previous

@@ -196,45 +196,15 @@ Result<Fd> open_private_directory(const std::string& path) {
     return directory;
 }
 
-// Called under the lock only, which is why a fixed temporary name per process is enough.
+// Called under the lock only, which is why a fixed temporary name per process is enough; one
+// found already there was left by a writer that died with our pid (pids repeat across the
+// pool's instances).
 Result<void> replace_file(int directory_fd, const std::string& directory_path, const char* name,
                           std::string_view content) {
-    const std::string temporary = std::string(name) + ".tmp." + std::to_string(::getpid());
-    const std::string temporary_path = directory_path + "/" + temporary;
-    constexpr int k_flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    Fd fd(::openat(directory_fd, temporary.c_str(), k_flags, 0600));
-    if (!fd && errno == EEXIST) {
-        // Only a lock holder creates temporaries, so this one was left by a writer that died
-        // with our pid (pids repeat across the pool's instances).
-        ::unlinkat(directory_fd, temporary.c_str(), 0);
-        fd.reset(::openat(directory_fd, temporary.c_str(), k_flags, 0600));
-    }
-    if (!fd) {
-        return failure("cannot create " + temporary_path + ": " + errno_text(errno));
-    }
-    ScopeGuard remove_temporary([&] { ::unlinkat(directory_fd, temporary.c_str(), 0); });
-    if (::fchmod(fd.get(), 0600) != 0) {
-        return failure("cannot chmod " + temporary_path + ": " + errno_text(errno));
-    }
-    if (auto written = write_all(fd.get(), content, temporary_path); !written) {
-        return written;
-    }
-    if (::fsync(fd.get()) != 0) {
-        return failure("cannot fsync " + temporary_path + ": " + errno_text(errno));
-    }
-    // NFS may report a failed write only at close.
-    if (::close(fd.release()) != 0) {
-        return failure("cannot write " + temporary_path + ": " + errno_text(errno));
-    }
-    if (::renameat(directory_fd, temporary.c_str(), directory_fd, name) != 0) {
-        return failure("cannot rename " + temporary_path + " to " + name + ": " +
-                       errno_text(errno));
-    }
-    remove_temporary.dismiss();
-    // The new registry is already in place and visible; some network filesystems refuse fsync
-    // on a directory, which must not turn a done write into a reported failure.
-    ::fsync(directory_fd);
-    return {};
+    ReplaceOptions options;
+    options.mode = 0600;
+    options.temporary = std::string(name) + ".tmp." + std::to_string(::getpid());
+    return replace_file_at(directory_fd, name, content, options, directory_path);
 }
 
 }  // namespace

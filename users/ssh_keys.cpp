@@ -179,43 +179,15 @@ Result<OptionalText> read_keys_file(int ssh, const std::string& shown, uid_t uid
 
 Result<void> replace_keys_file(int ssh, const std::string& shown, std::string_view content,
                                uid_t uid, gid_t gid) {
-    const std::string temporary(k_temporary_file);
-    const std::string shown_temporary = shown + ".dsvm-agent.tmp";
-    // unlinkat removes a symlink itself, never its target.
-    if (::unlinkat(ssh, temporary.c_str(), 0) != 0 && errno != ENOENT) {
-        return failure("cannot remove stale " + shown_temporary + ": " + errno_text(errno));
-    }
-    Fd fd(::openat(ssh, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   0600));
-    if (!fd) {
-        return failure("cannot create " + shown_temporary + ": " + errno_text(errno));
-    }
-    ScopeGuard remove_temporary([&] { ::unlinkat(ssh, temporary.c_str(), 0); });
-    if (::fchown(fd.get(), uid, gid) != 0 || ::fchmod(fd.get(), 0600) != 0) {
-        return failure("cannot set owner and mode of " + shown_temporary + ": " +
-                       errno_text(errno));
-    }
-    while (!content.empty()) {
-        const ssize_t written = ::write(fd.get(), content.data(), content.size());
-        if (written < 0 && errno == EINTR) {
-            continue;
-        }
-        if (written < 0) {
-            return failure("cannot write " + shown_temporary + ": " + errno_text(errno));
-        }
-        content.remove_prefix(static_cast<std::size_t>(written));
-    }
-    if (::fsync(fd.get()) != 0) {
-        return failure("cannot fsync " + shown_temporary + ": " + errno_text(errno));
-    }
-    fd.reset();
-    if (::renameat(ssh, temporary.c_str(), ssh, std::string(k_keys_file).c_str()) != 0) {
-        return failure("cannot rename " + shown_temporary + " to " + shown + ": " +
-                       errno_text(errno));
-    }
-    remove_temporary.dismiss();
-    ::fsync(ssh);
-    return {};
+    ReplaceOptions options;
+    options.mode = 0600;
+    options.uid = uid;
+    options.gid = gid;
+    // A fixed name: a stale one (unlinkat removes a symlink itself, never its target) is
+    // replaced rather than left behind in the user's .ssh.
+    options.temporary = std::string(k_temporary_file);
+    const std::string directory = shown.substr(0, shown.find_last_of('/'));
+    return replace_file_at(ssh, std::string(k_keys_file), content, options, directory);
 }
 
 }  // namespace

@@ -9,11 +9,7 @@ using namespace dsvm;
 
 namespace {
 
-mode_t mode_of(const std::string& path) {
-    struct stat info {};
-    REQUIRE(::lstat(path.c_str(), &info) == 0);
-    return info.st_mode & 07777;
-}
+using dsvm::test::mode_of;
 
 }  // namespace
 

@@ -35,11 +35,7 @@ ProcessResult agent(const Sandbox& sandbox, std::vector<std::string> arguments,
     return run_process(argv, {}, input);
 }
 
-mode_t mode_of(const std::string& path) {
-    struct stat info {};
-    REQUIRE(::lstat(path.c_str(), &info) == 0);
-    return info.st_mode & 07777;
-}
+using dsvm::test::mode_of;
 
 void check_never_shows(const ProcessResult& result, const std::string& secret) {
     CHECK_THAT(result.out, !Catch::Contains(secret));

@@ -23,15 +23,9 @@ const std::string k_marker = "Zq7SECRETx";
 constexpr std::string_view k_file = "etc/dsvm-agent/credentials/acct.cred";
 constexpr std::string_view k_dir = "etc/dsvm-agent/credentials";
 
-struct stat stat_of(const std::string& path) {
-    struct stat info {};
-    REQUIRE(::lstat(path.c_str(), &info) == 0);
-    return info;
-}
+using dsvm::test::stat_of;
 
-mode_t mode_of(const std::string& path) {
-    return stat_of(path).st_mode & 07777;
-}
+using dsvm::test::mode_of;
 
 CredentialsFile inspect_ok(const Root& root, std::string_view name) {
     auto inspected = inspect_credentials(root, name);

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -97,6 +99,16 @@ std::string Sandbox::read(std::string_view relative) const {
 
 bool Sandbox::exists(std::string_view relative) const {
     return path_exists(path(relative));
+}
+
+struct stat stat_of(const std::string& path) {
+    struct stat info {};
+    REQUIRE(::lstat(path.c_str(), &info) == 0);
+    return info;
+}
+
+mode_t mode_of(const std::string& path) {
+    return stat_of(path).st_mode & 07777;
 }
 
 std::string tree_digest(const std::string& path) {

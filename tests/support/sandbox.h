@@ -2,6 +2,7 @@
 // when the test ends; and a digest of a whole tree to prove that nothing changed.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <string>
@@ -30,6 +31,10 @@ class Sandbox {
   private:
     std::string m_path;
 };
+
+// lstat(2) of a path that must exist (a failed REQUIRE otherwise), and its permission bits.
+struct stat stat_of(const std::string& path);
+mode_t mode_of(const std::string& path);
 
 // A digest of every entry below `path`: names, types, modes, owners, sizes, mtimes, contents
 // and link targets. Two equal digests mean nothing under the tree changed.

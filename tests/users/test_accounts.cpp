@@ -431,11 +431,7 @@ TEST_CASE("accounts: ten thousand creates on ten thousand entries add ten thousa
 
 namespace {
 
-struct stat stat_of(const std::string& path) {
-    struct stat info {};
-    REQUIRE(::lstat(path.c_str(), &info) == 0);
-    return info;
-}
+using dsvm::test::stat_of;
 
 // The fixture as Debian installs it: passwd and group 0644 root:root, shadow and gshadow 0640
 // root:shadow (gid 42).

@@ -29,11 +29,7 @@ struct Instance {
     }
 };
 
-struct stat stat_of(const std::string& path) {
-    struct stat info {};
-    REQUIRE(::lstat(path.c_str(), &info) == 0);
-    return info;
-}
+using dsvm::test::stat_of;
 
 }  // namespace
 

@@ -42,15 +42,9 @@ Registry make_registry(std::vector<RegistryUser> users) {
     return registry;
 }
 
-struct stat stat_of(const std::string& path) {
-    struct stat info {};
-    REQUIRE(::lstat(path.c_str(), &info) == 0);
-    return info;
-}
+using dsvm::test::stat_of;
 
-mode_t mode_of(const std::string& path) {
-    return stat_of(path).st_mode & 07777;
-}
+using dsvm::test::mode_of;
 
 // A change that adds one user under the lowest free uid: what adduser does.
 std::function<Result<void>(Registry&)> add_user(std::string name) {

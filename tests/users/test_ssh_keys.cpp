@@ -51,11 +51,7 @@ class Home {
     test::Sandbox sandbox;
 };
 
-struct stat stat_of(const std::string& path) {
-    struct stat info {};
-    REQUIRE(::lstat(path.c_str(), &info) == 0);
-    return info;
-}
+using dsvm::test::stat_of;
 
 // A refusal: an error that says why, and nothing under etc/ touched.
 void check_refused(Home& home, const std::string& why) {

@@ -49,11 +49,7 @@ class FakeRunner final : public ProcessRunner {
     bool m_fail_to_start = false;
 };
 
-struct stat stat_of(const std::string& path) {
-    struct stat info {};
-    REQUIRE(::lstat(path.c_str(), &info) == 0);
-    return info;
-}
+using dsvm::test::stat_of;
 
 }  // namespace
 
