@@ -200,13 +200,24 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     }
     outcome.plan = make_plan(desired, *observed);
     if (options.dry_run) {
-        AgentState scratch = *state;
         const bool mounted = share_is_mounted(desired, *observed, state->mounts);
-        UsersResult users = run_users_phase(
-            {loaded->config, m_root, mounted, true, m_runner, options.request, 0, true}, scratch);
-        outcome.planned_users = std::move(users.planned);
-        outcome.plan.problems.insert(outcome.plan.problems.end(), users.problems.begin(),
-                                     users.problems.end());
+        const bool will_mount = std::any_of(
+            outcome.plan.actions.begin(), outcome.plan.actions.end(),
+            [](const Action& action) { return std::holds_alternative<MountShare>(action); });
+        const bool has_users = !loaded->config.users.empty() || options.request != nullptr;
+        if (!mounted && will_mount && has_users) {
+            // The registry lives on the share: what the users need is known once it is mounted.
+            outcome.planned_users.push_back(
+                "apply the pool's users from the registry once the share is mounted");
+        } else {
+            AgentState scratch = *state;
+            UsersResult users = run_users_phase(
+                {loaded->config, m_root, mounted, true, m_runner, options.request, 0, true},
+                scratch);
+            outcome.planned_users = std::move(users.planned);
+            outcome.plan.problems.insert(outcome.plan.problems.end(), users.problems.begin(),
+                                         users.problems.end());
+        }
         const bool empty = outcome.plan.actions.empty() && outcome.planned_users.empty();
         status.result = empty ? "no changes" : "dry run";
         return outcome;
