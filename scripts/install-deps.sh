@@ -8,7 +8,10 @@ packages=(
   libmount-dev libsystemd-dev
   catch2 clang-format
   util-linux mount ca-certificates systemd
-  cifs-utils nfs-common sudo passwd libcrypt-dev
+  cifs-utils nfs-common sudo passwd libcrypt-dev autofs
+  libssl-dev openssl
+  dpkg-dev lintian zip unzip file
+  debootstrap qemu-system-x86 qemu-utils e2fsprogs
 )
 
 missing=()

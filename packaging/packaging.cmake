@@ -1,0 +1,1 @@
+# Install rules and CPack: filled in with the .deb work.
