@@ -7,6 +7,10 @@
 #include <algorithm>
 
 #include "agent/users_plan.h"
+#include "common/text.h"
+#include "mount/automount.h"
+#include "mount/credentials.h"
+#include "mount/options.h"
 #include "users/accounts.h"
 #include "users/notebooks.h"
 #include "users/ssh_keys.h"
@@ -15,6 +19,10 @@
 namespace dsvm {
 
 namespace {
+
+bool per_user_smb(const ShareConfig& share) {
+    return share.type == ShareType::Smb && share.smb_access == SmbAccess::PerUser;
+}
 
 // Runs one per-user step and records it when it changed something or failed.
 void record(std::vector<ActionOutcome>& outcomes, std::string description, Result<bool> done) {
@@ -32,23 +40,75 @@ void ensure_user_files(const UsersPhase& phase, const RegistryUser& user,
     record(outcomes, fmt::format("write SSH keys of {}", user.name),
            write_authorized_keys(phase.root, home, user.uid, user.gid, user.ssh_keys));
     const ShareConfig& share = *phase.config.share;
-    if (share.type == ShareType::Smb && share.smb_access == SmbAccess::PerUser) {
-        // Each user's folder is to be its own SMB mount (DESIGN.md §5); until that exists the
-        // root-only share is not linked into homes.
-        return;
-    }
     const std::string folder = notebook_folder(phase.config.notebooks, user.name);
-    record(outcomes, fmt::format("make notebook folder {} for {}", folder, user.name),
-           ensure_notebook_folder(phase.root.path(share.mount_point), folder, user.uid, user.gid));
-    auto link = ensure_notebook_link(phase.root, home, user.uid, user.gid,
-                                     share.mount_point + "/" + folder);
+    std::string target;
+    if (per_user_smb(share)) {
+        // The folder on the root-only share is reached only through the user's own mount of it.
+        record(outcomes, fmt::format("make notebook folder {} for {}", folder, user.name),
+               ensure_share_folder(phase.root.path(share.mount_point), folder));
+        target = notebook_mount_path(user.name);
+    } else {
+        record(
+            outcomes, fmt::format("make notebook folder {} for {}", folder, user.name),
+            ensure_notebook_folder(phase.root.path(share.mount_point), folder, user.uid, user.gid));
+        target = share.mount_point + "/" + folder;
+    }
+    auto link = ensure_notebook_link(phase.root, home, user.uid, user.gid, target);
     if (!link) {
         outcomes.push_back({"link " + home + "/notebooks/remote", false, link.error().message});
     } else if (*link != LinkChange::Unchanged) {
-        outcomes.push_back(
-            {"link " + home + "/notebooks/remote to " + share.mount_point + "/" + folder,
-             true,
-             {}});
+        outcomes.push_back({"link " + home + "/notebooks/remote to " + target, true, {}});
+    }
+}
+
+// autofs re-reads its maps on a reload; reload-or-restart also starts it when it is stopped.
+// Only on the real root: a sandbox's autofs is not the host's.
+void reload_autofs(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes) {
+    if (!phase.root.is_host()) {
+        return;
+    }
+    const std::string description = "reload autofs.service for per-user notebook mounts";
+    auto ran = phase.runner.run({"/usr/bin/systemctl", "reload-or-restart", "autofs.service"});
+    if (!ran) {
+        outcomes.push_back({description, false, ran.error().message});
+    } else if (ran->exit_code != 0) {
+        outcomes.push_back({description, false,
+                            "systemctl reload-or-restart autofs.service failed (is the autofs "
+                            "package installed?): " +
+                                std::string(printable(ran->err))});
+    } else {
+        outcomes.push_back({description, true, {}});
+    }
+}
+
+// The autofs map of every active managed user's notebook mount (DESIGN.md §5).
+void ensure_notebook_automount(const UsersPhase& phase, const std::vector<RegistryUser>& active,
+                               const AgentState& state, std::vector<ActionOutcome>& outcomes) {
+    const ShareConfig& share = *phase.config.share;
+    std::vector<NotebookMount> mounts;
+    mounts.reserve(active.size());
+    for (const RegistryUser& user : active) {
+        if (state.users.count(user.name) != 0) {
+            mounts.push_back({user.name, user.uid, user.gid,
+                              notebook_folder(phase.config.notebooks, user.name)});
+        }
+    }
+    const std::string map = render_notebook_map(share.source, mounts, share.options,
+                                                credentials_path(credentials_name(share.source)));
+    auto installed = install_notebook_automount(phase.root, map);
+    if (!installed) {
+        outcomes.push_back({"write the notebook mount map " + std::string(k_notebook_map_path),
+                            false, installed.error().message});
+        return;
+    }
+    if (installed->map_changed) {
+        outcomes.push_back({fmt::format("write the notebook mount map {} ({} users)",
+                                        k_notebook_map_path, mounts.size()),
+                            true,
+                            {}});
+    }
+    if (installed->map_changed || installed->master_changed) {
+        reload_autofs(phase, outcomes);
     }
 }
 
@@ -122,6 +182,16 @@ Result<void> merge_config_users(const PoolConfig& config, Registry& registry) {
 UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     UsersResult result;
     const PoolConfig& config = phase.config;
+    if (!phase.dry_run && (!config.share || !per_user_smb(*config.share))) {
+        // A pool that left SMB per-user keeps no notebook map behind.
+        auto removed = remove_notebook_automount(phase.root);
+        if (!removed) {
+            result.problems.push_back(removed.error().message);
+        } else if (*removed) {
+            result.outcomes.push_back({"remove the per-user notebook mounts (autofs)", true, {}});
+            reload_autofs(phase, result.outcomes);
+        }
+    }
     if (!config.share) {
         if (!config.users.empty() || phase.request != nullptr) {
             result.problems.push_back(
@@ -185,12 +255,6 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         registry = wanted;
     }
 
-    if (config.share->type == ShareType::Smb && config.share->smb_access == SmbAccess::PerUser) {
-        result.problems.push_back(
-            "per-user SMB notebook mounts are not available in this build: accounts, homes and "
-            "keys are applied, ~/notebooks/remote links are not (use an NFS share, or "
-            "smbAccess \"shared\" knowing every user can read every notebook)");
-    }
     CheckedRegistry checked = check_registry(registry, config.uid_min, config.uid_max);
     for (auto& rejected : checked.rejected) {
         result.problems.push_back("pool registry: " + rejected);
@@ -233,6 +297,9 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         if (state.users.count(user.name) != 0) {
             ensure_user_files(phase, user, result.outcomes);
         }
+    }
+    if (per_user_smb(*config.share)) {
+        ensure_notebook_automount(phase, plan.active, state, result.outcomes);
     }
     // Only a clean pass may be skipped next time: anything that failed is tried again.
     const bool clean =

@@ -18,18 +18,16 @@
 #include <vector>
 
 #include "agent/engine.h"
+#include "bench/bench_util.h"
 #include "common/fs.h"
 #include "common/process.h"
 #include "mount/mounter.h"
 #include "users/accounts.h"
 #include "users/registry.h"
 
-extern char** environ;
-
 namespace {
 
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using namespace dsvm::bench;
 
 constexpr const char* k_base_passwd =
     "root:x:0:0:root:/root:/bin/bash\n"
@@ -40,18 +38,6 @@ constexpr const char* k_base_shadow =
     "root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n";
 constexpr const char* k_base_gshadow = "root:*::\ndaemon:*::\nshadow:*::\nnogroup:*::\n";
 
-void must(bool ok, const std::string& what) {
-    if (!ok) {
-        std::fprintf(stderr, "bench: %s\n", what.c_str());
-        std::exit(1);
-    }
-}
-
-void write(const std::string& path, const std::string& text, mode_t mode = 0644) {
-    fs::create_directories(fs::path(path).parent_path());
-    must(dsvm::write_file_atomic(path, text, mode).ok(), "cannot write " + path);
-}
-
 // A root with Debian's base accounts and login.defs allowing the pool's UID range.
 void make_root(const std::string& root) {
     write(root + "/etc/passwd", k_base_passwd);
@@ -60,31 +46,6 @@ void make_root(const std::string& root) {
     write(root + "/etc/gshadow", k_base_gshadow, 0640);
     write(root + "/etc/login.defs", "UID_MIN 1000\nUID_MAX 60000\nGID_MIN 1000\nGID_MAX 60000\n");
     write(root + "/etc/skel/.bashrc", "# skel\n");
-}
-
-int run(const std::vector<std::string>& argv, bool quiet = true) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (quiet) {
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    }
-    std::vector<char*> args;
-    for (const auto& arg : argv) {
-        args.push_back(const_cast<char*>(arg.c_str()));
-    }
-    args.push_back(nullptr);
-    pid_t pid = -1;
-    must(::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) == 0,
-         "cannot run " + argv[0]);
-    posix_spawn_file_actions_destroy(&actions);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 }  // namespace

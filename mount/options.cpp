@@ -350,6 +350,31 @@ std::string mount_options(ShareType type, SmbAccess access, std::string_view use
     return list.joined();
 }
 
+std::string notebook_mount_options(std::string_view user_options, std::string_view credentials_file,
+                                   unsigned uid, unsigned gid) {
+    OptionList list(ShareType::Smb);
+    list.set("vers=3.1.1");
+    list.set("credentials=" + std::string(credentials_file));
+    list.set("serverino");
+    list.set("actimeo=30");
+    list.set("mfsymlinks");
+    list.set("uid=" + std::to_string(uid));
+    list.set("forceuid");
+    list.set("gid=" + std::to_string(gid));
+    list.set("forcegid");
+    list.set("dir_mode=0700");
+    list.set("file_mode=0600");
+    const auto items = split_items(user_options);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        // nosharesock is the whole share's business; the per-user mounts share one connection.
+        if (check_item(ShareType::Smb, items[i], i + 1).ok() &&
+            parse_item(items[i]).key != "nosharesock") {
+            list.set(items[i]);
+        }
+    }
+    return list.joined();
+}
+
 // Every type gets all three: a bind source may itself live on a network filesystem, so the bind
 // mount must wait for the network too, and a bounded timeout never hurts a local mount.
 std::string boot_options(ShareType type, std::string_view mount_options) {

@@ -31,6 +31,14 @@ std::string_view fs_type_for(ShareType type);
 std::string mount_options(ShareType type, SmbAccess access, std::string_view user_options,
                           std::string_view credentials_file);
 
+// The options of one user's own SMB mount of their notebook folder (smbAccess "per-user"):
+// vers=3.1.1,credentials=<file>,serverino,actimeo=30,mfsymlinks,uid=<uid>,forceuid,
+// gid=<gid>,forcegid,dir_mode=0700,file_mode=0600, then the share's own options as
+// mount_options takes them. No nosharesock: the user mounts of one instance share a connection,
+// so a pool of thousands of users does not open thousands of sockets to the storage account.
+std::string notebook_mount_options(std::string_view user_options, std::string_view credentials_file,
+                                   unsigned uid, unsigned gid);
+
 // The fstab options: the mount options plus _netdev (wait for the network), nofail (boot never
 // waits for or fails on the share) and x-systemd.mount-timeout=30s, for a bind share too (its
 // source may itself be on a network filesystem).

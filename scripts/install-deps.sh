@@ -11,7 +11,7 @@ packages=(
   cifs-utils nfs-common sudo passwd libcrypt-dev autofs
   libssl-dev openssl
   dpkg-dev lintian zip unzip file
-  debootstrap qemu-system-x86 qemu-utils e2fsprogs
+  debootstrap qemu-system-x86 qemu-utils e2fsprogs python3
 )
 
 missing=()

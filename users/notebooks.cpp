@@ -90,6 +90,23 @@ Result<bool> ensure_notebook_folder(const std::string& share_dir, std::string_vi
     return changed;
 }
 
+Result<bool> ensure_share_folder(const std::string& share_dir, std::string_view folder) {
+    const auto [parent_path, name] = split_last(folder);
+    if (auto made = make_directories(share_dir + "/" + parent_path, 0755); !made) {
+        return made.error();
+    }
+    auto parent = open_directory_below(share_dir, parent_path);
+    if (!parent) {
+        return parent.error();
+    }
+    bool created = false;
+    auto opened = open_or_create_directory_at(parent->get(), name, 0700, 0, 0, created);
+    if (!opened) {
+        return with_context(std::string(folder), opened.error());
+    }
+    return created;
+}
+
 Result<LinkChange> ensure_notebook_link(const Root& root, std::string_view home, uid_t uid,
                                         gid_t gid, std::string_view target) {
     auto home_fd = open_directory_below(root.dir(), home);

@@ -23,6 +23,11 @@ std::string notebook_folder(std::string_view pattern, std::string_view user);
 Result<bool> ensure_notebook_folder(const std::string& share_dir, std::string_view folder,
                                     uid_t uid, gid_t gid);
 
+// For an SMB share, where owners and mode bits are the client's fiction (set by mount options,
+// and chown/chmod are silently ignored): makes <share_dir>/<folder> exist, nothing more. Who may
+// reach it is decided by the user's own mount of it. A symlink in the path is refused.
+Result<bool> ensure_share_folder(const std::string& share_dir, std::string_view folder);
+
 enum class LinkChange { Unchanged, Created, Replaced };
 
 // Makes <home>/notebooks/remote a symlink to `target` (the folder as the instance sees it, e.g.
