@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds with -Werror, runs every test through ctest, checks formatting, then runs the unit
-# tests once more under AddressSanitizer and UndefinedBehaviorSanitizer. Run as root on Debian
+# Builds with -Werror, runs every test through ctest, checks formatting, runs the unit tests
+# once more under AddressSanitizer and UndefinedBehaviorSanitizer, then the end-to-end tests
+# (label e2e: real kernels under QEMU, the .deb in a chroot; DSVM_SKIP_E2E=1 skips them). Run as root on Debian
 # 12: the integration tests make a private mount namespace and mount in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +14,8 @@ echo "== build (-Werror)"
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSVM_WERROR=ON >/dev/null
 cmake --build build-test -j "$jobs"
 
-echo "== tests"
-(cd build-test && ctest --output-on-failure -j "$jobs" ${CTEST_ARGS:-})
+echo "== tests (unit, integration, packaging)"
+(cd build-test && ctest --output-on-failure -j "$jobs" -LE e2e ${CTEST_ARGS:-})
 
 echo "== clang-format"
 sources=()
@@ -28,5 +29,10 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDSVM_WERROR=ON -DDSVM_SANITI
 cmake --build build-asan -j "$jobs" --target unit_tests
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -j "$jobs" -L unit)
+
+if [[ ${DSVM_SKIP_E2E:-0} != 1 ]]; then
+  echo "== end-to-end tests (QEMU guests, a Debian 12 chroot; slow)"
+  (cd build-test && ctest --output-on-failure -L e2e ${CTEST_ARGS:-})
+fi
 
 echo "== all tests passed"
