@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds with -Werror, runs every test through ctest, checks formatting, runs the unit tests
 # once more under AddressSanitizer and UndefinedBehaviorSanitizer, then the end-to-end tests
-# (label e2e: real kernels under QEMU, the .deb in a chroot; DSVM_SKIP_E2E=1 skips them). Run as root on Debian
-# 12: the integration tests make a private mount namespace and mount in it.
+# (label e2e: real kernels under QEMU, the .deb in a chroot; DSVM_SKIP_E2E=1 skips them).
+# Run as root on Debian 12: the integration tests make a private mount namespace and mount in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
