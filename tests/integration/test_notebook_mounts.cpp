@@ -132,11 +132,15 @@ TEST_CASE("notebooks: SMB per-user pools get an autofs map, one on-demand mount 
     CHECK(touch_path(mount_dir + "/mallory") != 0);
     CHECK(helper.calls().size() == 2);
 
-    // A user added later is in the map at once; the running daemon serves them.
+    // A user added later is in the map at once. On the real root the agent then reloads
+    // autofs (systemctl reload, a SIGHUP); here the test stands in for systemctl.
     const auto added = instance.agent({"adduser", "carol"});
     INFO(added.out << added.err);
     REQUIRE(added.exit_code == 0);
-    REQUIRE(touch_path(mount_dir + "/carol") == 0);
+    CHECK(root.read("etc/dsvm-agent/notebooks.autofs").find("\ncarol -fstype=cifs,") !=
+          std::string::npos);
+    automount.signal(SIGHUP);
+    REQUIRE(eventually([&] { return touch_path(mount_dir + "/carol") == 0; }, 10000));
     calls = helper.calls();
     REQUIRE(calls.size() == 3);
     CHECK(calls[2].args.at(0) == "//acct.file.core.windows.net/dsvmshare/notebooks/carol");
