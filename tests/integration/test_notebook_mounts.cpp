@@ -108,9 +108,9 @@ TEST_CASE("notebooks: SMB per-user pools get an autofs map, one on-demand mount 
     const std::string mount_dir = root.path("run/dsvm-agent/notebooks");
     root.write("test-master",
                mount_dir + " " + root.path("etc/dsvm-agent/notebooks.autofs") + " --timeout=2\n");
-    Child automount(
-        {"/usr/bin/setsid", "/usr/sbin/automount", "-f", "-d", "-t", "2", root.path("test-master")},
-        root.path("automount.log"));
+    Child automount({"/usr/bin/setsid", "/usr/sbin/automount", "-f", "-d", "-t", "2", "-n", "1",
+                     root.path("test-master")},
+                    root.path("automount.log"));
     REQUIRE(eventually([&] { return mounted_at(mount_dir); }, 10000));
 
     REQUIRE(touch_path(mount_dir + "/alice") == 0);
@@ -139,8 +139,22 @@ TEST_CASE("notebooks: SMB per-user pools get an autofs map, one on-demand mount 
     REQUIRE(added.exit_code == 0);
     CHECK(root.read("etc/dsvm-agent/notebooks.autofs").find("\ncarol -fstype=cifs,") !=
           std::string::npos);
+    const auto rereads = [&] {
+        const std::string log = root.read("automount.log");
+        size_t count = 0;
+        for (size_t at = log.find("re-reading map for"); at != std::string::npos;
+             at = log.find("re-reading map for", at + 1)) {
+            ++count;
+        }
+        return count;
+    };
+    const size_t before = rereads();
     automount.signal(SIGHUP);
-    REQUIRE(eventually([&] { return touch_path(mount_dir + "/carol") == 0; }, 10000));
+    REQUIRE(eventually([&] { return rereads() > before; }, 10000));
+    const bool carol_mounted =
+        eventually([&] { return touch_path(mount_dir + "/carol") == 0; }, 10000);
+    INFO(root.read("automount.log"));
+    REQUIRE(carol_mounted);
     calls = helper.calls();
     REQUIRE(calls.size() == 3);
     CHECK(calls[2].args.at(0) == "//acct.file.core.windows.net/dsvmshare/notebooks/carol");
