@@ -134,3 +134,22 @@ TEST_CASE("notebooks: a symlink in the share's folder path is refused", "[notebo
     REQUIRE_FALSE(refused.ok());
     CHECK_FALSE(elsewhere.exists("alice"));
 }
+
+TEST_CASE("notebooks: on SMB the folder is only made to exist, never through a symlink",
+          "[notebooks]") {
+    Sandbox share;
+    auto made = ensure_share_folder(share.path(), "notebooks/alice");
+    REQUIRE(made);
+    CHECK(*made);
+    CHECK(share.exists("notebooks/alice"));
+    // Owners and modes on SMB are the mount's fiction: nothing is changed once it exists.
+    auto again = ensure_share_folder(share.path(), "notebooks/alice");
+    REQUIRE(again);
+    CHECK_FALSE(*again);
+
+    Sandbox other;
+    Sandbox elsewhere;
+    REQUIRE(::symlink(elsewhere.path().c_str(), other.path("notebooks").c_str()) == 0);
+    CHECK_FALSE(ensure_share_folder(other.path(), "notebooks/bob").ok());
+    CHECK_FALSE(elsewhere.exists("bob"));
+}
