@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""The scale-set template (packaging/azure/dsvm-pool.json): valid JSON with the reference
+template's parameters, the storage key a securestring that reaches only the extension's
+protectedSettings, and public settings that the agent itself accepts as a pool config.
+
+usage: check_template.py TEMPLATE DSVM_AGENT_BINARY
+"""
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+failures = []
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+
+
+template_path, agent = sys.argv[1], sys.argv[2]
+template = json.loads(Path(template_path).read_text())
+params = template["parameters"]
+
+# The reference template's parameters (REFERENCE.md §1), with its defaults and limits.
+for name in ("vmSku", "vmssName", "instanceCount", "adminUsername", "adminPassword",
+             "storageAccountName", "storageAccountKey", "shareName", "mountpointPath"):
+    check(name in params, f"parameter {name} is missing")
+check(params.get("shareName", {}).get("defaultValue") == "dsvmshare", "shareName default")
+check(params.get("mountpointPath", {}).get("defaultValue") == "/datamnt/dsvmshare",
+      "mountpointPath default")
+check(params.get("instanceCount", {}).get("maxValue") == 100, "instanceCount maxValue 100")
+for secret in ("storageAccountKey", "adminPassword"):
+    check(params.get(secret, {}).get("type") == "securestring", f"{secret} is not a securestring")
+
+
+# Every place the key parameter is used: only the extension's protectedSettings.
+def uses(node, path):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from uses(value, path + [key])
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from uses(value, path + [str(index)])
+    elif isinstance(node, str) and "parameters('storageAccountKey')" in node:
+        yield "/".join(path)
+
+
+key_uses = list(uses(template["resources"], ["resources"])) + \
+    list(uses(template.get("variables", {}), ["variables"])) + \
+    list(uses(template.get("outputs", {}), ["outputs"]))
+check(len(key_uses) == 1 and "/protectedSettings/" in key_uses[0],
+      f"storageAccountKey must be used once, in protectedSettings; used at {key_uses}")
+
+vmss = [r for r in template["resources"]
+        if r["type"] == "Microsoft.Compute/virtualMachineScaleSets"]
+check(len(vmss) == 1, "exactly one scale set")
+extensions = vmss[0]["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]
+check(len(extensions) == 1, "exactly one extension (no CustomScript)")
+settings = extensions[0]["properties"]["settings"]
+
+# The public settings, evaluated for sample parameters, must be a pool config the agent accepts.
+sample = {"storageAccountName": "dslabfiles", "shareName": "dsvmshare",
+          "mountpointPath": "/datamnt/dsvmshare", "smbAccess": "per-user",
+          "poolUsers": [{"name": "alice", "sudo": True}, {"name": "bob"}]}
+
+
+def evaluate(node):
+    if isinstance(node, dict):
+        return {key: evaluate(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [evaluate(value) for value in node]
+    if isinstance(node, str) and node.startswith("[") and node.endswith("]"):
+        expression = node[1:-1]
+        match = re.fullmatch(r"parameters\('(\w+)'\)", expression)
+        if match:
+            return sample.get(match.group(1), f"<{match.group(1)}>")
+        match = re.fullmatch(r"variables\('(\w+)'\)", expression)
+        if match:
+            return evaluate(template["variables"][match.group(1)])
+        match = re.fullmatch(r"concat\((.*)\)", expression)
+        if match:
+            out = ""
+            for part in (p.strip() for p in match.group(1).split(",")):
+                out += part.strip("'") if part.startswith("'") else evaluate(f"[{part}]")
+            return out
+        raise SystemExit(f"check_template: cannot evaluate {node}")
+    return node
+
+
+config = evaluate(settings)
+check("storageAccountKey" not in json.dumps(config), "the key name appears in public settings")
+with tempfile.TemporaryDirectory() as root:
+    (Path(root) / "etc/dsvm-agent").mkdir(parents=True)
+    (Path(root) / "etc/dsvm-agent/pool.json").write_text(json.dumps(config))
+    result = subprocess.run([agent, "--root", root, "--imds", "off", "reconcile", "--dry-run"],
+                            capture_output=True, text=True)
+    # Exit 2 is an invalid config; 1 (no credentials in this empty root) is expected.
+    check(result.returncode != 2,
+          f"the agent refuses the template's pool config: {result.stdout}{result.stderr}")
+    check(result.returncode in (0, 1) and "dslabfiles" in result.stdout + result.stderr,
+          f"the dry run did not plan for the template's share: {result.stdout}{result.stderr}")
+
+for failure in failures:
+    print(f"FAIL: {failure}")
+print(f"{'FAILED' if failures else 'passed'}: template checks, {len(failures)} failed")
+sys.exit(1 if failures else 0)
