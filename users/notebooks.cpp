@@ -54,8 +54,12 @@ std::string notebook_folder(std::string_view pattern, std::string_view user) {
     return out;
 }
 
-Result<bool> ensure_notebook_folder(const std::string& share_dir, std::string_view folder,
-                                    uid_t uid, gid_t gid) {
+namespace {
+
+// Opens <share_dir>/<folder>, making it (uid:gid, 0700) and its root-owned 0755 parents when
+// missing; no component may be a symlink.
+Result<Fd> open_share_folder(const std::string& share_dir, std::string_view folder, uid_t uid,
+                             gid_t gid, bool& created) {
     const auto [parent_path, name] = split_last(folder);
     // Parents (notebooks/) are root's: only the user's own folder is theirs.
     if (auto made = make_directories(share_dir + "/" + parent_path, 0755); !made) {
@@ -65,10 +69,21 @@ Result<bool> ensure_notebook_folder(const std::string& share_dir, std::string_vi
     if (!parent) {
         return parent.error();
     }
-    bool created = false;
     auto opened = open_or_create_directory_at(parent->get(), name, 0700, uid, gid, created);
     if (!opened) {
         return with_context(std::string(folder), opened.error());
+    }
+    return opened;
+}
+
+}  // namespace
+
+Result<bool> ensure_notebook_folder(const std::string& share_dir, std::string_view folder,
+                                    uid_t uid, gid_t gid) {
+    bool created = false;
+    auto opened = open_share_folder(share_dir, folder, uid, gid, created);
+    if (!opened) {
+        return opened.error();
     }
     struct stat info {};
     if (::fstat(opened->get(), &info) != 0) {
@@ -91,18 +106,10 @@ Result<bool> ensure_notebook_folder(const std::string& share_dir, std::string_vi
 }
 
 Result<bool> ensure_share_folder(const std::string& share_dir, std::string_view folder) {
-    const auto [parent_path, name] = split_last(folder);
-    if (auto made = make_directories(share_dir + "/" + parent_path, 0755); !made) {
-        return made.error();
-    }
-    auto parent = open_directory_below(share_dir, parent_path);
-    if (!parent) {
-        return parent.error();
-    }
     bool created = false;
-    auto opened = open_or_create_directory_at(parent->get(), name, 0700, 0, 0, created);
+    auto opened = open_share_folder(share_dir, folder, 0, 0, created);
     if (!opened) {
-        return with_context(std::string(folder), opened.error());
+        return opened.error();
     }
     return created;
 }
