@@ -11,10 +11,14 @@
 #include <iostream>
 #include <memory>
 #include <random>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "agent/credentials_command.h"
 #include "agent/daemon.h"
 #include "agent/engine.h"
+#include "agent/extension.h"
 #include "agent/logging.h"
 #include "agent/notify.h"
 #include "agent/pass_report.h"
@@ -55,6 +59,29 @@ Examples:
   dsvm-agent reconcile --dry-run       show what a pass would do
   dsvm-agent status                    what the last pass did
   dsvm-agent --imds off reconcile      use only /etc/dsvm-agent/pool.json)";
+
+constexpr const char* k_extension_footer =
+    R"(The Azure guest agent runs these in the handler directory (HandlerEnvironment.json).
+enable reads <configFolder>/<seq>.settings (seq from $ConfigSequenceNumber, else the highest):
+  publicSettings     a pool config (docs/pool-config.md), written to /etc/dsvm-agent/pool.json
+  protectedSettings  {"storageAccountKey": "..."} encrypted for the VM's certificate
+                     (/var/lib/waagent/<thumbprint>.crt and .prv), stored for an SMB share in
+                     /etc/dsvm-agent/credentials/<account>.cred (root only, mode 0600)
+It checks and decrypts everything before it writes anything, then enables and starts (or
+reloads) dsvm-agent.service, which does the mounting. With --root other than /, the service is
+only enabled offline (systemctl --root). Every command writes <statusFolder>/<seq>.status
+(success or error, with the reason) when a sequence number is known, and logs to
+<logFolder>/dsvm-agent-extension.log. The key never appears in output, logs or status.
+uninstall removes what enable recorded in /var/lib/dsvm-agent/extension.json; pool users,
+their homes and the share's data are kept.
+
+Exit status: 0 success, 1 a runtime failure (certificate, decryption, disk, service),
+2 invalid settings or handler files (nothing was changed).
+
+Example (by hand, as the guest agent would):
+  cd /var/lib/waagent/<Publisher>.<Type>-<version> && ConfigSequenceNumber=0 \
+    dsvm-agent extension enable
+See docs/extension.md.)";
 
 Result<void> check_absolute(const std::string& option, const std::string& value) {
     if (value.empty() || value.front() != '/') {
@@ -199,6 +226,30 @@ int run_cli(int argc, char** argv) {
     bool credentials_json = false;
     credentials_list_command->add_flag("--json", credentials_json, "Machine-readable output");
 
+    auto* extension = app.add_subcommand(
+        "extension", "Azure VM extension handler entry points (the guest agent runs these)");
+    extension->require_subcommand(1);
+    ExtensionRequest extension_request;
+    extension->add_option("--handler-dir", extension_request.handler_dir,
+                          "Directory holding HandlerEnvironment.json (default: the working "
+                          "directory, where the guest agent runs the command)");
+    const std::tuple<const char*, ExtensionOperation, const char*> extension_operations[] = {
+        {"install", ExtensionOperation::Install,
+         "Prepare /etc/dsvm-agent (0755) and its credentials directory (0700)"},
+        {"enable", ExtensionOperation::Enable,
+         "Apply the settings: pool.json, the storage key, then start or reload the service"},
+        {"disable", ExtensionOperation::Disable,
+         "Stop and disable dsvm-agent.service; the config is kept"},
+        {"uninstall", ExtensionOperation::Uninstall,
+         "Stop and disable the service; remove the pool.json and key enable wrote"},
+        {"update", ExtensionOperation::Update,
+         "Nothing to do (the new version's enable follows); reports success"}};
+    std::vector<std::pair<CLI::App*, ExtensionOperation>> extension_commands;
+    for (const auto& [name, operation, description] : extension_operations) {
+        extension_commands.emplace_back(extension->add_subcommand(name, description), operation);
+    }
+    extension->footer(k_extension_footer);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -210,10 +261,10 @@ int run_cli(int argc, char** argv) {
     }
 
     if (app.get_subcommands().empty()) {
-        std::fprintf(
-            stderr,
-            "dsvm-agent: a command is required (run, reconcile, status, adduser, deluser, "
-            "users, mount, unmount, credentials, version)\nRun 'dsvm-agent --help' for usage.\n");
+        std::fprintf(stderr,
+                     "dsvm-agent: a command is required (run, reconcile, status, adduser, deluser, "
+                     "users, mount, unmount, credentials, extension, version)\nRun 'dsvm-agent "
+                     "--help' for usage.\n");
         return 2;
     }
     if (version->parsed()) {
@@ -247,6 +298,19 @@ int run_cli(int argc, char** argv) {
     Engine engine(*root, AgentPaths{options.config, options.state_dir}, imds.get(), mounter, clock,
                   runner);
 
+    if (extension->parsed()) {
+        for (const auto& [command, operation] : extension_commands) {
+            if (command->parsed()) {
+                extension_request.operation = operation;
+            }
+        }
+        extension_request.config_file = options.config;
+        extension_request.state_dir = options.state_dir;
+        if (const char* sequence = std::getenv("ConfigSequenceNumber")) {
+            extension_request.sequence_env = sequence;
+        }
+        return run_extension(*root, extension_request, runner, clock);
+    }
     if (status->parsed()) {
         return show_status(engine, as_json);
     }

@@ -1,0 +1,41 @@
+// `dsvm-agent extension install|enable|disable|uninstall|update`: the Azure VM extension handler
+// (REFERENCE.md §3). The guest agent runs these in the handler directory; enable turns the
+// extension's settings into /etc/dsvm-agent/pool.json and a root-only credentials file and hands
+// the long work to dsvm-agent.service. Every command writes <statusFolder>/<seq>.status when a
+// sequence number is known. See docs/extension.md.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/clock.h"
+#include "common/process.h"
+#include "common/root.h"
+
+namespace dsvm {
+
+enum class ExtensionOperation { Install, Enable, Disable, Uninstall, Update };
+
+// "Install", "Enable", ... as the status file names the operation.
+std::string_view to_string(ExtensionOperation operation);
+
+struct ExtensionRequest {
+    ExtensionOperation operation = ExtensionOperation::Enable;
+    // Where HandlerEnvironment.json is; empty for the working directory. Not joined to the root:
+    // it and the folders it names are the guest agent's, used as written.
+    std::string handler_dir;
+    std::string config_file = "/etc/dsvm-agent/pool.json";  // inside the root
+    std::string state_dir = "/var/lib/dsvm-agent";          // inside the root
+    std::optional<std::string> sequence_env;                // $ConfigSequenceNumber, when set
+};
+
+// Runs one operation and returns the exit status: 0 success, 2 invalid settings or handler files
+// (nothing changed), 1 a runtime failure. enable validates and decrypts everything before it
+// writes anything; on any failure pool.json and the credentials stay as they were and the status
+// file says "error" with a message that names what is wrong and never shows the key. The service
+// is controlled through `runner` (systemctl), offline when the root is not "/".
+int run_extension(const Root& root, const ExtensionRequest& request, ProcessRunner& runner,
+                  Clock& clock);
+
+}  // namespace dsvm

@@ -1,0 +1,79 @@
+#include "agent/extension_record.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "mount/credentials.h"
+
+namespace dsvm {
+
+using nlohmann::json;
+
+std::string render_record(const ExtensionRecord& record) {
+    json pool = nullptr;
+    if (!record.config_file.empty()) {
+        pool = {{"path", record.config_file}, {"sha256", record.config_sha256}};
+    }
+    return json{{"version", 1}, {"poolConfig", pool}, {"credentials", record.credentials}}.dump(2) +
+           "\n";
+}
+
+Result<ExtensionRecord> parse_record(std::string_view text, std::string_view shown) {
+    const json document = json::parse(text, nullptr, false);
+    const auto damaged = [&](std::string_view why) {
+        return failure("the extension record " + std::string(shown) + " is damaged (" +
+                       std::string(why) + "); remove it, and remove by hand what enable wrote");
+    };
+    if (document.is_discarded() || !document.is_object()) {
+        return damaged("not a JSON object");
+    }
+    if (const auto version = document.find("version");
+        version == document.end() || !version->is_number_integer() || *version != 1) {
+        return damaged("unknown version");
+    }
+    ExtensionRecord record;
+    if (const auto pool = document.find("poolConfig"); pool != document.end() && !pool->is_null()) {
+        if (!pool->is_object() || !pool->contains("path") || !(*pool)["path"].is_string() ||
+            !pool->contains("sha256") || !(*pool)["sha256"].is_string()) {
+            return damaged("poolConfig needs a path and a sha256");
+        }
+        record.config_file = (*pool)["path"].get<std::string>();
+        record.config_sha256 = (*pool)["sha256"].get<std::string>();
+        if (record.config_file.empty() || record.config_file.front() != '/') {
+            return damaged("poolConfig.path is not absolute");
+        }
+    }
+    if (const auto names = document.find("credentials"); names != document.end()) {
+        if (!names->is_array()) {
+            return damaged("credentials is not a list");
+        }
+        for (const auto& name : *names) {
+            if (!name.is_string() || !check_credentials_name(name.get<std::string>())) {
+                return damaged("a credentials name breaks the credentials name rule");
+            }
+            record.credentials.push_back(name.get<std::string>());
+        }
+    }
+    std::sort(record.credentials.begin(), record.credentials.end());
+    record.credentials.erase(std::unique(record.credentials.begin(), record.credentials.end()),
+                             record.credentials.end());
+    return record;
+}
+
+std::string sha256_hex(std::string_view bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < length; ++i) {
+        out.push_back(k_hex[digest[i] >> 4]);
+        out.push_back(k_hex[digest[i] & 0x0F]);
+    }
+    return out;
+}
+
+}  // namespace dsvm

@@ -1,0 +1,35 @@
+// What the extension's enable wrote, kept in <state dir>/extension.json so that uninstall removes
+// exactly that and nothing an admin made by hand. Holds names and a digest of pool.json, never a
+// key or anything derived from one.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace dsvm {
+
+inline constexpr std::string_view k_record_file = "extension.json";
+
+struct ExtensionRecord {
+    std::string config_file;    // the pool.json enable wrote, inside the root; empty if none
+    std::string config_sha256;  // its content's SHA-256 (hex) when enable last wrote it
+    std::vector<std::string> credentials;  // credentials names whose files enable wrote; sorted
+
+    bool operator==(const ExtensionRecord&) const = default;
+};
+
+// The record as JSON text ({"version": 1, "poolConfig": {"path", "sha256"}, "credentials": [...]}).
+std::string render_record(const ExtensionRecord& record);
+
+// Parses render_record's text. A record that is not JSON, has another version or a credentials
+// name the credentials rule refuses is a Runtime error (the file is the agent's own; it was
+// damaged), naming `shown`.
+Result<ExtensionRecord> parse_record(std::string_view text, std::string_view shown);
+
+// The SHA-256 of the bytes, as 64 lowercase hex digits.
+std::string sha256_hex(std::string_view bytes);
+
+}  // namespace dsvm
