@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <ctime>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -136,7 +138,53 @@ Result<void> disable(const Context& context) {
     return {};
 }
 
+// The guest agent updates a handler as: old disable, new update, old uninstall, new install, new
+// enable. The package and the config are shared by both versions, so `update` leaves this
+// marker and the old version's uninstall (and the handler's uninstall.sh, which would remove
+// the package) keep everything for the new version; its enable removes the marker.
+constexpr std::string_view k_update_marker = "extension-update";
+constexpr std::time_t k_update_window_seconds = 3600;
+
+std::string update_marker(const Context& context) {
+    return context.root.path(context.request.state_dir + "/" + std::string(k_update_marker));
+}
+
+Result<void> update(const Context& context) {
+    const std::string marker = update_marker(context);
+    if (auto made = make_directories(context.root.path(context.request.state_dir), 0700); !made) {
+        return made;
+    }
+    if (auto written = write_file_atomic(marker, std::to_string(std::time(nullptr)) + "\n", 0600);
+        !written) {
+        return written;
+    }
+    context.steps.add("update", HandlerStatus::Success,
+                      "the old version's uninstall will keep pool.json, the credentials and the "
+                      "package; the new version's enable applies the settings");
+    return {};
+}
+
+// Whether an update started within the last hour (an older marker is stale and removed).
+bool update_in_progress(const Context& context) {
+    const std::string marker = update_marker(context);
+    struct stat info {};
+    if (::stat(marker.c_str(), &info) != 0) {
+        return false;
+    }
+    if (std::time(nullptr) - info.st_mtime < k_update_window_seconds) {
+        return true;
+    }
+    ::unlink(marker.c_str());
+    return false;
+}
+
 Result<void> uninstall(const Context& context) {
+    if (update_in_progress(context)) {
+        context.steps.add("update", HandlerStatus::Success,
+                          "an update is in progress: pool.json, the credentials and the package "
+                          "are kept for the new version");
+        return {};
+    }
     auto stopped = stop_service(context.service(), context.runner);
     if (!stopped) {
         return stopped.error();
@@ -188,16 +236,19 @@ Result<void> dispatch(const Context& context) {
     switch (context.request.operation) {
         case ExtensionOperation::Install:
             return install(context);
-        case ExtensionOperation::Enable:
-            return enable(context);
+        case ExtensionOperation::Enable: {
+            auto enabled = enable(context);
+            if (enabled) {
+                ::unlink(update_marker(context).c_str());
+            }
+            return enabled;
+        }
         case ExtensionOperation::Disable:
             return disable(context);
         case ExtensionOperation::Uninstall:
             return uninstall(context);
         case ExtensionOperation::Update:
-            context.steps.add("update", HandlerStatus::Success,
-                              "nothing to do: the new version's enable applies the settings");
-            return {};
+            return update(context);
     }
     return invalid("unknown extension operation");
 }

@@ -554,6 +554,35 @@ TEST_CASE("extension: install prepares the directories, update succeeds, disable
     CHECK_THAT(message_of(fixture.status(0)), Catch::Contains("config is kept"));
 }
 
+TEST_CASE("extension: an update keeps the config through the old version's uninstall",
+          "[extension]") {
+    // The guest agent's order: old disable, new update, old uninstall, new install, new enable.
+    ExtensionFixture fixture;
+    fixture.install_unit();
+    fixture.write_settings(0, smb_pool(), protected_json(k_key));
+    REQUIRE(fixture.run("enable").exit_code == 0);
+    const std::string pool = fixture.root().read(k_pool);
+    const std::string key_file = fixture.root().read(k_credentials);
+    REQUIRE(fixture.run("disable").exit_code == 0);
+    REQUIRE(fixture.run("update").exit_code == 0);
+    CHECK(fixture.root().exists("var/lib/dsvm-agent/extension-update"));
+
+    const ProcessResult uninstalled = fixture.run("uninstall");
+    INFO(uninstalled.err);
+    REQUIRE(uninstalled.exit_code == 0);
+    CHECK(fixture.root().read(k_pool) == pool);
+    CHECK(fixture.root().read(k_credentials) == key_file);
+    CHECK_THAT(message_of(fixture.status(0)), Catch::Contains("an update is in progress"));
+
+    REQUIRE(fixture.run("install").exit_code == 0);
+    REQUIRE(fixture.run("enable").exit_code == 0);
+    CHECK_FALSE(fixture.root().exists("var/lib/dsvm-agent/extension-update"));
+    // Without an update in progress, uninstall removes what enable wrote again.
+    REQUIRE(fixture.run("uninstall").exit_code == 0);
+    CHECK_FALSE(fixture.root().exists(k_pool));
+    CHECK_FALSE(fixture.root().exists(k_credentials));
+}
+
 TEST_CASE("extension: outside a handler directory it says where to run", "[extension]") {
     Sandbox root;
     Sandbox empty;
