@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/cms_identity.h"
 #include "support/process.h"
 #include "support/sandbox.h"
 
@@ -27,87 +28,6 @@ using namespace dsvm::test;
 using nlohmann::json;
 
 namespace {
-
-struct Identity {
-    std::shared_ptr<X509> certificate;
-    std::string certificate_pem;
-    std::string key_pem;
-    std::string thumbprint;  // SHA-1 of the DER certificate, uppercase hex, as Azure names files
-};
-
-std::string bio_text(BIO* bio) {
-    char* data = nullptr;
-    const long length = BIO_get_mem_data(bio, &data);
-    return std::string(data, static_cast<size_t>(length));
-}
-
-// A throw-away RSA key and self-signed certificate.
-Identity make_identity(const char* common_name) {
-    std::shared_ptr<EVP_PKEY> key(EVP_RSA_gen(2048), EVP_PKEY_free);
-    REQUIRE(key);
-    std::shared_ptr<X509> certificate(X509_new(), X509_free);
-    X509_set_version(certificate.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(certificate.get()), 1);
-    X509_gmtime_adj(X509_getm_notBefore(certificate.get()), 0);
-    X509_gmtime_adj(X509_getm_notAfter(certificate.get()), 3600);
-    X509_set_pubkey(certificate.get(), key.get());
-    X509_NAME* name = X509_get_subject_name(certificate.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>(common_name), -1, -1, 0);
-    X509_set_issuer_name(certificate.get(), name);
-    REQUIRE(X509_sign(certificate.get(), key.get(), EVP_sha256()) > 0);
-
-    Identity identity;
-    identity.certificate = certificate;
-    std::unique_ptr<BIO, decltype(&BIO_free)> cert_bio(BIO_new(BIO_s_mem()), BIO_free);
-    PEM_write_bio_X509(cert_bio.get(), certificate.get());
-    identity.certificate_pem = bio_text(cert_bio.get());
-    std::unique_ptr<BIO, decltype(&BIO_free)> key_bio(BIO_new(BIO_s_mem()), BIO_free);
-    PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    identity.key_pem = bio_text(key_bio.get());
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    REQUIRE(X509_digest(certificate.get(), EVP_sha1(), digest, &length) == 1);
-    static constexpr char k_hex[] = "0123456789ABCDEF";
-    for (unsigned int i = 0; i < length; ++i) {
-        identity.thumbprint.push_back(k_hex[digest[i] >> 4]);
-        identity.thumbprint.push_back(k_hex[digest[i] & 0x0F]);
-    }
-    return identity;
-}
-
-const Identity& vm_identity() {
-    static const Identity identity = make_identity("vm certificate");
-    return identity;
-}
-const Identity& other_identity() {
-    static const Identity identity = make_identity("another certificate");
-    return identity;
-}
-
-std::string encrypt_for(const Identity& identity, const std::string& plaintext) {
-    std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> recipients(
-        sk_X509_new_null(), [](STACK_OF(X509) * stack) { sk_X509_free(stack); });
-    sk_X509_push(recipients.get(), identity.certificate.get());
-    std::unique_ptr<BIO, decltype(&BIO_free)> in(
-        BIO_new_mem_buf(plaintext.data(), static_cast<int>(plaintext.size())), BIO_free);
-    std::unique_ptr<CMS_ContentInfo, decltype(&CMS_ContentInfo_free)> cms(
-        CMS_encrypt(recipients.get(), in.get(), EVP_aes_256_cbc(), CMS_BINARY),
-        CMS_ContentInfo_free);
-    REQUIRE(cms);
-    std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), BIO_free);
-    REQUIRE(i2d_CMS_bio(out.get(), cms.get()) == 1);
-    return bio_text(out.get());
-}
-
-std::string base64_encode(const std::string& bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                       reinterpret_cast<const unsigned char*>(bytes.data()),
-                                       static_cast<int>(bytes.size()));
-    out.resize(static_cast<size_t>(length));
-    return out;
-}
 
 const std::string k_key =
     "Xk9pQ2wE7rT4yU1iO8aS5dF3gH6jK0lZ2xC4vB7nM9qW1eR3tY5uI8oP0aS2dF4gH6jK8lZ0xC2vB4nM6qW8eR1"
