@@ -33,6 +33,22 @@ std::string describe_failure(libmnt_context* context, int rc) {
     return message;
 }
 
+// mnt_context_mount/umount return 0 once a helper (mount.cifs, mount.nfs) has run, whatever it
+// exited with: its failure is only in the helper status.
+std::string helper_failure(libmnt_context* context) {
+    if (mnt_context_helper_executed(context) != 1) {
+        return {};
+    }
+    const int status = mnt_context_get_helper_status(context);
+    if (status == 0) {
+        return {};
+    }
+    const char* type = mnt_context_get_fstype(context);
+    return "the mount helper" + (type != nullptr ? " for " + std::string(type) : std::string()) +
+           " failed with exit status " + std::to_string(status) +
+           " (its message is in the agent's log)";
+}
+
 ContextPtr new_context() {
     ContextPtr context(mnt_new_context());
     if (context) {
@@ -63,6 +79,9 @@ Result<void> LibmountMounter::mount(const MountRequest& request) {
         return failure("cannot mount " + request.source + " on " + request.target + ": " +
                        describe_failure(context.get(), rc));
     }
+    if (const std::string helper = helper_failure(context.get()); !helper.empty()) {
+        return failure("cannot mount " + request.source + " on " + request.target + ": " + helper);
+    }
     return {};
 }
 
@@ -80,6 +99,9 @@ Result<void> LibmountMounter::unmount(const std::string& target) {
             return failure("cannot unmount " + target + ": it is busy (files are open there)");
         }
         return failure("cannot unmount " + target + ": " + describe_failure(context.get(), rc));
+    }
+    if (const std::string helper = helper_failure(context.get()); !helper.empty()) {
+        return failure("cannot unmount " + target + ": " + helper);
     }
     return {};
 }

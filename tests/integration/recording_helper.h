@@ -22,16 +22,20 @@ struct HelperCall {
 
 class RecordingHelper {
   public:
-    explicit RecordingHelper(Sandbox& sandbox)
+    // exit_status != 0: the helper records the call, then fails as mount.cifs does when the
+    // server refuses (no mount is made).
+    explicit RecordingHelper(Sandbox& sandbox, int exit_status = 0)
         : m_log(sandbox.path("helper.log")), m_script(sandbox.path("helper.sh")) {
         sandbox.write("helper.log", "", 0644);
         sandbox.write("helper.sh",
                       "#!/bin/sh\n"
                       "{ echo \"program:$0\"; for arg in \"$@\"; do echo \"arg:$arg\"; done;\n"
                       "  env | sed 's/^/env:/'; echo end; } >> '" +
-                          m_log +
-                          "'\n"
-                          "exec /bin/mount -t tmpfs -o size=1m \"$1\" \"$2\"\n",
+                          m_log + "'\n" +
+                          (exit_status == 0
+                               ? std::string("exec /bin/mount -t tmpfs -o size=1m \"$1\" \"$2\"\n")
+                               : "echo 'mount error(13): Permission denied' >&2\nexit " +
+                                     std::to_string(exit_status) + "\n"),
                       0755);
         for (const char* helper : {"/usr/sbin/mount.cifs", "/usr/sbin/mount.nfs"}) {
             if (::mount(m_script.c_str(), helper, nullptr, MS_BIND, nullptr) != 0) {

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "integration/agent_fixture.h"
 #include "integration/recording_helper.h"
@@ -278,4 +279,36 @@ TEST_CASE("smb: a busy share is not unmounted for a rotation; the next pass retr
     CHECK_THAT(retried.out, Catch::Contains("(the credentials changed)"));
     CHECK(helper.calls().size() == 2);
     CHECK(fixture.mounts_at("/datamnt/dsvmshare") == 1);
+}
+
+TEST_CASE("smb: a mount helper that fails is a failed pass, and status says so", "[share]") {
+    AgentFixture fixture;
+    RecordingHelper helper(fixture.sandbox(), 32);  // mount.cifs: the server refused
+    fixture.serve_tags(smb_tags());
+    REQUIRE(set_key(fixture, k_key).exit_code == 0);
+
+    const auto pass = fixture.agent({"reconcile"});
+    INFO(pass.out << pass.err);
+    CHECK(pass.exit_code == 1);
+    REQUIRE(helper.calls().size() == 1);
+    CHECK(fixture.mounts_at("/datamnt/dsvmshare") == 0);
+    CHECK_THAT(pass.out + pass.err, Catch::Contains("exit status 32"));
+
+    const auto status = fixture.agent({"status", "--json"});
+    INFO(status.out);
+    const auto document = nlohmann::json::parse(status.out);
+    CHECK(document["result"] == "failed");
+    CHECK(document["share"]["mounted"] == false);
+    bool reported = false;
+    for (const auto& action : document["actions"]) {
+        reported = reported ||
+                   (action["ok"] == false &&
+                    action["error"].get<std::string>().find("exit status 32") != std::string::npos);
+    }
+    CHECK(reported);
+
+    // The next pass tries again (and would mount once the server takes the key).
+    const auto again = fixture.agent({"reconcile"});
+    CHECK(again.exit_code == 1);
+    CHECK(helper.calls().size() == 2);
 }
