@@ -162,7 +162,11 @@ Error not_root_only(const std::string& path, const std::string& why) {
 // place of the directory is refused rather than followed.
 Result<Fd> open_private_directory(const std::string& path) {
     if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-        return failure("cannot create directory " + path + ": " + errno_text(errno));
+        const int error = errno;
+        if (error == EACCES || error == EPERM) {
+            return not_root_only(path, "cannot create it: " + errno_text(error));
+        }
+        return failure("cannot create directory " + path + ": " + errno_text(error));
     }
     Fd directory(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!directory) {
