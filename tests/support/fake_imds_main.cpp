@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "agent/notify.h"
 #include "common/fs.h"
 #include "support/fake_http_server.h"
 
@@ -18,14 +19,18 @@ namespace {
 struct Options {
     std::string document;
     std::string port_file;
+    std::string env_file;
     long fail_first = 0;
     int fail_status = 410;
 };
 
 void print_usage() {
-    std::cerr << "usage: dsvm-fake-imds --document FILE [--port-file FILE]\n"
+    std::cerr << "usage: dsvm-fake-imds --document FILE [--port-file FILE] [--env-file FILE]\n"
                  "                      [--fail-first N [--fail-status CODE]]\n"
                  "Serves FILE as IMDS /metadata/instance on 127.0.0.1 at an ephemeral port.\n"
+                 "--port-file FILE gets the port, --env-file FILE the line\n"
+                 "IMDS_URL=http://127.0.0.1:PORT (a systemd EnvironmentFile=); under systemd,\n"
+                 "READY=1 follows both, so units ordered after this one can read them.\n"
                  "--fail-first N answers the first N requests with CODE (default 410).\n";
 }
 
@@ -42,8 +47,8 @@ std::optional<Options> parse_arguments(int argc, char** argv) {
     Options options;
     for (int i = 1; i < argc; ++i) {
         const std::string_view flag = argv[i];
-        if (flag != "--document" && flag != "--port-file" && flag != "--fail-first" &&
-            flag != "--fail-status") {
+        if (flag != "--document" && flag != "--port-file" && flag != "--env-file" &&
+            flag != "--fail-first" && flag != "--fail-status") {
             std::cerr << "dsvm-fake-imds: unknown option " << flag << "\n";
             return std::nullopt;
         }
@@ -56,6 +61,8 @@ std::optional<Options> parse_arguments(int argc, char** argv) {
             options.document = value;
         } else if (flag == "--port-file") {
             options.port_file = value;
+        } else if (flag == "--env-file") {
+            options.env_file = value;
         } else if (flag == "--fail-first") {
             const auto number = parse_number(value, 0, 1'000'000);
             if (!number) {
@@ -112,7 +119,16 @@ int serve(const Options& options) {
             return 1;
         }
     }
+    if (!options.env_file.empty()) {
+        auto written =
+            dsvm::write_file_atomic(options.env_file, "IMDS_URL=" + server.base_url() + "\n", 0644);
+        if (!written) {
+            std::cerr << "dsvm-fake-imds: " << written.error().message << "\n";
+            return 1;
+        }
+    }
     std::cout << "listening on " << server.base_url() << std::endl;
+    dsvm::SystemdNotifier().ready("listening on " + server.base_url());
 
     int received = 0;
     while (sigwait(&stop_signals, &received) != 0) {
