@@ -13,6 +13,7 @@
 
 #include "agent/extension_files.h"
 #include "common/fs.h"
+#include "common/text.h"
 
 namespace dsvm {
 
@@ -107,13 +108,7 @@ Result<std::string> certificate_thumbprint(std::string_view certificate_pem, boo
         return failure("cannot compute the thumbprint of " + std::string(shown) + ": " +
                        openssl_errors());
     }
-    static constexpr char k_hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned int i = 0; i < length; ++i) {
-        out.push_back(k_hex[digest[i] >> 4]);
-        out.push_back(k_hex[digest[i] & 0x0F]);
-    }
-    return out;
+    return hex_digits(digest, length, HexCase::Upper);
 }
 
 Result<SecretBytes> cms_decrypt(std::string_view der, const RecipientKeys& keys) {

@@ -40,13 +40,7 @@ int main(int argc, char** argv) {
     const int active = argc > 2 ? std::atoi(argv[2]) : 50;
     must(users > 0 && active > 0 && active <= users,
          "usage: dsvm-bench-notebook-mounts [USERS [ACTIVE]] (ACTIVE <= USERS)");
-    must(::unshare(CLONE_NEWNS) == 0 &&
-             ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
-         "needs root for a private mount namespace");
-    char pattern[] = "/tmp/dsvm-bench-XXXXXX";
-    must(::mkdtemp(pattern) != nullptr, "mkdtemp failed");
-    const std::string top = pattern;
-    must(::mount("dsvm-bench", top.c_str(), "tmpfs", 0, "mode=0755") == 0, "cannot mount tmpfs");
+    const std::string top = enter_private_tmpfs();
 
     // The stand-in SMB helper, where libmount looks for mount.cifs.
     write(top + "/mount.cifs", "#!/bin/sh\nexec /bin/mount -t tmpfs -o size=64k \"$1\" \"$2\"\n",

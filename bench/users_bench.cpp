@@ -54,16 +54,8 @@ int main(int argc, char** argv) {
     const int users = argc > 1 ? std::atoi(argv[1]) : 10000;
     const int baseline_users = argc > 2 ? std::atoi(argv[2]) : users;
     must(users > 0 && baseline_users > 0, "usage: dsvm-bench-users [USERS [BASELINE_USERS]]");
-    must(::unshare(CLONE_NEWNS) == 0 &&
-             ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
-         "needs root for a private mount namespace");
-
-    char pattern[] = "/tmp/dsvm-bench-XXXXXX";
-    must(::mkdtemp(pattern) != nullptr, "mkdtemp failed");
-    const std::string top = pattern;
-    // On tmpfs, both roots alike: ext4's inode allocator slows down sharply after many recent
-    // deletions (earlier runs), which would measure the disk's history rather than the code.
-    must(::mount("dsvm-bench", top.c_str(), "tmpfs", 0, "mode=0755") == 0, "cannot mount tmpfs");
+    // Both roots alike, on one tmpfs.
+    const std::string top = enter_private_tmpfs();
     const std::string agent_root = top + "/agent";
     const std::string loop_root = top + "/useradd";
     const std::string share = top + "/share";

@@ -19,6 +19,7 @@
 #include "agent/extension_settings.h"
 #include "agent/extension_status.h"
 #include "support/cms_identity.h"
+#include "support/recording_runner.h"
 #include "support/sandbox.h"
 
 using namespace dsvm;
@@ -54,21 +55,7 @@ const std::string k_environment = R"([{
 }])";
 
 // Records every systemctl command and answers with a fixed result.
-class FakeRunner final : public ProcessRunner {
-  public:
-    explicit FakeRunner(CommandResult answer = {0, "", ""}) : m_answer(std::move(answer)) {}
-
-    Result<CommandResult> run(const std::vector<std::string>& argv, std::string_view,
-                              std::chrono::milliseconds) override {
-        commands_ran.push_back(argv);
-        return m_answer;
-    }
-
-    std::vector<std::vector<std::string>> commands_ran;
-
-  private:
-    CommandResult m_answer;
-};
+using FakeRunner = RecordingRunner;
 
 using Commands = std::vector<std::vector<std::string>>;
 

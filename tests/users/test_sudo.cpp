@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "common/process.h"
+#include "support/recording_runner.h"
 #include "support/sandbox.h"
 #include "users/sudo.h"
 
@@ -16,37 +17,24 @@ const std::string k_expected_text =
     "# Edits are overwritten on the next pass.\n"
     "%dsvm-sudo ALL=(ALL:ALL) ALL\n";
 
-// Records every command and answers with a fixed result; optionally looks at the file being
-// validated while it exists.
-class FakeRunner final : public ProcessRunner {
+// Records every command; looks at the file visudo is given while it exists.
+class FakeRunner final : public test::RecordingRunner {
   public:
-    explicit FakeRunner(CommandResult answer = {0, "", ""}) : m_answer(std::move(answer)) {}
+    using RecordingRunner::RecordingRunner;
 
-    Result<CommandResult> run(const std::vector<std::string>& argv, std::string_view,
-                              std::chrono::milliseconds) override {
-        commands_ran.push_back(argv);
+    bool validated_existed = false;
+    mode_t validated_mode = 0;
+    uid_t validated_uid = 9999;
+
+  protected:
+    void on_run(const std::vector<std::string>& argv) override {
         if (argv.size() == 4) {
             struct stat info {};
             validated_existed = ::lstat(argv[3].c_str(), &info) == 0;
             validated_mode = info.st_mode & 07777;
             validated_uid = info.st_uid;
         }
-        if (m_fail_to_start) {
-            return failure("cannot run /usr/sbin/visudo: No such file or directory");
-        }
-        return m_answer;
     }
-
-    void fail_to_start() { m_fail_to_start = true; }
-
-    std::vector<std::vector<std::string>> commands_ran;
-    bool validated_existed = false;
-    mode_t validated_mode = 0;
-    uid_t validated_uid = 9999;
-
-  private:
-    CommandResult m_answer;
-    bool m_fail_to_start = false;
 };
 
 using dsvm::test::stat_of;
