@@ -22,6 +22,7 @@
 #include "agent/logging.h"
 #include "agent/notify.h"
 #include "agent/pass_report.h"
+#include "agent/registry_command.h"
 #include "agent/user_commands.h"
 #include "common/fs.h"
 
@@ -226,6 +227,46 @@ int run_cli(int argc, char** argv) {
     bool credentials_json = false;
     credentials_list_command->add_flag("--json", credentials_json, "Machine-readable output");
 
+    auto* registry = app.add_subcommand(
+        "registry", "The pool registry's signing key, and accepting a registry as it is");
+    registry->require_subcommand(1);
+    auto* registry_set_key_command = registry->add_subcommand(
+        "set-key", "Store this instance's registry key, read from standard input");
+    bool registry_key_stdin = false;
+    bool keep_previous = false;
+    registry_set_key_command
+        ->add_flag("--key-stdin", registry_key_stdin,
+                   "Read the key from standard input (a prompt without echo on a terminal)")
+        ->required();
+    registry_set_key_command->add_flag(
+        "--keep-previous", keep_previous,
+        "Keep the key it replaces, so registries it signed still verify during a rotation");
+    registry_set_key_command->footer(
+        "Every instance of a pool holds the same key; the registry on the share is signed with\n"
+        "it, so nobody without it (a pool user, anyone who can write the share) can change it.\n"
+        "Example (the same key on every instance, or through the extension's protected\n"
+        "setting registryKey):\n"
+        "  openssl rand -base64 32 > pool-registry.key   # once, kept by the pool admin\n"
+        "  dsvm-agent registry set-key --key-stdin < pool-registry.key\n"
+        "Rotation: set-key --keep-previous on every instance, then drop-previous-key on every\n"
+        "instance once the registry has been written with the new key.");
+    auto* registry_drop_command = registry->add_subcommand(
+        "drop-previous-key", "Stop accepting registries signed with the previous key");
+    auto* registry_sign_command = registry->add_subcommand(
+        "sign", "Accept the registry on the share as it is and sign it with this instance's key");
+    std::uint64_t sign_generation = 0;
+    bool accept_unverified = false;
+    registry_sign_command->add_option(
+        "--generation", sign_generation,
+        "Sign at this generation at least (above what every instance saw; see their status)");
+    registry_sign_command->add_flag(
+        "--accept-unverified", accept_unverified,
+        "Also sign a registry whose signature fails or whose key is unknown (review it first)");
+    registry_sign_command->footer(
+        "For a registry written by dsvm-agent 0.1 (unsigned), one restored from a backup, or\n"
+        "one changed by hand: review it with `dsvm-agent users`, then sign it here once; every\n"
+        "instance applies it on its next pass.");
+
     auto* extension = app.add_subcommand(
         "extension", "Azure VM extension handler entry points (the guest agent runs these)");
     extension->require_subcommand(1);
@@ -263,8 +304,8 @@ int run_cli(int argc, char** argv) {
     if (app.get_subcommands().empty()) {
         std::fprintf(stderr,
                      "dsvm-agent: a command is required (run, reconcile, status, adduser, deluser, "
-                     "users, mount, unmount, credentials, extension, version)\nRun 'dsvm-agent "
-                     "--help' for usage.\n");
+                     "users, registry, mount, unmount, credentials, extension, version)\nRun "
+                     "'dsvm-agent --help' for usage.\n");
         return 2;
     }
     if (version->parsed()) {
@@ -321,6 +362,19 @@ int run_cli(int argc, char** argv) {
     }
     if (credentials_list_command->parsed()) {
         return credentials_list(*root, credentials_json);
+    }
+    if (registry_set_key_command->parsed()) {
+        return registry_set_key(*root, keep_previous);
+    }
+    if (registry_drop_command->parsed()) {
+        return registry_drop_previous_key(*root);
+    }
+    if (registry_sign_command->parsed()) {
+        return registry_sign(engine, *root,
+                             registry_sign_command->count("--generation") > 0
+                                 ? std::optional<std::uint64_t>(sign_generation)
+                                 : std::nullopt,
+                             accept_unverified);
     }
     if (adduser->parsed()) {
         return add_user(engine, *root, add_request);

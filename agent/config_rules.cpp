@@ -5,17 +5,21 @@
 #include <string>
 #include <vector>
 
-#include "users/names.h"
+#include "common/text.h"
 
 namespace dsvm::config_rules {
 
 namespace {
 
+using ascii::is_alnum;
+using ascii::is_alpha;
+using ascii::is_control;
+using ascii::is_digit;
+using ascii::is_hex;
+
 // Far beyond any real share, mount or notebook path; bounds the work done on hostile input.
 constexpr std::size_t k_max_path = 1024;
 constexpr std::size_t k_max_options = 1024;
-// An RSA key of 16384 bits is under 3 KB of text; the rest is room for a comment.
-constexpr std::size_t k_max_ssh_key = 16384;
 
 // Mounting on or inside these breaks the OS or hides its files.
 constexpr std::string_view k_system_dirs[] = {"/bin",   "/boot",  "/dev",    "/etc",  "/lib",
@@ -30,13 +34,6 @@ constexpr std::string_view k_secret_words[] = {"key",   "password",   "passwd", 
 // mount.cifs reads these as credentials; password2 carries the second key during rotation.
 constexpr std::string_view k_secret_options[] = {"password", "password2", "pass", "credentials",
                                                  "cred",     "username",  "user"};
-constexpr std::string_view k_ssh_key_types[] = {"ssh-ed25519",
-                                                "ssh-rsa",
-                                                "ecdsa-sha2-nistp256",
-                                                "ecdsa-sha2-nistp384",
-                                                "ecdsa-sha2-nistp521",
-                                                "sk-ssh-ed25519@openssh.com",
-                                                "sk-ecdsa-sha2-nistp256@openssh.com"};
 
 constexpr std::string_view k_source_shapes =
     "use //host/share for SMB, host:/export for NFS, or an absolute directory for bind";
@@ -45,25 +42,6 @@ Error fail(std::string_view path, std::string_view message) {
     return invalid(std::string(path) + ": " + std::string(message));
 }
 
-bool is_control(char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7f;
-}
-bool is_digit(char c) {
-    return c >= '0' && c <= '9';
-}
-bool is_alpha(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-bool is_alnum(char c) {
-    return is_alpha(c) || is_digit(c);
-}
-bool is_hex(char c) {
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-bool is_base64(char c) {
-    return is_alnum(c) || c == '+' || c == '/';
-}
 bool is_path_char(char c) {
     return is_alnum(c) || c == '.' || c == '_' || c == '-' || c == '+' || c == '~';
 }
@@ -98,44 +76,6 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
 
 bool contains(const auto& list, std::string_view value) {
     return std::find(std::begin(list), std::end(list), value) != std::end(list);
-}
-
-// Random base64 of that length always mixes cases and digits; paths and words rarely do.
-bool mixes_classes(std::string_view text) {
-    const auto has = [&](auto predicate) {
-        return std::any_of(text.begin(), text.end(), predicate);
-    };
-    return has(is_digit) && has([](char c) { return c >= 'a' && c <= 'z'; }) &&
-           has([](char c) { return c >= 'A' && c <= 'Z'; });
-}
-
-// A storage key is 64 random bytes in base64: 86 significant characters and "==". Its '/' and
-// '+' join it to neighbouring path text, so the 86 characters before a "==" count as well as a
-// run of 86-88 base64 characters on its own.
-bool looks_like_account_key(std::string_view value) {
-    constexpr std::size_t k_key_chars = 86;
-    for (std::size_t pad = value.find("=="); pad != std::string_view::npos;
-         pad = value.find("==", pad + 1)) {
-        if (pad >= k_key_chars) {
-            const auto body = value.substr(pad - k_key_chars, k_key_chars);
-            if (std::all_of(body.begin(), body.end(), is_base64) && mixes_classes(body)) {
-                return true;
-            }
-        }
-    }
-    std::size_t start = 0;
-    while (start < value.size()) {
-        std::size_t end = start;
-        while (end < value.size() && is_base64(value[end])) {
-            ++end;
-        }
-        const auto run = value.substr(start, end - start);
-        if (run.size() >= k_key_chars && run.size() <= k_key_chars + 2 && mixes_classes(run)) {
-            return true;
-        }
-        start = end + 1;
-    }
-    return false;
 }
 
 // Control characters, whitespace and ',' would end a field in fstab or split mount options.
@@ -342,36 +282,6 @@ Result<void> check_local_dir(std::string_view path, std::string_view dir,
     return {};
 }
 
-// base64 of the start of an SSH key blob, which names its type: uint32 length, then the type.
-std::string ssh_blob_prefix(std::string_view type) {
-    static constexpr char k_alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string bytes(3, '\0');
-    bytes.push_back(static_cast<char>(type.size()));
-    bytes += type;
-    // Only whole 3-byte groups encode independently of the bytes that follow.
-    std::string out;
-    for (std::size_t i = 0; i + 3 <= bytes.size(); i += 3) {
-        const unsigned chunk = static_cast<unsigned char>(bytes[i]) << 16 |
-                               static_cast<unsigned char>(bytes[i + 1]) << 8 |
-                               static_cast<unsigned char>(bytes[i + 2]);
-        for (int shift = 18; shift >= 0; shift -= 6) {
-            out.push_back(k_alphabet[(chunk >> shift) & 63]);
-        }
-    }
-    return out;
-}
-
-bool is_base64_text(std::string_view text) {
-    if (text.empty() || text.size() % 4 != 0) {
-        return false;
-    }
-    const std::size_t data_end = text.find_last_not_of('=') + 1;
-    return text.size() - data_end <= 2 &&
-           std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(data_end),
-                       is_base64);
-}
-
 }  // namespace
 
 std::string joined(std::span<const std::string_view> items) {
@@ -390,19 +300,6 @@ bool looks_like_secret_name(std::string_view name) {
     return std::any_of(
         std::begin(k_secret_words), std::end(k_secret_words),
         [&](std::string_view word) { return folded.find(word) != std::string::npos; });
-}
-
-bool looks_like_secret_value(std::string_view value) {
-    const std::string folded = lower(value);
-    return folded.find("sig=") != std::string::npos || folded.find("sig%3d") != std::string::npos ||
-           looks_like_account_key(value);
-}
-
-std::string shown(std::string_view value) {
-    if (looks_like_secret_value(value)) {
-        return "(a value not shown because it looks like a secret)";
-    }
-    return "'" + printable(value) + "'";
 }
 
 Result<SourceShape> parse_source(std::string_view path, std::string_view source) {
@@ -480,57 +377,6 @@ Result<void> check_options(std::string_view path, std::string_view options) {
                                   "storage keys through a credentials file: " +
                                   std::string(k_keys_belong));
         }
-    }
-    return {};
-}
-
-Result<void> check_ssh_key(std::string_view path, std::string_view key) {
-    if (auto length = check_length(path, key, k_max_ssh_key); !length) {
-        return length;
-    }
-    if (key.find_first_of("\r\n") != std::string_view::npos) {
-        return fail(path, "contains a line break; give one key per array item");
-    }
-    if (std::any_of(key.begin(), key.end(), is_control)) {
-        return fail(path, shown(key) + " contains a control character");
-    }
-    const std::string_view usage = "; expected an OpenSSH public key 'type base64 [comment]'";
-    const std::size_t type_end = key.find(' ');
-    const auto type = key.substr(0, type_end);
-    if (!contains(k_ssh_key_types, type)) {
-        return fail(path, "key type " + shown(type) +
-                              " is not accepted (authorized_keys options "
-                              "are not either); use one of " +
-                              joined(k_ssh_key_types));
-    }
-    const std::size_t data_start =
-        type_end == std::string_view::npos ? key.size() : key.find_first_not_of(' ', type_end);
-    const auto data = data_start == std::string_view::npos
-                          ? std::string_view()
-                          : key.substr(data_start, key.find(' ', data_start) - data_start);
-    if (data.empty()) {
-        return fail(path, "has no key data" + std::string(usage));
-    }
-    if (!is_base64_text(data)) {
-        return fail(path, "key data is not base64" + std::string(usage));
-    }
-    const std::string prefix = ssh_blob_prefix(type);
-    if (data.size() <= prefix.size() || !data.starts_with(prefix)) {
-        return fail(path, "key data does not hold a " + std::string(type) +
-                              " key (truncated, or of another type)");
-    }
-    return {};
-}
-
-Result<void> check_group_name(std::string_view path, std::string_view name) {
-    const bool good = !name.empty() && name.size() <= 32 &&
-                      ((name.front() >= 'a' && name.front() <= 'z') || name.front() == '_') &&
-                      std::all_of(name.begin(), name.end(), [](char c) {
-                          return (c >= 'a' && c <= 'z') || is_digit(c) || c == '_' || c == '-';
-                      });
-    if (!good) {
-        return fail(path, "group name " + shown(name) +
-                              " is not allowed: group names must match ^[a-z_][a-z0-9_-]{0,31}$");
     }
     return {};
 }

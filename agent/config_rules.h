@@ -10,6 +10,7 @@
 
 #include "agent/pool_config.h"
 #include "common/result.h"
+#include "users/rules.h"
 
 namespace dsvm::config_rules {
 
@@ -29,13 +30,14 @@ std::string joined(std::span<const std::string_view> items);
 // credential, sas, signature), except the schema's own "sshKeys".
 bool looks_like_secret_name(std::string_view name);
 
-// A value holding something shaped like an Azure storage account key (86-88 base64 characters
-// of mixed case and digits) or a SAS token ("sig=").
-bool looks_like_secret_value(std::string_view value);
+// users/rules.h: a value shaped like a storage account key or a SAS token.
+using dsvm::looks_like_secret_value;
 
-// The value quoted and escaped for an error message, or a note in its place when it looks like
-// a secret.
-std::string shown(std::string_view value);
+// users/rules.h shown_value: the value quoted and escaped for an error message, or a note in its
+// place when it looks like a secret.
+inline std::string shown(std::string_view value) {
+    return shown_value(value);
+}
 
 // What a share source's shape says: SMB "//host/share[/sub...]", NFS "host:/export" or a local
 // directory to bind, and the share name a default mount point is derived from (empty for an
@@ -59,11 +61,11 @@ Result<void> check_mount_point(std::string_view path, std::string_view mount_poi
 // that carry credentials (password, user, credentials, ...) are refused.
 Result<void> check_options(std::string_view path, std::string_view options);
 
-// One line "type base64 [comment]" with a known key type whose base64 data holds that type.
-Result<void> check_ssh_key(std::string_view path, std::string_view key);
-
-// ^[a-z_][a-z0-9_-]{0,31}$; unlike user names, system groups (docker, sudo) are allowed.
-Result<void> check_group_name(std::string_view path, std::string_view name);
+// users/rules.h, the one rule set for users, which the registry and the commands apply too:
+// an OpenSSH public key; a group name's syntax; a group a user may be given (not privileged).
+using dsvm::check_group_grant;
+using dsvm::check_group_name;
+using dsvm::check_ssh_key;
 
 // A relative path below the share root with "{user}" exactly once and no "." or ".." parts.
 Result<void> check_notebooks(std::string_view path, std::string_view pattern);

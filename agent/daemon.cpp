@@ -32,16 +32,31 @@ std::string status_line(const PassOutcome& outcome) {
     return line;
 }
 
-Wake wait_for_signal(int signal_fd, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+// Waits for a signal until `timeout`; with a watchdog (keepalive > 0) it wakes at least every
+// `keepalive` to send WATCHDOG=1, so a long interval never looks like a hung daemon
+// (docs/operation.md, "The watchdog").
+Wake wait_for_signal(int signal_fd, std::chrono::milliseconds timeout,
+                     std::chrono::milliseconds keepalive, Notifier& notifier) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + timeout;
+    auto next_ping = Clock::now() + keepalive;
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
+        const auto now = Clock::now();
+        if (keepalive.count() > 0 && now >= next_ping) {
+            notifier.watchdog();
+            next_ping = now + keepalive;
+        }
+        if (now >= deadline) {
             return Wake::Timeout;
         }
+        auto until = deadline;
+        if (keepalive.count() > 0 && next_ping < until) {
+            until = next_ping;
+        }
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now);
         pollfd watched{signal_fd, POLLIN, 0};
-        const int ready = ::poll(&watched, 1, static_cast<int>(left.count()));
+        // Rounded up: a 0 ms poll just before the ping or the deadline would spin.
+        const int ready = ::poll(&watched, 1, static_cast<int>(left.count()) + 1);
         if (ready < 0 && errno == EINTR) {
             continue;
         }
@@ -50,7 +65,7 @@ Wake wait_for_signal(int signal_fd, std::chrono::milliseconds timeout) {
             return Wake::Error;
         }
         if (ready == 0) {
-            return Wake::Timeout;
+            continue;
         }
         signalfd_siginfo info{};
         if (::read(signal_fd, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) {
@@ -82,11 +97,26 @@ int run_daemon(Engine& engine, Notifier& notifier, std::uint64_t seed) {
         spdlog::error("cannot create a signalfd: {}", errno_text(errno));
         return 1;
     }
+    // systemd's advice (sd_watchdog_enabled(3)): a keep-alive every half period.
+    const auto period = notifier.watchdog_period();
+    auto keepalive = std::chrono::duration_cast<std::chrono::milliseconds>(period / 2);
+    if (period.count() > 0 && keepalive.count() == 0) {
+        keepalive = std::chrono::milliseconds(1);
+    }
+    if (keepalive.count() > 0) {
+        spdlog::debug("watchdog: WATCHDOG=1 after every pass and every {} ms between passes",
+                      keepalive.count());
+    }
     std::mt19937_64 random(seed);
     std::uniform_real_distribution<double> jitter(0.9, 1.1);
     int interval_seconds = 60;
     bool first = true;
     for (;;) {
+        // Right before the pass too: the pass then has the whole period, however long ago the
+        // last keep-alive of the wait was.
+        if (keepalive.count() > 0) {
+            notifier.watchdog();
+        }
         PassOptions options;
         options.record_invalid = true;
         options.full = false;
@@ -103,12 +133,15 @@ int run_daemon(Engine& engine, Notifier& notifier, std::uint64_t seed) {
         } else {
             notifier.status(line);
         }
+        if (keepalive.count() > 0) {
+            notifier.watchdog();
+        }
         if (outcome.config) {
             interval_seconds = outcome.config->interval;
         }
         const auto wait = std::chrono::milliseconds(
             static_cast<long long>(interval_seconds * 1000.0 * jitter(random)));
-        switch (wait_for_signal(signal_fd.get(), wait)) {
+        switch (wait_for_signal(signal_fd.get(), wait, keepalive, notifier)) {
             case Wake::Timeout:
             case Wake::Reconcile:
                 break;

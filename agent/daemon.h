@@ -11,7 +11,10 @@ namespace dsvm {
 
 // Blocks SIGHUP/SIGTERM/SIGINT for the calling thread and waits on them with a signalfd, so a
 // signal arriving mid-pass is never lost. READY=1 is sent after the first pass whatever its
-// result: boot must go on. Returns the exit status (0 after SIGTERM/SIGINT).
+// result: boot must go on. When the notifier reports a watchdog period, WATCHDOG=1 comes right
+// before and right after every pass and, between passes, at least every half period; a pass
+// itself sends none, so a pass stuck longer than the period gets the daemon restarted. Returns the
+// exit status (0 after SIGTERM/SIGINT).
 int run_daemon(Engine& engine, Notifier& notifier, std::uint64_t seed);
 
 }  // namespace dsvm

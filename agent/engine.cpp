@@ -46,6 +46,27 @@ bool share_is_mounted(const DesiredState& desired, const ObservedState& observed
     return ours || mount_matches(*desired.share, *entry, observed.target_shows_source);
 }
 
+// A mount an interrupted pass made but never recorded: exactly the one it set out to make (the
+// intent is in the state file), on its target, matching its request. Adopted, so the agent keeps
+// owning it (it may remount it when the key rotates, unmount it when the config drops it).
+void adopt_interrupted_mounts(AgentState& state, const DesiredState& desired,
+                              ObservedState& observed) {
+    for (const MountRequest& request : state.mounting) {
+        const MountEntry* entry = find_mount(observed.mounts, request.target);
+        const bool recorded =
+            std::any_of(state.mounts.begin(), state.mounts.end(),
+                        [&](const ManagedMount& mount) { return mount.target == request.target; });
+        if (entry == nullptr || recorded || !desired.share || !(*desired.share == request) ||
+            !mount_matches(request, *entry, observed.target_shows_source)) {
+            continue;
+        }
+        const std::string stamp = observed.credentials ? observed.credentials->stamp : "";
+        state.mounts.push_back({entry->mount_point, entry->mount_id, request, stamp});
+    }
+    state.mounting.clear();
+    observed.managed_mounts = state.mounts;
+}
+
 std::string summary(const std::vector<std::string>& problems,
                     const std::vector<ActionOutcome>& outcomes) {
     if (outcomes.empty() && problems.empty()) {
@@ -70,7 +91,10 @@ Engine::Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, 
       m_imds(imds),
       m_mounter(mounter),
       m_clock(clock),
-      m_runner(runner) {}
+      m_runner(runner),
+      m_names(name_service_for(m_root)) {}
+
+Engine::~Engine() = default;
 
 std::string Engine::status_file() const {
     return m_root.path(m_paths.state_dir + "/status.json");
@@ -80,6 +104,9 @@ std::string Engine::state_file() const {
 }
 std::string Engine::cache_file() const {
     return m_root.path(m_paths.state_dir + "/metadata-cache.json");
+}
+std::string Engine::intent_file() const {
+    return m_root.path(m_paths.state_dir + "/users-intent.json");
 }
 
 RunStatus Engine::new_status(const std::string& result, const std::string& message) const {
@@ -110,19 +137,23 @@ Result<AgentState> Engine::read_state() const {
     return state;
 }
 
-Result<void> Engine::record(const AgentState& state, const nlohmann::json& cache_update,
-                            const RunStatus& status) {
-    const std::string directory = m_root.path(m_paths.state_dir);
-    if (auto made = make_directories(directory, 0755); !made) {
+Result<void> Engine::write_state(const AgentState& state) {
+    if (auto made = make_directories(m_root.path(m_paths.state_dir), 0755); !made) {
         return made;
     }
     // Compact: with thousands of users this file is read and compared on every pass.
     const std::string state_text = to_json(state).dump() + "\n";
     auto old_state = read_file_if_exists(state_file());
     if (!old_state || !old_state->found || old_state->text != state_text) {
-        if (auto written = write_file_atomic(state_file(), state_text, 0600); !written) {
-            return written;
-        }
+        return write_file_atomic(state_file(), state_text, 0600);
+    }
+    return {};
+}
+
+Result<void> Engine::record(const AgentState& state, const nlohmann::json& cache_update,
+                            const RunStatus& status) {
+    if (auto written = write_state(state); !written) {
+        return written;
     }
     if (!cache_update.is_null()) {
         const std::string cache_text = cache_update.dump(2) + "\n";
@@ -140,7 +171,10 @@ Result<void> Engine::write_status(const RunStatus& status) {
     if (auto made = make_directories(m_root.path(m_paths.state_dir), 0755); !made) {
         return made;
     }
-    return write_file_atomic(status_file(), to_json(status).dump(2) + "\n", 0644);
+    // World-readable: escaped and bounded, whatever values reached it.
+    RunStatus bounded = status;
+    bound_for_output(bounded);
+    return write_file_atomic(status_file(), to_json(bounded).dump(2) + "\n", 0644);
 }
 
 PassOutcome Engine::reconcile(const PassOptions& options) {
@@ -191,12 +225,16 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         status.message = state.error().message;
         return outcome;
     }
-    auto observed = observe(desired, m_mounter, state->mounts, m_root);
+    m_share_gate.set_what(status.share ? "share " + status.share->mount_point : "share");
+    auto observed = observe(desired, m_mounter, state->mounts, m_root, m_share_gate);
     if (!observed) {
         outcome.exit_status = 1;
         status.result = "failed";
         status.message = observed.error().message;
         return outcome;
+    }
+    if (!options.dry_run) {
+        adopt_interrupted_mounts(*state, desired, *observed);
     }
     outcome.plan = make_plan(desired, *observed);
     if (options.dry_run) {
@@ -211,9 +249,19 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
                 "apply the pool's users from the registry once the share is mounted");
         } else {
             AgentState scratch = *state;
-            UsersResult users = run_users_phase(
-                {loaded->config, m_root, mounted, true, m_runner, options.request, 0, true},
-                scratch);
+            UsersResult users = run_users_phase({.config = loaded->config,
+                                                 .root = m_root,
+                                                 .runner = m_runner,
+                                                 .share_gate = m_share_gate,
+                                                 .names = *m_names,
+                                                 .share_mounted = mounted,
+                                                 .dry_run = true,
+                                                 .request = options.request,
+                                                 .now = 0,
+                                                 .full = true,
+                                                 .intent_file = intent_file(),
+                                                 .save_state = {}},
+                                                scratch);
             outcome.planned_users = std::move(users.planned);
             outcome.plan.problems.insert(outcome.plan.problems.end(), users.problems.begin(),
                                          users.problems.end());
@@ -223,25 +271,57 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         return outcome;
     }
 
+    // The mounts about to be made are recorded first, so a pass killed after making one still
+    // knows it for its own (adopt_interrupted_mounts).
+    AgentState intended = *state;
+    for (const Action& action : outcome.plan.actions) {
+        if (const auto* mount = std::get_if<MountShare>(&action)) {
+            intended.mounting.push_back(mount->request);
+        }
+    }
+    if (!intended.mounting.empty()) {
+        if (auto written = write_state(intended); !written) {
+            outcome.exit_status = 1;
+            status.result = "failed";
+            status.message = written.error().message;
+            return outcome;
+        }
+    }
     status.actions = apply_plan(outcome.plan, m_mounter);
     status.problems = outcome.plan.problems;
-    auto after = observe(desired, m_mounter, {}, m_root);
+    auto after = observe(desired, m_mounter, {}, m_root, m_share_gate);
     std::vector<MountEntry> mounts_after = after ? after->mounts : observed->mounts;
     AgentState new_state = *state;
     new_state.mounts = managed_after(state->mounts, outcome.plan, status.actions, mounts_after);
+    if (new_state != *state) {
+        if (auto written = write_state(new_state); !written) {
+            status.problems.push_back(written.error().message);
+        }
+    }
     const bool mounted = after && share_is_mounted(desired, *after, new_state.mounts);
     if (status.share) {
         status.share->mounted = mounted;
     }
     UsersResult users = run_users_phase(
-        {loaded->config, m_root, mounted, false, m_runner, options.request,
-         std::chrono::duration_cast<std::chrono::seconds>(m_clock.wall_now().time_since_epoch())
-             .count(),
-         options.full},
+        {.config = loaded->config,
+         .root = m_root,
+         .runner = m_runner,
+         .share_gate = m_share_gate,
+         .names = *m_names,
+         .share_mounted = mounted,
+         .dry_run = false,
+         .request = options.request,
+         .now =
+             std::chrono::duration_cast<std::chrono::seconds>(m_clock.wall_now().time_since_epoch())
+                 .count(),
+         .full = options.full,
+         .intent_file = intent_file(),
+         .save_state = [this](const AgentState& current) { return write_state(current); }},
         new_state);
     if (users.request_error) {
         outcome.request_error = users.request_error;
     }
+    status.warnings.insert(status.warnings.end(), users.warnings.begin(), users.warnings.end());
     status.actions.insert(status.actions.end(), users.outcomes.begin(), users.outcomes.end());
     status.problems.insert(status.problems.end(), users.problems.begin(), users.problems.end());
     status.pool_users = users.pool_users;

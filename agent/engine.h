@@ -1,6 +1,7 @@
 // One reconcile pass: observe → plan → apply → report (DESIGN.md §2).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -10,10 +11,12 @@
 #include "agent/status.h"
 #include "agent/users_phase.h"
 #include "common/clock.h"
+#include "common/deadline.h"
 #include "common/fd.h"
 #include "common/process.h"
 #include "common/root.h"
 #include "mount/mounter.h"
+#include "users/name_service.h"
 
 namespace dsvm {
 
@@ -47,9 +50,11 @@ struct PassOutcome {
 
 class Engine {
   public:
-    // imds may be null (metadata disabled).
+    // imds may be null (metadata disabled). Names and IDs taken outside the account files are
+    // asked of the system's name service when the root is "/" (name_service_for).
     Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, Clock& clock,
            ProcessRunner& runner);
+    ~Engine();
 
     PassOutcome reconcile(const PassOptions& options);
     // Unmounts the share the agent mounted (the `unmount` command); never a foreign mount.
@@ -65,10 +70,17 @@ class Engine {
     Result<LoadedConfig> load();
     // What the agent manages on this instance (state.json).
     Result<AgentState> read_state() const;
+    // Writes state.json atomically.
+    Result<void> write_state(const AgentState& state);
+
+    // The gate every access to the share goes through (a dead server is reported, not waited
+    // for); it lives as long as the engine, so a daemon's passes share it.
+    DeadlineGate& share_gate() { return m_share_gate; }
 
   private:
     std::string state_file() const;
     std::string cache_file() const;
+    std::string intent_file() const;
     // Writes state, cache and status; the first failure is returned.
     Result<void> record(const AgentState& state, const nlohmann::json& cache_update,
                         const RunStatus& status);
@@ -83,6 +95,8 @@ class Engine {
     Mounter& m_mounter;
     Clock& m_clock;
     ProcessRunner& m_runner;
+    std::unique_ptr<NameService> m_names;
+    DeadlineGate m_share_gate{"share"};
 };
 
 }  // namespace dsvm

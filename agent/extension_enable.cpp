@@ -195,8 +195,9 @@ Result<bool> store_config(const Context& context, const Validated& validated,
     return true;
 }
 
-// Records what this enable wrote, beside what earlier ones wrote, unless the record says so.
-Result<void> store_record(const Context& context, const Validated& validated) {
+// Records what this enable writes, beside what earlier ones wrote, unless the record says so.
+Result<void> store_record(const Context& context, const Validated& validated,
+                          FileTransaction& transaction) {
     auto record = load_record(context);
     if (!record) {
         return record.error();
@@ -214,8 +215,11 @@ Result<void> store_record(const Context& context, const Validated& validated) {
     if (updated == *record) {
         return {};
     }
-    return write_file_atomic(context.root.path(context.record_name()), render_record(updated),
-                             0644);
+    const std::string path = context.root.path(context.record_name());
+    if (auto kept = transaction.keep(path); !kept) {
+        return kept;
+    }
+    return write_file_atomic(path, render_record(updated), 0644);
 }
 
 Result<void> apply_enable(const Context& context, const Validated& validated) {
@@ -223,19 +227,22 @@ Result<void> apply_enable(const Context& context, const Validated& validated) {
     if (auto prepared = prepare_directories(context, validated); !prepared) {
         return prepared;
     }
-    // Every file replaced is kept until all are written: a failure on the way puts back the
-    // very same files (same bytes, mode and owner) when the transaction goes out of scope.
+    // Every file replaced is kept (in memory) until all are written: a failure on the way puts
+    // back the same bytes, mode and owner when the transaction goes out of scope. The record
+    // comes first, so that a crash never leaves a key it does not list (uninstall removes what
+    // it lists); the key comes last, so that a failure before it never touches the key file,
+    // whose identity the service compares to remount on a rotated key (docs/extension.md).
     FileTransaction transaction;
-    auto key_changed = store_key(context, validated, transaction);
-    if (!key_changed) {
-        return key_changed.error();
+    if (auto recorded = store_record(context, validated, transaction); !recorded) {
+        return recorded;
     }
     auto config_changed = store_config(context, validated, transaction);
     if (!config_changed) {
         return config_changed.error();
     }
-    if (auto recorded = store_record(context, validated); !recorded) {
-        return recorded;
+    auto key_changed = store_key(context, validated, transaction);
+    if (!key_changed) {
+        return key_changed.error();
     }
     transaction.commit();
 

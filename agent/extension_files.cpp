@@ -14,38 +14,71 @@
 
 namespace dsvm {
 
+namespace {}  // namespace
+
 Result<KeptFile> KeptFile::keep(const std::string& path) {
     KeptFile kept;
     kept.m_path = path;
-    kept.m_backup = path + ".dsvm-previous";
-    if (::unlink(kept.m_backup.c_str()) != 0 && errno != ENOENT) {
-        return failure("cannot remove the stale " + kept.m_backup + ": " + errno_text(errno));
+    const std::string leftover = path + ".dsvm-previous";
+    if (::unlink(leftover.c_str()) != 0 && errno != ENOENT) {
+        return failure("cannot remove " + leftover +
+                       ", left by an earlier version: " + errno_text(errno));
     }
-    if (::link(path.c_str(), kept.m_backup.c_str()) == 0) {
-        kept.m_existed = true;
-    } else if (errno != ENOENT) {
-        return failure("cannot keep " + path + " while it is replaced (link to " + kept.m_backup +
-                       "): " + errno_text(errno));
+    Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!fd) {
+        if (errno == ENOENT) {
+            return kept;
+        }
+        if (errno == ELOOP) {
+            return failure("cannot keep " + path +
+                           " while it is replaced: it is a symbolic link, and enable writes "
+                           "files, never through links; replace it with a file");
+        }
+        return failure("cannot keep " + path + " while it is replaced: " + errno_text(errno));
     }
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+        return failure("cannot keep " + path + " while it is replaced: not a regular file");
+    }
+    if (static_cast<std::size_t>(info.st_size) > k_max_kept_bytes) {
+        return failure("cannot keep " + path + " while it is replaced: larger than " +
+                       std::to_string(k_max_kept_bytes) + " bytes");
+    }
+    auto content = read_secret_fd(fd.get(), static_cast<std::size_t>(info.st_size), path);
+    if (!content) {
+        return content.error();
+    }
+    kept.m_content = std::move(content).value();
+    kept.m_mode = info.st_mode & 07777;
+    kept.m_uid = info.st_uid;
+    kept.m_gid = info.st_gid;
     return kept;
 }
 
 void KeptFile::undo() {
-    if (m_existed) {
-        if (::rename(m_backup.c_str(), m_path.c_str()) != 0) {
-            spdlog::error("cannot put back {} from {}: {}", m_path, m_backup, errno_text(errno));
-        }
-    } else if (::unlink(m_path.c_str()) != 0 && errno != ENOENT) {
-        spdlog::error("cannot remove {}: {}", m_path, errno_text(errno));
+    if (m_done) {
+        return;
     }
-    m_existed = false;
+    m_done = true;
+    if (!m_content) {
+        if (::unlink(m_path.c_str()) != 0 && errno != ENOENT) {
+            spdlog::error("cannot remove {}: {}", m_path, errno_text(errno));
+        }
+        return;
+    }
+    ReplaceOptions options;
+    options.mode = m_mode;
+    options.uid = m_uid;
+    options.gid = m_gid;
+    if (auto restored = replace_file(m_path, m_content->view(), options); !restored) {
+        spdlog::error("cannot put back {}: {}", m_path, restored.error().message);
+    }
+    m_content.reset();
 }
 
 void KeptFile::commit() {
-    if (m_existed && ::unlink(m_backup.c_str()) != 0 && errno != ENOENT) {
-        spdlog::warn("cannot remove {}: {}", m_backup, errno_text(errno));
-    }
-    m_existed = false;
+    m_done = true;
+    m_content.reset();
 }
 
 FileTransaction::~FileTransaction() {
@@ -83,23 +116,7 @@ Result<SecretBytes> read_secret_file(const std::string& path, const std::string&
     if (static_cast<std::size_t>(info.st_size) > max_bytes) {
         return failure(shown + " is larger than " + std::to_string(max_bytes) + " bytes");
     }
-    SecretBytes bytes(static_cast<std::size_t>(info.st_size));
-    std::size_t got = 0;
-    while (got < bytes.capacity()) {
-        const ssize_t read = ::read(fd.get(), bytes.data() + got, bytes.capacity() - got);
-        if (read < 0 && errno == EINTR) {
-            continue;
-        }
-        if (read < 0) {
-            return failure("cannot read " + shown + ": " + errno_text(errno));
-        }
-        if (read == 0) {
-            break;
-        }
-        got += static_cast<std::size_t>(read);
-    }
-    bytes.set_size(got);
-    return bytes;
+    return read_secret_fd(fd.get(), static_cast<std::size_t>(info.st_size), shown);
 }
 
 Result<void> remove_file(const std::string& path) {

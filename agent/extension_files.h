@@ -1,8 +1,12 @@
-// File steps of the extension handler that common/fs does not have: keeping a file so that a
-// failed enable can put it back, reading a secret file into wiped memory, a root-only directory.
+// File steps of the extension handler that common/fs does not have: keeping a file in memory so
+// that a failed enable can put it back, reading a secret file into wiped memory, a root-only
+// directory.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,13 +16,16 @@
 
 namespace dsvm {
 
-// A file about to be replaced, kept as a hard link beside it (<path>.dsvm-previous) until the
-// operation commits. undo() puts the very same file back (same inode: bytes, mode and owner),
-// or removes the new one when there was none before; commit() drops the link. A stale link from
-// an interrupted run is removed first.
+// A file about to be replaced, kept in memory (content, mode and owner) until the operation
+// commits: never as a second file, which a crash (SIGKILL included) would leave behind with a
+// copy of a key in it. undo() writes the same bytes back with the same mode and owner (as a new
+// file), or removes the new one when there was none before; commit() drops and wipes the copy.
+// A <path>.dsvm-previous left by an earlier version of the agent (it kept files as such links)
+// is removed first.
 class KeptFile {
   public:
-    // Runtime error, naming the file, when the link cannot be made.
+    // Runtime error, naming the file, when it cannot be read (not a regular file, larger than
+    // k_max_kept_bytes) or a leftover .dsvm-previous cannot be removed.
     static Result<KeptFile> keep(const std::string& path);
 
     void undo();
@@ -26,9 +33,15 @@ class KeptFile {
 
   private:
     std::string m_path;
-    std::string m_backup;
-    bool m_existed = false;
+    std::optional<SecretBytes> m_content;  // none when there was no file
+    mode_t m_mode = 0600;
+    uid_t m_uid = 0;
+    gid_t m_gid = 0;
+    bool m_done = false;  // committed or undone: nothing more to do
 };
+
+// The largest file KeptFile keeps (pool.json, a credentials file, the extension's record).
+inline constexpr std::size_t k_max_kept_bytes = 1024 * 1024;
 
 // The files one operation replaces, each kept (KeptFile) until commit(). Destroyed without a
 // commit, it puts every one back, the last kept first.

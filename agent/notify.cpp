@@ -3,6 +3,7 @@
 #include <systemd/sd-daemon.h>
 
 #include <algorithm>
+#include <cstdint>
 
 namespace dsvm {
 
@@ -26,6 +27,21 @@ void SystemdNotifier::status(const std::string& status) {
 
 void SystemdNotifier::stopping() {
     sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+}
+
+std::chrono::microseconds SystemdNotifier::watchdog_period() {
+    // The variables stay set: children (mount helpers, useradd) never talk to the service
+    // manager, and sd_watchdog_enabled ignores them anyway when $WATCHDOG_PID names another
+    // process.
+    std::uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) <= 0) {
+        return std::chrono::microseconds(0);
+    }
+    return std::chrono::microseconds(static_cast<std::chrono::microseconds::rep>(usec));
+}
+
+void SystemdNotifier::watchdog() {
+    sd_notify(0, "WATCHDOG=1");
 }
 
 }  // namespace dsvm

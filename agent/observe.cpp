@@ -11,6 +11,8 @@ namespace dsvm {
 namespace {
 
 constexpr const char* k_fstab = "/etc/fstab";
+// Looking at the mount point: instant unless the share's server is gone.
+constexpr auto k_look_limit = std::chrono::seconds(30);
 
 }  // namespace
 
@@ -24,11 +26,15 @@ DesiredState desired_state(const PoolConfig& config, const Root& root) {
     const std::string target = root.path(share.mount_point);
     const std::string fs_type(fs_type_for(share.type));
     switch (share.type) {
-        case ShareType::Bind:
-            desired.share = MountRequest{root.path(share.source), target, "", "bind"};
+        case ShareType::Bind: {
+            // The share's own options (ro, noexec, ...) and nosuid,nodev apply to a bind too.
+            const std::string options =
+                mount_options(ShareType::Bind, share.smb_access, share.options, "");
+            desired.share = MountRequest{root.path(share.source), target, "", options};
             desired.fstab_entries.push_back(
-                {share.source, share.mount_point, "none", boot_options(ShareType::Bind, "bind")});
+                {share.source, share.mount_point, "none", boot_options(ShareType::Bind, options)});
             break;
+        }
         case ShareType::Smb: {
             desired.credentials_name = credentials_name(share.source);
             const std::string credentials = credentials_path(desired.credentials_name);
@@ -54,7 +60,8 @@ DesiredState desired_state(const PoolConfig& config, const Root& root) {
 }
 
 Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
-                              std::vector<ManagedMount> managed_mounts, const Root& root) {
+                              std::vector<ManagedMount> managed_mounts, const Root& root,
+                              DeadlineGate& share_gate) {
     ObservedState observed;
     auto mounts = mounter.mounts();
     if (!mounts) {
@@ -72,17 +79,37 @@ Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
     if (!desired.share) {
         return observed;
     }
-    struct stat target {};
-    observed.target_exists = ::lstat(desired.share->target.c_str(), &target) == 0;
-    observed.target_is_directory = observed.target_exists && S_ISDIR(target.st_mode);
-    if (desired.share->fs_type.empty()) {
-        struct stat source {};
-        observed.source_exists =
-            ::stat(desired.share->source.c_str(), &source) == 0 && S_ISDIR(source.st_mode);
-        observed.target_shows_source = observed.source_exists && observed.target_is_directory &&
-                                       source.st_dev == target.st_dev &&
-                                       source.st_ino == target.st_ino;
+    struct Looked {
+        bool target_exists = false;
+        bool target_is_directory = false;
+        bool source_exists = true;
+        bool target_shows_source = false;
+    };
+    const std::string target_path = desired.share->target;
+    const std::string source_path = desired.share->fs_type.empty() ? desired.share->source : "";
+    auto looked =
+        share_gate.run<Looked>(k_look_limit, [target_path, source_path]() -> Result<Looked> {
+            Looked out;
+            struct stat target {};
+            out.target_exists = ::lstat(target_path.c_str(), &target) == 0;
+            out.target_is_directory = out.target_exists && S_ISDIR(target.st_mode);
+            if (!source_path.empty()) {
+                struct stat source {};
+                out.source_exists =
+                    ::stat(source_path.c_str(), &source) == 0 && S_ISDIR(source.st_mode);
+                out.target_shows_source = out.source_exists && out.target_is_directory &&
+                                          source.st_dev == target.st_dev &&
+                                          source.st_ino == target.st_ino;
+            }
+            return out;
+        });
+    if (!looked) {
+        return looked.error();
     }
+    observed.target_exists = looked->target_exists;
+    observed.target_is_directory = looked->target_is_directory;
+    observed.source_exists = looked->source_exists;
+    observed.target_shows_source = looked->target_shows_source;
     if (!desired.credentials_name.empty()) {
         ObservedCredentials credentials;
         if (auto file = inspect_credentials(root, desired.credentials_name)) {

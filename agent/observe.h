@@ -6,6 +6,7 @@
 
 #include "agent/plan.h"
 #include "agent/pool_config.h"
+#include "common/deadline.h"
 #include "common/result.h"
 #include "common/root.h"
 #include "mount/mounter.h"
@@ -17,8 +18,11 @@ namespace dsvm {
 DesiredState desired_state(const PoolConfig& config, const Root& root);
 
 // Reads the mount table (through the Mounter), the mount point and bind source on disk, the
-// credentials file's metadata (never its content) and fstab.
+// credentials file's metadata (never its content) and fstab. The mount point is the share's top
+// once mounted, so looking at it goes through `share_gate`: a dead server gives a "not
+// responding" error, not a hung pass.
 Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
-                              std::vector<ManagedMount> managed_mounts, const Root& root);
+                              std::vector<ManagedMount> managed_mounts, const Root& root,
+                              DeadlineGate& share_gate);
 
 }  // namespace dsvm

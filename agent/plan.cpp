@@ -1,6 +1,7 @@
 #include "agent/plan.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -130,7 +131,15 @@ std::string describe(const Action& action) {
                 return fmt::format("unmount {} ({})", step.target, step.reason);
             },
             [](const UpdateFstab& step) {
-                return fmt::format("update the agent's entries in {}", step.path);
+                if (step.entries.empty()) {
+                    return fmt::format("remove the agent's entries from {}", step.path);
+                }
+                std::vector<std::string> lines;
+                for (const auto& entry : step.entries) {
+                    lines.push_back(render_fstab_line(entry));
+                }
+                return fmt::format("update the agent's entries in {}: {}", step.path,
+                                   fmt::join(lines, "; "));
             },
         },
         action);
@@ -157,11 +166,10 @@ Plan make_plan(const DesiredState& desired, const ObservedState& observed) {
     if (desired.share) {
         plan_share(desired, observed, plan);
     }
-    if (!desired.fstab_path.empty()) {
-        std::string content = update_fstab(observed.fstab_text, desired.fstab_entries);
-        if (content != observed.fstab_text) {
-            plan.actions.emplace_back(UpdateFstab{desired.fstab_path, std::move(content)});
-        }
+    // Decided on the fstab observed now; apply merges into the fstab it finds when it writes.
+    if (!desired.fstab_path.empty() &&
+        update_fstab(observed.fstab_text, desired.fstab_entries) != observed.fstab_text) {
+        plan.actions.emplace_back(UpdateFstab{desired.fstab_path, desired.fstab_entries});
     }
     return plan;
 }

@@ -73,11 +73,12 @@ struct UnmountShare {
     bool operator==(const UnmountShare&) const = default;
 };
 
-// Replaces fstab with `content` (the agent's entries updated, every other line kept), keeping a
-// backup of the previous file.
+// Makes the agent's entries in fstab `entries` (none: removes them), every other line kept. The
+// action carries the entries, not a finished file: apply merges them into fstab as it is when
+// written, so a line another tool adds after the plan is kept (merge_into_fstab in apply.h).
 struct UpdateFstab {
     std::string path;
-    std::string content;
+    std::vector<FstabEntry> entries;
     bool operator==(const UpdateFstab&) const = default;
 };
 
@@ -97,7 +98,8 @@ std::string describe(const Action& action);
 // Decides what to do. Never stacks a mount on a mount the agent did not make (one with the same
 // source and type is left alone, not adopted); replaces its own mount when the request or the
 // credentials changed; unmounts its own mounts the config no longer wants; keeps the agent's
-// fstab entries equal to the desired ones.
+// fstab entries equal to the desired ones (an UpdateFstab when the observed fstab text would
+// change, last).
 Plan make_plan(const DesiredState& desired, const ObservedState& observed);
 
 // True when a mount the agent did not make already is the desired one (same source and type; for

@@ -12,8 +12,9 @@
 #include <utility>
 
 #include "agent/config_rules.h"
+#include "common/text.h"
 #include "mount/options.h"
-#include "users/names.h"
+#include "users/rules.h"
 
 namespace dsvm {
 
@@ -299,7 +300,7 @@ Result<void> check_user(const json& user, const std::string& path) {
     }
     if (const auto groups = user.find("groups"); groups != user.end()) {
         if (auto checked = check_string_list(*groups, path + ".groups", "group names",
-                                             rules::check_group_name);
+                                             rules::check_group_grant);
             !checked) {
             return checked;
         }

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "common/text.h"
+
 namespace dsvm {
 
 using nlohmann::json;
@@ -132,14 +136,26 @@ json to_json(const AgentState& state) {
     for (const auto& [user, names] : state.groups) {
         groups[user] = names;
     }
+    json mounting = json::array();
+    for (const auto& request : state.mounting) {
+        mounting.push_back({{"source", request.source},
+                            {"target", request.target},
+                            {"fsType", request.fs_type},
+                            {"options", request.options}});
+    }
     return {{"version", 1},
             {"mounts", mounts},
+            {"mounting", mounting},
             {"users", state.users},
             {"locked", state.locked},
             {"groups", groups},
             {"usersFingerprint", state.users_fingerprint},
             {"usersVerified", state.users_verified},
-            {"poolUsers", state.pool_users}};
+            {"poolUsers", state.pool_users},
+            {"registrySeen",
+             {{"share", state.registry_seen.share},
+              {"generation", state.registry_seen.generation},
+              {"mac", state.registry_seen.mac}}}};
 }
 
 Result<AgentState> agent_state_from_json(std::string_view text) {
@@ -165,6 +181,15 @@ Result<AgentState> agent_state_from_json(std::string_view text) {
             state.mounts.push_back(std::move(mount));
         }
     }
+    if (const json* mounting = array_of(parsed, "mounting")) {
+        for (const auto& item : *mounting) {
+            if (item.is_object() && !text_or_empty(item, "target").empty()) {
+                state.mounting.push_back(
+                    {text_or_empty(item, "source"), text_or_empty(item, "target"),
+                     text_or_empty(item, "fsType"), text_or_empty(item, "options")});
+            }
+        }
+    }
     for (const auto& name : strings_of(parsed, "users")) {
         state.users.insert(name);
     }
@@ -180,6 +205,14 @@ Result<AgentState> agent_state_from_json(std::string_view text) {
     for (const auto& name : strings_of(parsed, "locked")) {
         state.locked.insert(name);
     }
+    if (const auto seen = parsed.find("registrySeen"); seen != parsed.end() && seen->is_object()) {
+        state.registry_seen.share = text_or_empty(*seen, "share");
+        state.registry_seen.mac = text_or_empty(*seen, "mac");
+        if (const auto generation = seen->find("generation");
+            generation != seen->end() && generation->is_number_unsigned()) {
+            state.registry_seen.generation = generation->get<std::uint64_t>();
+        }
+    }
     if (const auto groups = parsed.find("groups"); groups != parsed.end() && groups->is_object()) {
         for (const auto& [user, names] : groups->items()) {
             state.groups[user] = strings_of(*groups, user.c_str());
@@ -190,8 +223,10 @@ Result<AgentState> agent_state_from_json(std::string_view text) {
 
 std::string render_status(const RunStatus& status, std::optional<bool> live_mounted) {
     std::string out;
+    // Every value passes printable_line on its way out: a status file is only as trustworthy as
+    // the values that reached it, and a terminal obeys escape sequences.
     const auto row = [&out](std::string_view label, std::string_view value) {
-        out += fmt::format("{:<12} {}\n", label, value);
+        out += fmt::format("{:<12} {}\n", label, printable_line(value));
     };
     row("Last run:", status.time.empty() ? "never" : status.time);
     row("Result:", status.message.empty() ? status.result
@@ -199,13 +234,15 @@ std::string render_status(const RunStatus& status, std::optional<bool> live_moun
     if (!status.instance.empty()) {
         row("Instance:", status.instance);
     }
-    std::string sources;
-    for (const auto& source : status.sources) {
-        sources +=
-            fmt::format("{}{}: {}{}", sources.empty() ? "" : "\n             ", source.name,
-                        source.state, source.detail.empty() ? "" : " (" + source.detail + ")");
+    if (status.sources.empty()) {
+        row("Config:", "-");
     }
-    row("Config:", sources.empty() ? "-" : sources);
+    for (std::size_t i = 0; i < status.sources.size(); ++i) {
+        const auto& source = status.sources[i];
+        row(i == 0 ? "Config:" : "",
+            fmt::format("{}: {}{}", source.name, source.state,
+                        source.detail.empty() ? "" : " (" + source.detail + ")"));
+    }
     if (status.share) {
         const auto& share = *status.share;
         const bool mounted = live_mounted.value_or(share.mounted);
@@ -235,6 +272,38 @@ std::string render_status(const RunStatus& status, std::optional<bool> live_moun
         row("Warning:", warning);
     }
     return out;
+}
+
+void bound_for_output(RunStatus& status) {
+    const auto bound_list = [](std::vector<std::string>& list, const char* what) {
+        if (list.size() > k_max_status_items) {
+            const std::size_t more = list.size() - k_max_status_items;
+            list.resize(k_max_status_items);
+            list.push_back(fmt::format("... and {} more {}", more, what));
+        }
+        for (auto& item : list) {
+            item = printable_line(item);
+        }
+    };
+    status.message = printable_line(status.message);
+    status.instance = printable_line(status.instance, 128);
+    bound_list(status.problems, "problems");
+    bound_list(status.warnings, "warnings");
+    for (auto& source : status.sources) {
+        source.detail = printable_line(source.detail);
+    }
+    if (status.actions.size() > k_max_status_actions) {
+        // Failures first: they are what a reader of a long list is looking for.
+        std::stable_partition(status.actions.begin(), status.actions.end(),
+                              [](const ActionOutcome& outcome) { return !outcome.ok; });
+        const std::size_t more = status.actions.size() - k_max_status_actions;
+        status.actions.resize(k_max_status_actions);
+        status.actions.push_back({fmt::format("... and {} more actions", more), true, {}});
+    }
+    for (auto& outcome : status.actions) {
+        outcome.action = printable_line(outcome.action);
+        outcome.error = printable_line(outcome.error);
+    }
 }
 
 }  // namespace dsvm

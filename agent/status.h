@@ -14,6 +14,7 @@
 
 #include "agent/plan.h"
 #include "common/result.h"
+#include "users/registry.h"
 
 namespace dsvm {
 
@@ -64,6 +65,9 @@ struct RunStatus {
 // What the agent manages on this instance; only what is listed here may be undone by it.
 struct AgentState {
     std::vector<ManagedMount> mounts;
+    // Mounts a pass is about to make, recorded before it makes them: a pass killed between the
+    // mount and the state file leaves a mount the next pass can tell as its own.
+    std::vector<MountRequest> mounting;
     std::set<std::string> users;   // accounts the agent created on this instance
     std::set<std::string> locked;  // of those, the ones it locked for deluser
     // Supplementary groups the agent put each user into, so it knows what to take away.
@@ -73,6 +77,9 @@ struct AgentState {
     std::string users_fingerprint;
     std::int64_t users_verified = 0;  // seconds since the epoch
     int pool_users = -1;
+    // The last registry this instance accepted, so one that vanishes or goes back in time is
+    // refused (docs/security.md).
+    SeenRegistry registry_seen;
 
     bool operator==(const AgentState&) const = default;
 };
@@ -86,6 +93,16 @@ nlohmann::json to_json(const AgentState& state);
 Result<AgentState> agent_state_from_json(std::string_view text);
 
 // The short table `dsvm-agent status` prints; `live_mounted` is the share's state right now.
+// Every value is escaped (printable_line), whatever the status file holds.
 std::string render_status(const RunStatus& status, std::optional<bool> live_mounted);
+
+// At most this many problems and warnings, and actions, are kept in a status file.
+inline constexpr std::size_t k_max_status_items = 100;
+inline constexpr std::size_t k_max_status_actions = 1000;
+
+// Makes a status fit to be written where anyone may read it and shown on a terminal: every
+// string escaped and bounded (printable_line), long lists cut with a closing "... and N more"
+// (failed actions kept first).
+void bound_for_output(RunStatus& status);
 
 }  // namespace dsvm

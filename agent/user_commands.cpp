@@ -8,21 +8,27 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 
-#include "agent/config_rules.h"
 #include "agent/pass_report.h"
 #include "agent/secret_input.h"
 #include "common/fd.h"
 #include "common/fs.h"
 #include "common/safe_open.h"
+#include "common/text.h"
 #include "users/accounts.h"
-#include "users/names.h"
+#include "users/name_service.h"
 #include "users/notebooks.h"
 #include "users/password.h"
+#include "users/registry_format.h"
+#include "users/rules.h"
 
 namespace dsvm {
 
 namespace {
+
+// Removing a folder of notebooks may take a while; a dead server still must not hang `deluser`.
+constexpr auto k_remove_limit = std::chrono::minutes(10);
 
 int report(const Error& error) {
     spdlog::error("{}", error.message);
@@ -40,7 +46,8 @@ bool in_config(const PoolConfig& config, const std::string& name) {
                        [&](const auto& user) { return user.name == name; });
 }
 
-// A name must follow the rule and must not be a local account the agent did not create.
+// A new name must follow the rules, and be no local account or group the agent did not create,
+// nor taken in the system's name service (LDAP, SSSD, NIS ...).
 Result<void> check_new_name(Engine& engine, const Root& root, const std::string& name) {
     if (auto checked = check_user_name(name); !checked) {
         return checked;
@@ -51,9 +58,29 @@ Result<void> check_new_name(Engine& engine, const Root& root, const std::string&
         return files ? state.error() : files.error();
     }
     const AccountView accounts = AccountView::parse(*files);
-    if (accounts.user(name) != nullptr && state->users.count(name) == 0) {
+    const bool ours = state->users.count(name) != 0;
+    if (accounts.user(name) != nullptr && !ours) {
         return invalid("user name '" + name +
                        "' belongs to an existing local account that dsvm-agent did not create");
+    }
+    if (accounts.group(name) != nullptr && !ours) {
+        return invalid("user name '" + name +
+                       "' is the name of an existing local group; a pool user's own group takes "
+                       "its name");
+    }
+    if (accounts.user(name) == nullptr) {
+        for (const auto& text : {files->passwd, files->group}) {
+            if (const NameAnswer answer = parse_nis_compat(text).name(name);
+                answer.state == NameState::Taken) {
+                return invalid("user name '" + name + "' is " + describe(answer));
+            }
+        }
+        const auto names = name_service_for(root);
+        for (const auto& answer : {names->user_name(name), names->group_name(name)}) {
+            if (answer.state == NameState::Taken) {
+                return invalid("user name '" + name + "' is " + describe(answer));
+            }
+        }
     }
     return {};
 }
@@ -84,13 +111,17 @@ Result<std::vector<std::string>> read_keys(const std::string& source) {
         if (line.empty() || line.front() == '#') {
             continue;
         }
-        if (auto checked = config_rules::check_ssh_key("--ssh-key", line); !checked) {
+        if (auto checked = check_ssh_key("--ssh-key", line); !checked) {
             return checked.error();
         }
         keys.push_back(std::move(line));
     }
     if (keys.empty()) {
         return invalid("--ssh-key " + source + ": no public key found");
+    }
+    if (keys.size() > k_max_user_keys) {
+        return invalid("--ssh-key " + source + ": " + std::to_string(keys.size()) +
+                       " keys; at most " + std::to_string(k_max_user_keys) + " are allowed");
     }
     return keys;
 }
@@ -102,10 +133,14 @@ Result<std::vector<std::string>> parse_groups(const std::string& text) {
         const size_t end = std::min(text.find(',', position), text.size());
         const std::string group = text.substr(position, end - position);
         position = end + 1;
-        if (auto checked = config_rules::check_group_name("--groups", group); !checked) {
+        if (auto checked = check_group_grant("--groups", group); !checked) {
             return checked.error();
         }
         groups.push_back(group);
+    }
+    if (groups.size() > k_max_user_groups) {
+        return invalid("--groups: " + std::to_string(groups.size()) + " groups; at most " +
+                       std::to_string(k_max_user_groups) + " are allowed");
     }
     return groups;
 }
@@ -118,6 +153,34 @@ int run_request(Engine& engine, const RegistryChange& change) {
         return report(*outcome.request_error);
     }
     return report_pass(outcome, false);
+}
+
+// The registry as it stands on the share, verified with this instance's keys.
+Result<LoadedRegistry> load_registry(Engine& engine, const Root& root, const ShareConfig& share) {
+    auto keys = read_registry_keys(root);
+    if (!keys) {
+        return keys.error();
+    }
+    const RegistryStore store =
+        registry_store_for(share, root, std::make_shared<const RegistryKeys>(std::move(*keys)));
+    return engine.share_gate().run<LoadedRegistry>(
+        k_share_read_limit, [store]() -> Result<LoadedRegistry> { return store.load(); });
+}
+
+// Deletes the user's notebook folder on the share, without following a symlink.
+Result<void> remove_notebooks(Engine& engine, const Root& root, const PoolConfig& config,
+                              const std::string& name) {
+    const std::string share = root.path(config.share->mount_point);
+    const std::string folder = notebook_folder(config.notebooks, name);
+    return engine.share_gate().run<void>(k_remove_limit, [share, folder]() -> Result<void> {
+        const size_t slash = folder.find_last_of('/');
+        const std::string parent_path = slash == std::string::npos ? "" : folder.substr(0, slash);
+        auto parent = open_directory_below(share, parent_path);
+        if (!parent) {
+            return parent.error();
+        }
+        return remove_tree_at(parent->get(), folder.substr(slash + 1), share + "/" + folder);
+    });
 }
 
 }  // namespace
@@ -155,16 +218,18 @@ int add_user(Engine& engine, const Root& root, const AddUserRequest& request) {
         }
         hash = std::move(hashed).value();
     }
-    const RegistryChange change = [&](Registry& registry, const PoolConfig& config) {
-        auto found = find_or_add_user(registry, request.name, config.uid_min, config.uid_max);
+    // Captures by value: the change may run on a worker that outlives this call (a dead share).
+    const RegistryChange change = [name = request.name, sudo = request.sudo, groups = *groups, keys,
+                                   hash](Registry& registry, const PoolConfig& config) {
+        auto found = find_or_add_user(registry, name, config.uid_min, config.uid_max);
         if (!found) {
             return Result<void>(invalid(found.error().message));
         }
         RegistryUser* user = *found;
         user->deleted = false;
-        user->sudo = user->sudo || request.sudo;
-        if (!groups->empty()) {
-            user->groups = *groups;
+        user->sudo = user->sudo || sudo;
+        if (!groups.empty()) {
+            user->groups = groups;
         }
         if (!keys.empty()) {
             user->ssh_keys = keys;
@@ -172,18 +237,18 @@ int add_user(Engine& engine, const Root& root, const AddUserRequest& request) {
         if (!hash.empty()) {
             user->password_hash = hash;
         }
-        std::sort(registry.users.begin(), registry.users.end(),
-                  [](const auto& a, const auto& b) { return a.name < b.name; });
+        sort_users(registry.users);
         return Result<void>();
     };
     return run_request(engine, change);
 }
 
-int delete_user(Engine& engine, const Root& root, const std::string& name, bool remove_notebooks) {
+int delete_user(Engine& engine, const Root& root, const std::string& name,
+                bool remove_notebooks_too) {
     if (auto checked = check_user_name(name); !checked) {
         return report(checked.error());
     }
-    const RegistryChange change = [&](Registry& registry, const PoolConfig& config) {
+    const RegistryChange change = [name](Registry& registry, const PoolConfig& config) {
         RegistryUser* user = find_user(registry, name);
         if (user == nullptr) {
             return Result<void>(invalid("'" + name + "' is not a pool user"));
@@ -199,27 +264,33 @@ int delete_user(Engine& engine, const Root& root, const std::string& name, bool 
         return Result<void>();
     };
     const int status = run_request(engine, change);
-    if (status == 2 || !remove_notebooks) {
+    if (status == 2 || !remove_notebooks_too) {
         return status;
     }
+    // The notebooks go only once the registry on the share says the user is deleted: a pass
+    // that failed before the change committed must not cost anyone their work.
     auto loaded = engine.load();
     if (!loaded || !loaded->config.share) {
         return report(failure("cannot remove the notebooks: no share configured"));
     }
-    const std::string share = root.path(loaded->config.share->mount_point);
-    const std::string folder = notebook_folder(loaded->config.notebooks, name);
-    const size_t slash = folder.find_last_of('/');
-    const std::string parent_path = slash == std::string::npos ? "" : folder.substr(0, slash);
-    auto parent = open_directory_below(share, parent_path);
-    if (!parent) {
-        return report(parent.error());
+    auto registry = load_registry(engine, root, *loaded->config.share);
+    if (!registry) {
+        return report(with_context("the notebooks were not removed", registry.error()));
     }
-    if (auto removed =
-            remove_tree_at(parent->get(), folder.substr(slash + 1), share + "/" + folder);
-        !removed) {
+    Registry current = registry->registry();
+    const RegistryUser* user = find_user(current, name);
+    if (!registry->exists || !registry->verified() || user == nullptr || !user->deleted) {
+        return report(failure(
+            "the notebooks of '" + name +
+            "' were not removed: the pool registry does not show the user as "
+            "deleted (" +
+            (registry->problem.empty() ? "the deletion did not commit" : registry->problem) + ")"));
+    }
+    if (auto removed = remove_notebooks(engine, root, loaded->config, name); !removed) {
         return report(removed.error());
     }
-    fmt::print("removed {}/{}\n", share, folder);
+    fmt::print("removed {}/{}\n", root.path(loaded->config.share->mount_point),
+               notebook_folder(loaded->config.notebooks, name));
     return status;
 }
 
@@ -231,8 +302,7 @@ int list_users(Engine& engine, const Root& root, bool as_json) {
     if (!loaded->config.share) {
         return report(failure("no share is configured, so there is no pool registry"));
     }
-    RegistryStore store(root.path(loaded->config.share->mount_point));
-    auto registry = store.read();
+    auto registry = load_registry(engine, root, *loaded->config.share);
     auto files = read_account_files(root);
     auto state = engine.read_state();
     if (!registry || !files || !state) {
@@ -240,15 +310,15 @@ int list_users(Engine& engine, const Root& root, bool as_json) {
     }
     const AccountView accounts = AccountView::parse(*files);
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& user : registry->users) {
+    for (const auto& user : registry->registry().users) {
         const UserRecord* local = accounts.user(user.name);
         std::string here = "missing";
         if (local != nullptr) {
             const bool ours = state->users.count(user.name) != 0;
             here = !ours                    ? "conflict: local account not created by dsvm-agent"
                    : local->uid != user.uid ? "conflict: different uid"
-                   : state->locked.count(user.name) != 0 ? "locked"
-                                                         : "present";
+                   : accounts.is_locked(user.name) ? "locked"
+                                                   : "present";
         }
         out.push_back({{"name", user.name},
                        {"uid", user.uid},
@@ -260,17 +330,25 @@ int list_users(Engine& engine, const Root& root, bool as_json) {
                        {"thisInstance", here}});
     }
     if (as_json) {
-        fmt::print("{}\n", out.dump(2));
-        return 0;
+        // JSON escapes every control character, so names reach a terminal harmless.
+        fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+        return registry->verified() ? 0 : 1;
+    }
+    if (!registry->verified()) {
+        fmt::print("NOT VERIFIED: {}\n", printable_line(registry->problem));
+    } else if (registry->exists) {
+        fmt::print("registry: generation {}, signed with key {}\n", registry->registry().generation,
+                   registry->file.key_id);
     }
     fmt::print("{:<20} {:>7}  {:<4}  {:<8}  {}\n", "NAME", "UID", "SUDO", "STATE", "THIS INSTANCE");
     for (const auto& user : out) {
-        fmt::print("{:<20} {:>7}  {:<4}  {:<8}  {}\n", user["name"].get<std::string>(),
+        // Names from an unverified registry may hold anything; none reaches the terminal raw.
+        fmt::print("{:<20} {:>7}  {:<4}  {:<8}  {}\n", printable(user["name"].get<std::string>()),
                    user["uid"].get<std::uint32_t>(), user["sudo"].get<bool>() ? "yes" : "no",
                    user["deleted"].get<bool>() ? "deleted" : "active",
                    user["thisInstance"].get<std::string>());
     }
-    return 0;
+    return registry->verified() ? 0 : 1;
 }
 
 }  // namespace dsvm

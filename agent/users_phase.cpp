@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <memory>
 
+#include "agent/users_intent.h"
 #include "agent/users_plan.h"
 #include "common/text.h"
 #include "mount/automount.h"
@@ -13,6 +15,7 @@
 #include "mount/options.h"
 #include "users/accounts.h"
 #include "users/notebooks.h"
+#include "users/registry_store.h"
 #include "users/ssh_keys.h"
 #include "users/sudo.h"
 
@@ -20,11 +23,18 @@ namespace dsvm {
 
 namespace {
 
+// Even when nothing seems to have changed, every user's home, keys and link are checked again
+// this often, so damage done on the instance (a deleted link) is repaired.
+constexpr std::int64_t k_full_check_seconds = 3600;
+
+// At most this many names in a line that lists accounts.
+constexpr std::size_t k_names_shown = 10;
+
 bool per_user_smb(const ShareConfig& share) {
     return share.type == ShareType::Smb && share.smb_access == SmbAccess::PerUser;
 }
 
-// Runs one per-user step and records it when it changed something or failed.
+// Records one step when it changed something or failed.
 void record(std::vector<ActionOutcome>& outcomes, std::string description, Result<bool> done) {
     if (!done) {
         outcomes.push_back({std::move(description), false, done.error().message});
@@ -33,6 +43,18 @@ void record(std::vector<ActionOutcome>& outcomes, std::string description, Resul
     }
 }
 
+std::string names_list(const std::vector<std::string>& names) {
+    std::string out;
+    for (std::size_t i = 0; i < names.size() && i < k_names_shown; ++i) {
+        out += (i == 0 ? "" : ", ") + names[i];
+    }
+    if (names.size() > k_names_shown) {
+        out += fmt::format(" and {} more", names.size() - k_names_shown);
+    }
+    return out;
+}
+
+// The home, keys and link of an active user: all on the instance's own disk.
 void ensure_user_files(const UsersPhase& phase, const RegistryUser& user,
                        std::vector<ActionOutcome>& outcomes) {
     const std::string home = "/home/" + user.name;
@@ -40,25 +62,67 @@ void ensure_user_files(const UsersPhase& phase, const RegistryUser& user,
     record(outcomes, fmt::format("write SSH keys of {}", user.name),
            write_authorized_keys(phase.root, home, user.uid, user.gid, user.ssh_keys));
     const ShareConfig& share = *phase.config.share;
-    const std::string folder = notebook_folder(phase.config.notebooks, user.name);
-    std::string target;
-    if (per_user_smb(share)) {
-        // The folder on the root-only share is reached only through the user's own mount of it.
-        record(outcomes, fmt::format("make notebook folder {} for {}", folder, user.name),
-               ensure_share_folder(phase.root.path(share.mount_point), folder));
-        target = notebook_mount_path(user.name);
-    } else {
-        record(
-            outcomes, fmt::format("make notebook folder {} for {}", folder, user.name),
-            ensure_notebook_folder(phase.root.path(share.mount_point), folder, user.uid, user.gid));
-        target = share.mount_point + "/" + folder;
-    }
+    const std::string target =
+        per_user_smb(share)
+            ? notebook_mount_path(user.name)
+            : share.mount_point + "/" + notebook_folder(phase.config.notebooks, user.name);
     auto link = ensure_notebook_link(phase.root, home, user.uid, user.gid, target);
     if (!link) {
         outcomes.push_back({"link " + home + "/notebooks/remote", false, link.error().message});
     } else if (*link != LinkChange::Unchanged) {
         outcomes.push_back({"link " + home + "/notebooks/remote to " + target, true, {}});
     }
+}
+
+// A user who may no longer log in keeps no keys. A missing home has none to remove.
+void remove_keys(const UsersPhase& phase, const RegistryUser& user,
+                 std::vector<ActionOutcome>& outcomes) {
+    const std::string home = "/home/" + user.name;
+    struct stat info {};
+    if (::lstat(phase.root.path(home).c_str(), &info) != 0) {
+        return;
+    }
+    record(outcomes, fmt::format("remove the SSH keys of {}", user.name),
+           write_authorized_keys(phase.root, home, user.uid, user.gid, {}));
+}
+
+// Every active user's notebook folder on the share, in one access under the deadline.
+void ensure_share_folders(const UsersPhase& phase, const std::vector<RegistryUser>& users,
+                          std::vector<ActionOutcome>& outcomes) {
+    struct Folder {
+        std::string user;
+        std::string path;
+        std::uint32_t uid = 0;
+        std::uint32_t gid = 0;
+    };
+    if (users.empty()) {
+        return;
+    }
+    std::vector<Folder> folders;
+    for (const RegistryUser& user : users) {
+        folders.push_back(
+            {user.name, notebook_folder(phase.config.notebooks, user.name), user.uid, user.gid});
+    }
+    const std::string share_dir = phase.root.path(phase.config.share->mount_point);
+    const bool owners = !per_user_smb(*phase.config.share);
+    auto done = phase.share_gate.run<std::vector<ActionOutcome>>(
+        k_share_write_limit,
+        [folders = std::move(folders), share_dir, owners]() -> Result<std::vector<ActionOutcome>> {
+            std::vector<ActionOutcome> made;
+            for (const Folder& folder : folders) {
+                // On SMB per-user the folder is reached only through the user's own mount of it.
+                record(
+                    made, fmt::format("make notebook folder {} for {}", folder.path, folder.user),
+                    owners ? ensure_notebook_folder(share_dir, folder.path, folder.uid, folder.gid)
+                           : ensure_share_folder(share_dir, folder.path));
+            }
+            return made;
+        });
+    if (!done) {
+        outcomes.push_back({"make notebook folders on the share", false, done.error().message});
+        return;
+    }
+    outcomes.insert(outcomes.end(), done->begin(), done->end());
 }
 
 // autofs re-reads its maps on a reload; reload-or-restart also starts it when it is stopped.
@@ -81,7 +145,7 @@ void reload_autofs(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes
     }
 }
 
-// The autofs map of every active managed user's notebook mount (DESIGN.md §5).
+// The autofs map of every active managed user's notebook mount (docs/users.md).
 void ensure_notebook_automount(const UsersPhase& phase, const std::vector<RegistryUser>& active,
                                const AgentState& state, std::vector<ActionOutcome>& outcomes) {
     const ShareConfig& share = *phase.config.share;
@@ -136,10 +200,6 @@ void note_state(const UsersPlan& plan, const std::vector<AccountOutcome>& outcom
     }
 }
 
-// Even when nothing seems to have changed, every user's home, keys and link are checked again
-// this often, so damage done on the instance (a deleted link) is repaired.
-constexpr std::int64_t k_full_check_seconds = 3600;
-
 std::string stat_stamp(const std::string& path) {
     struct stat info {};
     if (::stat(path.c_str(), &info) != 0) {
@@ -149,11 +209,16 @@ std::string stat_stamp(const std::string& path) {
                        info.st_mtim.tv_nsec);
 }
 
-// Everything the users phase reads, as cheap identities: the registry file, the config's users
-// and layout, and the account files. Equal fingerprints mean an equal result.
-std::string users_fingerprint(const UsersPhase& phase, const RegistryStore& store) {
-    auto registry = store.stamp();
-    std::string text = registry ? *registry : "?";
+// Everything the users phase reads, as cheap identities: the registry, the keys, the config's
+// users and layout, and the account files. Equal fingerprints mean an equal result.
+Result<std::string> users_fingerprint(const UsersPhase& phase, const RegistryStore& store,
+                                      const RegistryKeys& keys) {
+    auto registry = phase.share_gate.run<std::string>(
+        k_share_read_limit, [store]() -> Result<std::string> { return store.stamp(); });
+    if (!registry) {
+        return registry.error();
+    }
+    std::string text = *registry + "|" + keys.current_id + "," + keys.previous_id;
     text += "|" + to_json(phase.config).dump();
     for (const char* file : {"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"}) {
         text += "|" + stat_stamp(phase.root.path(file));
@@ -161,11 +226,77 @@ std::string users_fingerprint(const UsersPhase& phase, const RegistryStore& stor
     return text;
 }
 
+// Names and IDs of new accounts that something outside the account files holds: the NIS compat
+// entries in passwd and group, and the system's name service. The local files themselves are
+// the plan's to judge (an interrupted pass's leftovers included), so what they hold is not asked.
+std::map<std::string, std::string> taken_elsewhere(const UsersPhase& phase,
+                                                   const std::vector<RegistryUser>& users,
+                                                   const AccountFiles& files,
+                                                   const AccountView& view) {
+    std::map<std::string, std::string> taken;
+    const NisCompat users_nis = parse_nis_compat(files.passwd);
+    const NisCompat groups_nis = parse_nis_compat(files.group);
+    const bool host = phase.root.is_host();
+    for (const RegistryUser& user : users) {
+        if (user.deleted || view.user(user.name) != nullptr) {
+            continue;
+        }
+        for (const auto& [answer, asked] : {std::pair{users_nis.name(user.name), "user name"},
+                                            std::pair{groups_nis.name(user.name), "group name"}}) {
+            // On the real root the name service answers for wildcards and netgroups below.
+            if (answer.state == NameState::Taken || (answer.state == NameState::Unknown && !host)) {
+                taken[user.name] = fmt::format("pool user '{}' is not created: its {} is {}",
+                                               user.name, asked, describe(answer));
+            }
+        }
+        if (taken.count(user.name) != 0 || view.group(user.name) != nullptr ||
+            view.user_by_uid(user.uid) != nullptr || view.group_by_gid(user.gid) != nullptr) {
+            continue;
+        }
+        if (auto clash = find_clash(phase.names, user.name, user.uid, user.gid)) {
+            taken[user.name] = fmt::format("pool user '{}' is not created: its {} is {}", user.name,
+                                           printable(clash->asked), describe(clash->answer));
+        }
+    }
+    return taken;
+}
+
+// UIDs the pool gave that this instance knows of: the accounts it made. They are never handed
+// out again, even if the registry lost the entries that had them.
+std::set<std::uint32_t> known_pool_uids(const Root& root, const AgentState& state) {
+    std::set<std::uint32_t> uids;
+    auto files = read_account_files(root);
+    if (!files) {
+        return uids;
+    }
+    const AccountView view = AccountView::parse(*files);
+    for (const auto& name : state.users) {
+        if (const UserRecord* user = view.user(name)) {
+            uids.insert(user->uid);
+        }
+    }
+    return uids;
+}
+
+std::string no_key_problem() {
+    return "pool users are not applied: this instance has no registry key, with which the pool "
+           "registry is signed; set the pool's key with `dsvm-agent registry set-key --key-stdin` "
+           "(or the extension's protected setting registryKey)";
+}
+
 }  // namespace
 
-Result<void> merge_config_users(const PoolConfig& config, Registry& registry) {
+RegistryStore registry_store_for(const ShareConfig& share, const Root& root,
+                                 std::shared_ptr<const RegistryKeys> keys) {
+    // The registry's lock wait (30 s) fits inside the write limit.
+    return RegistryStore({root.path(share.mount_point), share.type != ShareType::Smb},
+                         std::move(keys));
+}
+
+Result<void> merge_config_users(const PoolConfig& config, Registry& registry,
+                                const std::set<std::uint32_t>& taken) {
     for (const UserConfig& wanted : config.users) {
-        auto found = find_or_add_user(registry, wanted.name, config.uid_min, config.uid_max);
+        auto found = find_or_add_user(registry, wanted.name, config.uid_min, config.uid_max, taken);
         if (!found) {
             return found.error();
         }
@@ -174,8 +305,7 @@ Result<void> merge_config_users(const PoolConfig& config, Registry& registry) {
         user->groups = wanted.groups;
         user->ssh_keys = wanted.ssh_keys;
     }
-    std::sort(registry.users.begin(), registry.users.end(),
-              [](const auto& a, const auto& b) { return a.name < b.name; });
+    sort_users(registry.users);
     return {};
 }
 
@@ -209,39 +339,87 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         }
         return result;
     }
-    RegistryStore store(phase.root.path(config.share->mount_point));
+    auto keys_read = read_registry_keys(phase.root);
+    if (!keys_read) {
+        result.problems.push_back("pool users are not applied: " + keys_read.error().message);
+        return result;
+    }
+    const auto keys = std::make_shared<const RegistryKeys>(std::move(*keys_read));
+    const RegistryStore store = registry_store_for(*config.share, phase.root, keys);
     const bool may_skip = !phase.full && !phase.dry_run && phase.request == nullptr &&
-                          phase.now - state.users_verified < k_full_check_seconds;
-    if (may_skip && !state.users_fingerprint.empty() &&
-        users_fingerprint(phase, store) == state.users_fingerprint) {
-        result.pool_users = state.pool_users;
+                          phase.now - state.users_verified < k_full_check_seconds &&
+                          !state.users_fingerprint.empty();
+    if (may_skip) {
+        auto fingerprint = users_fingerprint(phase, store, *keys);
+        if (!fingerprint) {
+            result.problems.push_back(fingerprint.error().message);
+            return result;
+        }
+        if (*fingerprint == state.users_fingerprint) {
+            result.pool_users = state.pool_users;
+            return result;
+        }
+    }
+    auto loaded = phase.share_gate.run<LoadedRegistry>(
+        k_share_read_limit, [store]() -> Result<LoadedRegistry> { return store.load(); });
+    if (!loaded) {
+        result.problems.push_back(loaded.error().message);
         return result;
     }
-    auto current = store.read();
-    if (!current) {
-        result.problems.push_back(current.error().message);
+    // A registry that anyone but the agent wrote, or that vanished or went back in time, changes
+    // nothing here; status says why in one line.
+    if (!loaded->verified()) {
+        result.problems.push_back(loaded->problem);
         return result;
     }
-    if (!asked && current->users.empty()) {
+    const std::string& source = config.share->source;
+    if (auto fresh = check_not_older(state.registry_seen, source, loaded->exists,
+                                     loaded->registry().generation, loaded->file.mac);
+        !fresh) {
+        result.problems.push_back(fresh.error().message);
+        return result;
+    }
+    if (keys->current.empty() && (asked || loaded->exists)) {
+        result.problems.push_back(no_key_problem());
+        return result;
+    }
+    if (!asked && !loaded->exists) {
         result.pool_users = 0;
         return result;
     }
-    Registry wanted = *current;
-    if (auto merged = merge_config_users(config, wanted); !merged) {
+
+    const std::set<std::uint32_t> taken = known_pool_uids(phase.root, state);
+    Registry wanted = loaded->registry();
+    if (auto merged = merge_config_users(config, wanted, taken); !merged) {
         result.problems.push_back(merged.error().message);
         return result;
     }
-    Registry registry = *current;
-    if (!phase.dry_run && (wanted.users != current->users || phase.request != nullptr)) {
-        auto updated = store.update([&](Registry& latest) -> Result<void> {
-            if (auto merged_latest = merge_config_users(config, latest); !merged_latest) {
-                return merged_latest;
-            }
-            if (phase.request != nullptr) {
-                return (*phase.request)(latest, config);
-            }
-            return {};
-        });
+    Registry registry = wanted;
+    const bool resign = loaded->exists && loaded->verification.previous_key;
+    if (!phase.dry_run && (wanted != loaded->registry() || phase.request != nullptr || resign)) {
+        RegistryUpdate options;
+        options.check_seen = true;
+        options.seen = state.registry_seen;
+        options.share_source = source;
+        // A registry signed with the previous key is signed again with the current one, so a
+        // rotation ends and the previous key can be dropped.
+        options.force_write = resign;
+        const PoolConfig config_copy = config;
+        const std::optional<RegistryChange> request =
+            phase.request != nullptr ? std::optional<RegistryChange>(*phase.request) : std::nullopt;
+        RegistryStore writer = store;
+        auto updated = phase.share_gate.run<LoadedRegistry>(
+            k_share_write_limit,
+            [writer, options, config_copy, request, taken]() mutable -> Result<LoadedRegistry> {
+                return writer.update(
+                    [&](Registry& latest) -> Result<void> {
+                        if (auto merged = merge_config_users(config_copy, latest, taken); !merged) {
+                            return merged;
+                        }
+                        return request ? (*request)(latest, config_copy) : Result<void>();
+                    },
+                    options);
+            });
         if (!updated) {
             if (updated.error().kind == ErrorKind::Invalid) {
                 result.request_error = updated.error();
@@ -250,9 +428,10 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
             }
             return result;
         }
-        registry = *updated;
-    } else {
-        registry = wanted;
+        registry = updated->registry();
+        state.registry_seen = {source, registry.generation, updated->file.mac};
+    } else if (!phase.dry_run && loaded->exists) {
+        state.registry_seen = {source, loaded->registry().generation, loaded->file.mac};
     }
 
     CheckedRegistry checked = check_registry(registry, config.uid_min, config.uid_max);
@@ -264,9 +443,33 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         result.problems.push_back(files.error().message);
         return result;
     }
-    UsersObserved observed{AccountView::parse(*files), state.users, state.locked, state.groups};
+    auto pending = read_intent(phase.intent_file);
+    if (!pending) {
+        result.problems.push_back(pending.error().message);
+        return result;
+    }
+    AccountView view = AccountView::parse(*files);
+    // An account a killed pass created in full is the agent's: it is adopted, and only it.
+    for (const PendingAccount& account : *pending) {
+        const UserRecord* local = view.user(account.name);
+        if (local != nullptr && local->uid == account.uid && local->gid == account.gid &&
+            view.is_marked_managed(account.name) && state.users.count(account.name) == 0 &&
+            !phase.dry_run) {
+            state.users.insert(account.name);
+            result.outcomes.push_back(
+                {"take over user " + account.name + " (created by an interrupted pass)", true, {}});
+        }
+    }
+    UsersObserved observed{std::move(view), state.users, state.groups, *pending, {}};
+    observed.taken_elsewhere = taken_elsewhere(phase, checked.valid, *files, observed.accounts);
     const UsersPlan plan = plan_users(checked.valid, observed);
     result.problems.insert(result.problems.end(), plan.conflicts.begin(), plan.conflicts.end());
+    if (!plan.orphaned.empty()) {
+        result.warnings.push_back(fmt::format(
+            "{} account(s) made by dsvm-agent have no valid entry in the pool registry and are "
+            "locked: {}",
+            plan.orphaned.size(), names_list(plan.orphaned)));
+    }
     result.pool_users =
         static_cast<int>(std::count_if(checked.valid.begin(), checked.valid.end(),
                                        [](const auto& user) { return !user.deleted; }));
@@ -277,6 +480,13 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         return result;
     }
     if (!plan.changes.empty()) {
+        // Written before the batch: a pass killed inside it is finished by the next one.
+        if (!plan.creating.empty()) {
+            if (auto written = write_intent(phase.intent_file, plan.creating); !written) {
+                result.problems.push_back(written.error().message);
+                return result;
+            }
+        }
         auto outcomes = commit_account_changes(phase.root, plan.changes);
         if (!outcomes) {
             result.problems.push_back(outcomes.error().message);
@@ -287,17 +497,35 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
             result.outcomes.push_back({outcome.description, outcome.ok, outcome.error});
         }
     }
+    // The accounts made are in the state file before the intent record goes.
+    if (!pending->empty() || !plan.creating.empty()) {
+        if (phase.save_state) {
+            if (auto saved = phase.save_state(state); !saved) {
+                result.problems.push_back(saved.error().message);
+                return result;
+            }
+        }
+        if (auto removed = remove_intent(phase.intent_file); !removed) {
+            result.problems.push_back(removed.error().message);
+        }
+    }
     const bool any_sudo = std::any_of(checked.valid.begin(), checked.valid.end(),
                                       [](const auto& user) { return user.sudo && !user.deleted; });
     if (any_sudo) {
         record(result.outcomes, "install sudoers drop-in " + std::string(k_sudoers_path),
                install_sudoers(phase.root, phase.runner));
     }
+    std::vector<RegistryUser> active;
     for (const RegistryUser& user : plan.active) {
         if (state.users.count(user.name) != 0) {
             ensure_user_files(phase, user, result.outcomes);
+            active.push_back(user);
         }
     }
+    for (const RegistryUser& user : plan.inactive) {
+        remove_keys(phase, user, result.outcomes);
+    }
+    ensure_share_folders(phase, active, result.outcomes);
     if (per_user_smb(*config.share)) {
         ensure_notebook_automount(phase, plan.active, state, result.outcomes);
     }
@@ -305,8 +533,10 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     const bool clean =
         result.problems.empty() && std::all_of(result.outcomes.begin(), result.outcomes.end(),
                                                [](const auto& outcome) { return outcome.ok; });
-    state.users_fingerprint = clean ? users_fingerprint(phase, store) : "";
-    state.users_verified = clean ? phase.now : 0;
+    auto fingerprint =
+        clean ? users_fingerprint(phase, store, *keys) : Result<std::string>(std::string());
+    state.users_fingerprint = fingerprint ? *fingerprint : "";
+    state.users_verified = clean && fingerprint ? phase.now : 0;
     state.pool_users = result.pool_users;
     return result;
 }

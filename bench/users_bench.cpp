@@ -24,6 +24,8 @@
 #include "mount/mounter.h"
 #include "users/accounts.h"
 #include "users/registry.h"
+#include "users/registry_format.h"
+#include "users/registry_key.h"
 
 namespace {
 
@@ -79,7 +81,12 @@ int main(int argc, char** argv) {
     std::sort(registry.users.begin(), registry.users.end(),
               [](const auto& a, const auto& b) { return a.name < b.name; });
     registry.generation = 1;
-    write(share + "/.dsvm-agent/registry.json", dsvm::render_registry(registry), 0600);
+    registry.next_uid = 20000 + static_cast<std::uint32_t>(users);
+    // The pool's registry is signed; the instance holds the key it was signed with.
+    const std::string key = "bench-pool-registry-key-0123456789abcdef+/AB";
+    must(dsvm::write_registry_keys(dsvm::Root(agent_root), key, {}).ok(),
+         "cannot store the registry key");
+    write(share + "/.dsvm-agent/registry.json", dsvm::render_registry_file(registry, key), 0600);
 
     const std::vector<std::string> reconcile{DSVM_AGENT_BINARY, "--root", agent_root,
                                              "--imds",          "off",    "reconcile"};

@@ -21,7 +21,8 @@ constexpr auto k_longest_pause = std::chrono::milliseconds(20);
 
 Result<Fd> lock_file_at(int directory_fd, const std::string& name, const std::string& shown,
                         std::chrono::milliseconds wait, const std::string& no_locks_hint) {
-    Fd fd(::openat(directory_fd, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    Fd fd(::openat(directory_fd, name.c_str(),
+                   O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600));
     if (!fd) {
         return failure("cannot open " + shown + ": " + errno_text(errno));
     }

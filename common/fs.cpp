@@ -1,12 +1,16 @@
 #include "common/fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "common/fd.h"
 
@@ -30,6 +34,25 @@ std::string parent_of(const std::string& path) {
 }
 
 }  // namespace
+
+Result<std::size_t> read_into(int fd, char* buffer, std::size_t capacity,
+                              const std::string& shown) {
+    std::size_t got = 0;
+    while (got < capacity) {
+        const ssize_t read = ::read(fd, buffer + got, capacity - got);
+        if (read < 0 && errno == EINTR) {
+            continue;
+        }
+        if (read < 0) {
+            return failure("cannot read " + shown + ": " + errno_text(errno));
+        }
+        if (read == 0) {
+            break;
+        }
+        got += static_cast<std::size_t>(read);
+    }
+    return got;
+}
 
 Result<void> write_all(int fd, std::string_view content, const std::string& path) {
     while (!content.empty()) {
@@ -94,8 +117,97 @@ Result<std::string> read_file(const std::string& path) {
     return std::move(text->text);
 }
 
-Result<void> replace_file_at(int directory_fd, const std::string& name, std::string_view content,
-                             const ReplaceOptions& options, const std::string& shown_directory) {
+namespace {
+
+constexpr std::string_view k_temporary_infix = ".tmp.";
+
+// "<name>.tmp.<pid>.<random>": the pid tells a later write whether the writer is still running.
+std::string random_temporary(const std::string& name, std::random_device& entropy) {
+    return name + std::string(k_temporary_infix) + std::to_string(::getpid()) + "." +
+           std::to_string(entropy() % 1000000000U);
+}
+
+bool all_digits(std::string_view text) {
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A temporary named after a process that no longer runs is a crash's leftover, and may hold a
+// copy of a secret (docs/operation.md, "Files"). One whose process runs belongs to a concurrent
+// writer and is left alone. "<name>.tmp.<random>" is how earlier versions named theirs.
+bool is_stale_temporary(std::string_view suffix) {
+    const auto dot = suffix.find('.');
+    if (dot == std::string_view::npos) {
+        return all_digits(suffix);
+    }
+    const std::string_view pid_text = suffix.substr(0, dot);
+    if (!all_digits(pid_text) || !all_digits(suffix.substr(dot + 1)) || pid_text.size() > 9) {
+        return false;
+    }
+    const auto pid = static_cast<pid_t>(std::stol(std::string(pid_text)));
+    return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+void remove_stale_temporaries(int directory_fd, const std::string& name) {
+    const int listing_fd = ::openat(directory_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (listing_fd < 0) {
+        return;
+    }
+    DIR* listing = ::fdopendir(listing_fd);
+    if (listing == nullptr) {
+        ::close(listing_fd);
+        return;
+    }
+    const std::string prefix = name + std::string(k_temporary_infix);
+    std::vector<std::string> stale;
+    while (const dirent* entry = ::readdir(listing)) {
+        const std::string_view entry_name = entry->d_name;
+        if (entry_name.size() > prefix.size() && entry_name.substr(0, prefix.size()) == prefix &&
+            is_stale_temporary(entry_name.substr(prefix.size()))) {
+            stale.emplace_back(entry_name);
+        }
+    }
+    ::closedir(listing);
+    for (const auto& leftover : stale) {
+        ::unlinkat(directory_fd, leftover.c_str(), 0);
+    }
+}
+
+// linkat(2) of an O_TMPFILE descriptor. AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc
+// form does not.
+bool link_descriptor(int fd, int directory_fd, const std::string& name) {
+    if (::linkat(fd, "", directory_fd, name.c_str(), AT_EMPTY_PATH) == 0) {
+        return true;
+    }
+    if (errno != ENOENT && errno != EPERM) {
+        return false;
+    }
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    return ::linkat(AT_FDCWD, proc.c_str(), directory_fd, name.c_str(), AT_SYMLINK_FOLLOW) == 0;
+}
+
+Result<void> prepare_content(int fd, std::string_view content, const ReplaceOptions& options,
+                             const std::string& shown) {
+    if (::fchown(fd, options.uid, options.gid) != 0 || ::fchmod(fd, options.mode) != 0) {
+        return failure("cannot set the owner and mode of " + shown + ": " + errno_text(errno));
+    }
+    if (auto written = write_all(fd, content, shown); !written) {
+        return written;
+    }
+    if (::fsync(fd) != 0) {
+        return failure("cannot fsync " + shown + ": " + errno_text(errno));
+    }
+    if (options.check_before_rename) {
+        return options.check_before_rename();
+    }
+    return {};
+}
+
+// The filesystem cannot make unnamed files (NFS, SMB, old kernels): a named temporary, written
+// as before O_TMPFILE was used.
+Result<void> replace_through_named(int directory_fd, const std::string& name,
+                                   std::string_view content, const ReplaceOptions& options,
+                                   const std::string& shown_directory) {
     constexpr int k_flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
     std::string temporary = options.temporary;
     Fd fd;
@@ -105,7 +217,7 @@ Result<void> replace_file_at(int directory_fd, const std::string& name, std::str
     } else {
         std::random_device entropy;
         for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
-            temporary = name + ".tmp." + std::to_string(entropy() % 1000000000U);
+            temporary = random_temporary(name, entropy);
             fd.reset(::openat(directory_fd, temporary.c_str(), k_flags, 0600));
             if (!fd && errno != EEXIST) {
                 break;
@@ -117,15 +229,8 @@ Result<void> replace_file_at(int directory_fd, const std::string& name, std::str
         return failure("cannot create " + shown + ": " + errno_text(errno));
     }
     ScopeGuard remove_temporary([&] { ::unlinkat(directory_fd, temporary.c_str(), 0); });
-    if (::fchown(fd.get(), options.uid, options.gid) != 0 ||
-        ::fchmod(fd.get(), options.mode) != 0) {
-        return failure("cannot set the owner and mode of " + shown + ": " + errno_text(errno));
-    }
-    if (auto written = write_all(fd.get(), content, shown); !written) {
-        return written;
-    }
-    if (::fsync(fd.get()) != 0) {
-        return failure("cannot fsync " + shown + ": " + errno_text(errno));
+    if (auto prepared = prepare_content(fd.get(), content, options, shown); !prepared) {
+        return prepared;
     }
     if (::close(fd.release()) != 0) {
         return failure("cannot write " + shown + ": " + errno_text(errno));
@@ -138,17 +243,79 @@ Result<void> replace_file_at(int directory_fd, const std::string& name, std::str
     return {};
 }
 
-Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
+}  // namespace
+
+Result<void> replace_file_at(int directory_fd, const std::string& name, std::string_view content,
+                             const ReplaceOptions& options, const std::string& shown_directory) {
+    if (options.temporary.empty()) {
+        remove_stale_temporaries(directory_fd, name);
+    } else {
+        ::unlinkat(directory_fd, options.temporary.c_str(), 0);
+    }
+    // Unnamed until complete: a crash (SIGKILL included) at any moment before the link leaves
+    // nothing behind, not even a partial copy of a secret.
+    Fd fd(::openat(directory_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+    if (!fd) {
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+            return replace_through_named(directory_fd, name, content, options, shown_directory);
+        }
+        return failure("cannot create a temporary file in " + shown_directory + ": " +
+                       errno_text(errno));
+    }
+    const std::string shown = shown_directory + "/" + name;
+    if (auto prepared = prepare_content(fd.get(), content, options, shown); !prepared) {
+        return prepared;
+    }
+    // No file yet: linked straight at its name, so there is never a second name at all.
+    if (link_descriptor(fd.get(), directory_fd, name)) {
+        ::fsync(directory_fd);
+        return {};
+    }
+    if (errno != EEXIST) {
+        return failure("cannot link the new " + shown + ": " + errno_text(errno));
+    }
+    // Linked under a temporary name only for the moment the rename needs one: nothing else
+    // happens between the link and the rename. No linkat(2) replaces a name, so this instant
+    // cannot be closed; a copy left by a crash in it is the next write's to remove.
+    std::string temporary = options.temporary;
+    std::random_device entropy;
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        if (options.temporary.empty()) {
+            temporary = random_temporary(name, entropy);
+        }
+        if (link_descriptor(fd.get(), directory_fd, temporary)) {
+            if (::renameat(directory_fd, temporary.c_str(), directory_fd, name.c_str()) == 0) {
+                ::fsync(directory_fd);
+                return {};
+            }
+            const int error = errno;
+            ::unlinkat(directory_fd, temporary.c_str(), 0);
+            return failure("cannot rename " + shown_directory + "/" + temporary + " to " + name +
+                           ": " + errno_text(error));
+        }
+        if (errno != EEXIST || !options.temporary.empty()) {
+            break;
+        }
+    }
+    return failure("cannot create " + shown_directory + "/" + temporary + ": " + errno_text(errno));
+}
+
+Result<void> replace_file(const std::string& path, std::string_view content,
+                          const ReplaceOptions& options) {
     const std::string directory = parent_of(path);
     Fd directory_fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!directory_fd) {
         return failure("cannot write " + path + ": cannot open " + directory + ": " +
                        errno_text(errno));
     }
-    ReplaceOptions options;
-    options.mode = mode;
     return replace_file_at(directory_fd.get(), path.substr(path.find_last_of('/') + 1), content,
                            options, directory);
+}
+
+Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
+    ReplaceOptions options;
+    options.mode = mode;
+    return replace_file(path, content, options);
 }
 
 Result<void> make_directories(const std::string& path, mode_t mode) {

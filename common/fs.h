@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -26,30 +27,48 @@ Result<OptionalText> read_file_if_exists(const std::string& path);
 Result<OptionalText> read_file_at(int directory_fd, const std::string& name,
                                   const std::string& shown, int extra_flags);
 
-// Replaces path atomically: writes a temporary file beside it (O_EXCL, O_NOFOLLOW, created with
-// `mode` so the content is never more visible than intended), fsyncs it, renames it over path
-// and fsyncs the directory. A reader sees the old or the new file, never a mix.
+// Replaces path atomically with replace_file_at (created with `mode`, so the content is never
+// more visible than intended; the owner is the caller). A reader sees the old or the new file,
+// never a mix.
 Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode);
+
+// read(2) into `buffer` until end of file or `capacity` bytes (EINTR retried): the number of
+// bytes read, or a Runtime error naming `shown`.
+Result<std::size_t> read_into(int fd, char* buffer, std::size_t capacity, const std::string& shown);
 
 // write(2) until all of `content` is written (EINTR retried); errors name `path`.
 Result<void> write_all(int fd, std::string_view content, const std::string& path);
 
-// How replace_file_at writes: the final mode and owner (-1 leaves the owner as created), and an
-// optional fixed temporary name (a stale one is removed first); empty means a fresh random one.
+// How replace_file_at writes: the final mode and owner (-1 leaves the owner as created), an
+// optional fixed temporary name (a stale one is removed first); empty means a fresh
+// "<name>.tmp.<pid>.<random>". `check_before_rename`, when set, runs once the new content is
+// complete and synced, right before it takes a name: a failure abandons the replace (the file
+// and the directory are left as they were) and is returned.
 struct ReplaceOptions {
     mode_t mode = 0644;
     uid_t uid = static_cast<uid_t>(-1);
     gid_t gid = static_cast<gid_t>(-1);
     std::string temporary;
+    std::function<Result<void>()> check_before_rename;
 };
 
-// Replaces `name` in the open directory `directory_fd` atomically: a temporary beside it
-// (O_EXCL|O_NOFOLLOW, created 0600), owner and mode set before a byte is written, written,
-// fsynced and closed (NFS may report a failed write only then), renamed over `name`, and the
-// directory fsynced (a refusal of that is ignored: the new file is already in place).
-// `shown_directory` names the directory in errors.
+// Replaces `name` in the open directory `directory_fd` atomically. The content goes to an
+// unnamed O_TMPFILE (created 0600): owner and mode set before a byte is written, written and
+// fsynced; then it is linked straight at `name` when there is no file yet, else linked under the
+// temporary name and renamed over `name` at once; the directory is fsynced last (a refusal of
+// that is ignored: the new file is already in place). So a process killed at any moment leaves
+// no copy behind, but for the instant between that link and the rename. Where O_TMPFILE is not
+// supported (NFS, SMB) the temporary is a named file (O_EXCL|O_NOFOLLOW, 0600) written the same
+// way and closed before the rename (NFS may report a failed write only then). Temporaries
+// "<name>.tmp.*" of a process that no longer runs (a crash) are removed first. Runtime errors
+// name the file; `shown_directory` names the directory in them.
 Result<void> replace_file_at(int directory_fd, const std::string& name, std::string_view content,
                              const ReplaceOptions& options, const std::string& shown_directory);
+
+// replace_file_at for `path`, its directory opened by name (a trusted, root-owned place such as
+// /etc): errors name the path.
+Result<void> replace_file(const std::string& path, std::string_view content,
+                          const ReplaceOptions& options);
 
 // mkdir -p with `mode` for the directories it creates; existing ones are left as they are.
 // Fails if a component exists and is not a directory.

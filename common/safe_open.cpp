@@ -6,7 +6,9 @@
 
 #include <dirent.h>
 
+#include <stdio.h>
 #include <cerrno>
+#include <cstdio>
 #include <vector>
 
 #include "common/fs.h"
@@ -68,20 +70,141 @@ Result<Fd> open_directory_below(const std::string& top, std::string_view path) {
 Result<Fd> open_or_create_directory_at(int dir, const std::string& name, mode_t mode, uid_t uid,
                                        gid_t gid, bool& created) {
     created = false;
-    if (::mkdirat(dir, name.c_str(), mode) == 0) {
-        created = true;
-    } else if (errno != EEXIST) {
+    struct stat there {};
+    if (::fstatat(dir, name.c_str(), &there, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
+        return open_directory_at(dir, name, name);
+    }
+    // Made under a name of our own, given its owner and mode through the descriptor, and only
+    // then renamed into place: a pass killed in between leaves the temporary (removed by the
+    // next), never a directory of the wrong owner under the real name.
+    const std::string building = "." + name + ".dsvm-agent-new";
+    if (auto removed = remove_tree_at(dir, building, building); !removed) {
+        return removed.error();
+    }
+    if (::mkdirat(dir, building.c_str(), mode) != 0) {
         return failure("cannot create " + name + ": " + errno_text(errno));
     }
-    auto opened = open_directory_at(dir, name, name);
+    auto opened = open_directory_at(dir, building, building);
     if (!opened) {
         return opened.error();
     }
-    // Owner and mode go through the descriptor: the name may have been swapped meanwhile.
-    if (created && (::fchown(opened->get(), uid, gid) != 0 || ::fchmod(opened->get(), mode) != 0)) {
-        return failure("cannot set the owner and mode of " + name + ": " + errno_text(errno));
+    if (::fchown(opened->get(), uid, gid) != 0 || ::fchmod(opened->get(), mode) != 0) {
+        const int error = errno;
+        (void)remove_tree_at(dir, building, building);
+        return failure("cannot set the owner and mode of " + name + ": " + errno_text(error));
     }
+    if (::renameat2(dir, building.c_str(), dir, name.c_str(), RENAME_NOREPLACE) != 0) {
+        const int error = errno;
+        (void)remove_tree_at(dir, building, building);
+        if (error == EEXIST) {
+            return open_directory_at(dir, name, name);  // made meanwhile by someone else
+        }
+        return failure("cannot create " + name + ": " + errno_text(error));
+    }
+    created = true;
     return opened;
+}
+
+Result<void> check_private_owner(int fd, uid_t owner, const std::string& shown) {
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+        return failure("cannot stat " + shown + ": " + errno_text(errno));
+    }
+    if (info.st_uid != owner) {
+        return failure("refusing " + shown + ": it is owned by uid " + std::to_string(info.st_uid) +
+                       ", not " + std::to_string(owner));
+    }
+    if ((info.st_mode & 022) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+        return failure("refusing " + shown + ": its mode " + mode +
+                       " lets group or others write it");
+    }
+    return {};
+}
+
+namespace {
+
+// lstat, then open: a device node is never opened (opening one can have effects of its own, a
+// tape rewinds). A file renamed over between the two (an atomic replace by a writer elsewhere)
+// is looked at again.
+Result<Fd> open_regular_at(int directory, const std::string& name, const std::string& shown,
+                           bool& found) {
+    found = true;
+    for (int attempt = 0;; ++attempt) {
+        struct stat before {};
+        if (::fstatat(directory, name.c_str(), &before, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT) {
+                found = false;
+                return Fd();
+            }
+            return failure("cannot stat " + shown + ": " + errno_text(errno));
+        }
+        if (S_ISLNK(before.st_mode)) {
+            return failure("refusing " + shown + ": it is a symlink");
+        }
+        if (!S_ISREG(before.st_mode)) {
+            return failure("refusing " + shown + ": it is not a regular file");
+        }
+        Fd fd(::openat(directory, name.c_str(),
+                       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+        if (!fd) {
+            if (errno == ENOENT && attempt < 3) {
+                continue;
+            }
+            return failure("cannot open " + shown + ": " + open_error_text(directory, name, errno));
+        }
+        struct stat info {};
+        if (::fstat(fd.get(), &info) != 0) {
+            return failure("cannot stat " + shown + ": " + errno_text(errno));
+        }
+        if (S_ISREG(info.st_mode) && info.st_dev == before.st_dev && info.st_ino == before.st_ino) {
+            return fd;
+        }
+        if (attempt >= 3) {
+            return failure("refusing " + shown + ": it keeps being replaced while it is opened");
+        }
+    }
+}
+
+}  // namespace
+
+Result<OptionalText> read_untrusted_file_at(int directory, const std::string& name,
+                                            const std::string& shown, const UntrustedFile& rules) {
+    bool found = true;
+    auto fd = open_regular_at(directory, name, shown, found);
+    if (!fd) {
+        return fd.error();
+    }
+    if (!found) {
+        return OptionalText{};
+    }
+    struct stat info {};
+    if (::fstat(fd->get(), &info) != 0) {
+        return failure("cannot stat " + shown + ": " + errno_text(errno));
+    }
+    if (rules.check_owner) {
+        if (auto owned = check_private_owner(fd->get(), rules.owner, shown); !owned) {
+            return owned.error();
+        }
+    }
+    if (info.st_size < 0 || static_cast<std::size_t>(info.st_size) > rules.max_bytes) {
+        return failure("refusing " + shown + ": it is " + std::to_string(info.st_size) +
+                       " bytes long; at most " + std::to_string(rules.max_bytes) + " are read");
+    }
+    // One byte more than may be read: a file that grew after fstat (a writer on another
+    // instance) is still bounded, and told apart.
+    OptionalText result{true, std::string(static_cast<std::size_t>(info.st_size) + 1, '\0')};
+    auto got = read_into(fd->get(), result.text.data(), result.text.size(), shown);
+    if (!got) {
+        return got.error();
+    }
+    if (*got > rules.max_bytes) {
+        return failure("refusing " + shown + ": it grew beyond " + std::to_string(rules.max_bytes) +
+                       " bytes while it was read");
+    }
+    result.text.resize(*got);
+    return result;
 }
 
 Result<void> remove_tree_at(int parent, const std::string& name, const std::string& shown) {

@@ -2,10 +2,14 @@
 // users own, where a planted symlink could otherwise redirect a write to /etc.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 #include "common/fd.h"
+#include "common/fs.h"
 #include "common/result.h"
 
 namespace dsvm {
@@ -24,10 +28,34 @@ Result<Fd> open_directory_at(int parent, const std::string& name, const std::str
 // Invalid.
 Result<Fd> open_directory_below(const std::string& top, std::string_view path);
 
-// open_directory_at(dir, name); creates it first when missing, then sets uid:gid and `mode`
-// through the new descriptor (never by name). `created` reports whether it was made.
+// open_directory_at(dir, name); when missing, creates it under a temporary name beside it
+// (.<name>.dsvm-agent-new), sets uid:gid and `mode` through the new descriptor (never by name)
+// and renames it into place (RENAME_NOREPLACE), so an interruption never leaves it with the
+// wrong owner. `created` reports whether it was made.
 Result<Fd> open_or_create_directory_at(int dir, const std::string& name, mode_t mode, uid_t uid,
                                        gid_t gid, bool& created);
+
+// How a file from an untrusted place (the share) must look to be read.
+struct UntrustedFile {
+    std::size_t max_bytes = 1 << 20;
+    // Where POSIX ownership means something (NFS, a bind share; not SMB, whose owners and modes
+    // are the client's fiction): the file must belong to `owner` and not be writable by group
+    // or others.
+    bool check_owner = false;
+    uid_t owner = 0;
+};
+
+// The one reader for files on the share (docs/security.md, "One safe reader"): opened relative to
+// `directory` with O_NOFOLLOW|O_NONBLOCK|O_NOCTTY (a symlink is refused, a FIFO cannot block),
+// looked at with lstat first so a device node is never opened, and it must be a regular file of
+// at most rules.max_bytes (and owned as `rules` says). A missing file is `found == false`. Every
+// refusal is a Runtime error naming `shown` and the rule.
+Result<OptionalText> read_untrusted_file_at(int directory, const std::string& name,
+                                            const std::string& shown, const UntrustedFile& rules);
+
+// Whether an open directory (or file) is owned by `owner` and not writable by group or others;
+// a Runtime error naming `shown`, its owner and mode otherwise.
+Result<void> check_private_owner(int fd, uid_t owner, const std::string& shown);
 
 // Removes `name` in `parent` and everything below it without following a symlink: each directory
 // is opened with O_NOFOLLOW from its parent's descriptor, so a directory swapped for a link to

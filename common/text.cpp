@@ -1,5 +1,7 @@
 #include "common/text.h"
 
+#include <algorithm>
+
 namespace dsvm {
 
 namespace {
@@ -20,20 +22,34 @@ std::string hex_digits(const unsigned char* bytes, std::size_t length, HexCase l
     return out;
 }
 
-std::string printable(std::string_view value) {
+namespace {
+
+std::string escaped(std::string_view value, std::size_t max_length, bool keep_backslash) {
     std::string out;
-    for (const char c : value.substr(0, 64)) {
+    out.reserve(std::min(value.size(), max_length) + 8);
+    for (const char c : value.substr(0, max_length)) {
         const auto byte = static_cast<unsigned char>(c);
-        if (byte >= 0x20 && byte < 0x7f && c != '\\') {
+        if (byte >= 0x20 && byte < 0x7f && (c != '\\' || keep_backslash)) {
             out.push_back(c);
         } else {
             out += "\\x" + hex_digits(&byte, 1);
         }
     }
-    if (value.size() > 64) {
+    if (value.size() > max_length) {
         out += "...";
     }
     return out;
+}
+
+}  // namespace
+
+std::string printable(std::string_view value) {
+    return escaped(value, 64, false);
+}
+
+std::string printable_line(std::string_view text, std::size_t max_length) {
+    // Backslashes stay: messages were escaped where they were made, and "\x1b" must read as such.
+    return escaped(text, max_length, true);
 }
 
 }  // namespace dsvm

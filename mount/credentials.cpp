@@ -19,6 +19,8 @@ namespace dsvm {
 
 namespace {
 
+using ascii::is_alnum;
+
 constexpr std::string_view k_suffix = ".cred";
 constexpr size_t k_max_name = 63;
 constexpr size_t k_max_key = 4096;
@@ -26,9 +28,6 @@ constexpr std::string_view k_name_rule =
     "names must match [A-Za-z0-9][A-Za-z0-9._-]{0,62} without '..' (a storage account or "
     "server name)";
 
-bool is_alnum(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
 bool is_name_char(char c) {
     return is_alnum(c) || c == '.' || c == '_' || c == '-';
 }

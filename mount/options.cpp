@@ -18,9 +18,14 @@ namespace {
 constexpr std::string_view k_credential_keys[] = {
     "username", "user", "password", "password2", "pass", "credentials", "cred", "domain"};
 
-constexpr std::string_view k_bind_flags[] = {"ro",       "rw",      "nosuid",      "suid",
-                                             "nodev",    "dev",     "noexec",      "exec",
-                                             "relatime", "noatime", "strictatime", "nodiratime"};
+constexpr std::string_view k_bind_flags[] = {"ro",          "rw",        "nosuid",   "nodev",
+                                             "noexec",      "exec",      "relatime", "noatime",
+                                             "strictatime", "nodiratime"};
+
+// Every share is mounted nosuid,nodev: whoever can write the share (root on any NFS client the
+// export trusts, anyone with the storage key) could otherwise leave a set-user-ID root program or
+// a device node there for every local user of every instance (docs/security.md).
+constexpr std::string_view k_hardening[] = {"nosuid", "nodev"};
 
 constexpr std::string_view k_nfs_versions[] = {"4", "4.0", "4.1", "4.2"};
 // "3" lets the kernel pick the highest 3.x dialect; 3.02 and 3.11 are the kernel's aliases.
@@ -182,8 +187,8 @@ Result<void> check_bind_item(const Item& item) {
     }
     if (!contains(k_bind_flags, item.key)) {
         return refuse(quoted(item.key) +
-                      " is not allowed on a bind share; use only ro, rw, nosuid, suid, nodev, dev, "
-                      "noexec, exec, relatime, noatime, strictatime, nodiratime");
+                      " is not allowed on a bind share; use only ro, rw, nosuid, nodev, noexec, "
+                      "exec, relatime, noatime, strictatime, nodiratime");
     }
     if (item.has_value) {
         return refuse(quoted(item.key) + " takes no value on a bind share; write it alone");
@@ -208,6 +213,13 @@ Result<void> check_item(ShareType type, std::string_view text, std::size_t index
         return refuse(quoted(item.key) +
                       " would carry a credential (value not shown); the agent passes the storage "
                       "key through a credentials file; remove it");
+    }
+    if (item.key == "suid" || item.key == "dev") {
+        return refuse(quoted(item.key) + " would let " +
+                      (item.key == "suid" ? "a set-user-ID program" : "a device node") +
+                      " on the share work here, so anyone who can write the share could become "
+                      "root on every instance; the agent mounts every share nosuid,nodev; remove "
+                      "it");
     }
     const auto bad = std::find_if_not(text.begin(), text.end(), is_option_char);
     if (bad != text.end()) {
@@ -339,6 +351,9 @@ std::string mount_options(ShareType type, SmbAccess access, std::string_view use
             list.set("bind");
             break;
     }
+    for (const auto flag : k_hardening) {
+        list.set(flag);
+    }
     // The engine checks the options first; an item the check refuses is still never passed on,
     // so an unchecked uid= or password= cannot replace what the agent owns or reach fstab.
     const auto items = split_items(user_options);
@@ -364,6 +379,9 @@ std::string notebook_mount_options(std::string_view user_options, std::string_vi
     list.set("forcegid");
     list.set("dir_mode=0700");
     list.set("file_mode=0600");
+    for (const auto flag : k_hardening) {
+        list.set(flag);
+    }
     const auto items = split_items(user_options);
     for (std::size_t i = 0; i < items.size(); ++i) {
         // nosharesock is the whole share's business; the per-user mounts share one connection.

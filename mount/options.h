@@ -15,7 +15,8 @@ namespace dsvm {
 // identity and permission keys (uid, gid, forceuid, forcegid, dir_mode, file_mode, noperm,
 // multiuser, guest, sec), nobrl (the registry needs byte-range locks) and vers below 3.0; NFS:
 // the credential keys, vers other than 4.x, and nolock/local_lock (locks must reach the server);
-// bind: any option but ro/rw and the nosuid/nodev/noexec family. Invalid, naming the key and
+// bind: any option but ro/rw and the nosuid/nodev/noexec family; every type: suid and dev (every
+// share is mounted nosuid,nodev). Invalid, naming the key and
 // the rule ("share.options: 'uid' is set by the agent from smbAccess; remove it").
 Result<void> check_share_options(ShareType type, std::string_view options);
 
@@ -26,14 +27,15 @@ std::string_view fs_type_for(ShareType type);
 // share's own options (a key given in both takes the share's value, in the default's place;
 // new keys follow). SMB: vers=3.1.1,credentials=<file>,serverino,nosharesock,actimeo=30,
 // mfsymlinks,uid=0,gid=0 and dir_mode/file_mode 0700/0600 (per-user) or 0777/0777 (shared).
-// NFS: vers=4.1,sec=sys,hard,timeo=600,retrans=2,nconnect=4. Bind: "bind".
+// NFS: vers=4.1,sec=sys,hard,timeo=600,retrans=2,nconnect=4. Bind: "bind". Then nosuid,nodev
+// for every type.
 // credentials_file is the path as the mount helper will see it; used for SMB only.
 std::string mount_options(ShareType type, SmbAccess access, std::string_view user_options,
                           std::string_view credentials_file);
 
 // The options of one user's own SMB mount of their notebook folder (smbAccess "per-user"):
 // vers=3.1.1,credentials=<file>,serverino,actimeo=30,mfsymlinks,uid=<uid>,forceuid,
-// gid=<gid>,forcegid,dir_mode=0700,file_mode=0600, then the share's own options as
+// gid=<gid>,forcegid,dir_mode=0700,file_mode=0600,nosuid,nodev, then the share's own options as
 // mount_options takes them. No nosharesock: the user mounts of one instance share a connection,
 // so a pool of thousands of users does not open thousands of sockets to the storage account.
 std::string notebook_mount_options(std::string_view user_options, std::string_view credentials_file,

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/safe_open.h"
 #include "common/text.h"
 #include "users/names.h"
 
@@ -90,6 +92,7 @@ std::vector<std::string_view> split_members(std::string_view field) {
 // taken, and lookups find the line getpwnam(3) would find.
 struct Table {
     std::vector<std::string> lines;
+    std::vector<bool> removed;  // by line; a removed line is not rendered
     bool final_newline = true;
     std::unordered_map<std::string, std::size_t> by_key;
 
@@ -108,6 +111,7 @@ struct Table {
                 by_key.emplace(lines[i].substr(0, lines[i].find(':')), i);
             }
         }
+        removed.assign(lines.size(), false);
     }
     const std::string* find(std::string_view key) const {
         const auto found = by_key.find(std::string(key));
@@ -123,6 +127,17 @@ struct Table {
         final_newline = true;
         by_key.emplace(line.substr(0, line.find(':')), lines.size());
         lines.push_back(std::move(line));
+        removed.push_back(false);
+    }
+    // Drops the entry for `key` (the first one, as lookups see it); false when there is none.
+    bool remove(std::string_view key) {
+        const auto found = by_key.find(std::string(key));
+        if (found == by_key.end()) {
+            return false;
+        }
+        removed[found->second] = true;
+        by_key.erase(found);
+        return true;
     }
     void replace(std::string_view key, const std::vector<std::string_view>& fields) {
         lines[by_key.at(std::string(key))] = join(fields, ':');
@@ -130,13 +145,20 @@ struct Table {
     std::string render() const {
         std::string out;
         std::size_t size = 0;
-        for (const auto& line : lines) {
-            size += line.size() + 1;
+        std::size_t last = lines.size();
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+            if (!removed[i]) {
+                size += lines[i].size() + 1;
+                last = i;
+            }
         }
         out.reserve(size);
         for (std::size_t i = 0; i < lines.size(); ++i) {
+            if (removed[i]) {
+                continue;
+            }
             out += lines[i];
-            if (i + 1 < lines.size() || final_newline) {
+            if (i != last || final_newline) {
                 out.push_back('\n');
             }
         }
@@ -297,20 +319,20 @@ Result<void> set_password(Database& db, const SetPasswordHash& change) {
 
 Result<void> lock(Database& db, const LockAccount& change) {
     return edit_shadow(db, change.name, [](std::string& password, std::string& expire) {
-        if (password.empty() || password.front() != '!') {
-            password.insert(0, "!");
-        }
+        // The hash goes, not just behind a "!": a later unlock must not bring it back.
+        password = "!";
         expire = k_locked_expire;
     });
 }
 
 Result<void> unlock(Database& db, const UnlockAccount& change) {
-    return edit_shadow(db, change.name, [](std::string& password, std::string& expire) {
-        // "!" alone stays: an empty password field lets anyone in without one (pam_unix nullok),
-        // which is why usermod -U refuses it too.
-        if (password.size() > 1 && password.front() == '!') {
-            password.erase(0, 1);
-        }
+    if (auto checked = check_field("password hash", change.hash, false); !checked) {
+        return checked;
+    }
+    return edit_shadow(db, change.name, [&](std::string& password, std::string& expire) {
+        // "!" rather than empty: an empty password field lets anyone in without one (pam_unix
+        // nullok), which is why usermod -U refuses it too.
+        password = change.hash.empty() ? "!" : change.hash;
         expire.clear();
     });
 }
@@ -353,6 +375,45 @@ Result<void> set_groups(Database& db, const SetSupplementaryGroups& change) {
         }
     }
     return errors.empty() ? Result<void>() : invalid(errors);
+}
+
+// Drops `user` from the member list of every entry in `table`.
+void drop_member_everywhere(Table& table, std::string_view user) {
+    for (std::size_t i = 0; i < table.lines.size(); ++i) {
+        if (table.removed[i]) {
+            continue;
+        }
+        auto fields = fields_of(table.lines[i], k_group_fields);
+        if (fields.empty()) {
+            continue;
+        }
+        auto members = split_members(fields[3]);
+        const auto before = members.size();
+        members.erase(std::remove(members.begin(), members.end(), user), members.end());
+        if (members.size() != before) {
+            const std::string joined = join(members, ',');
+            fields[3] = joined;
+            table.lines[i] = join(fields, ':');
+        }
+    }
+}
+
+Result<void> remove_partial(Database& db, const RemovePartialAccount& change) {
+    if (db.passwd.find(change.name) != nullptr) {
+        return invalid("user " + quoted(change.name) +
+                       " exists in /etc/passwd, so its creation was not interrupted; it is left "
+                       "as it is");
+    }
+    const auto group = db.group.fields(change.name, k_group_fields);
+    if (!group.empty() && parse_id(group[2]) == change.gid) {
+        db.group.remove(change.name);
+        db.gid_owner.erase(change.gid);
+    }
+    db.gshadow.remove(change.name);
+    db.shadow.remove(change.name);
+    drop_member_everywhere(db.group, change.name);
+    drop_member_everywhere(db.gshadow, change.name);
+    return {};
 }
 
 template <class... Ts>
@@ -404,6 +465,16 @@ AccountView AccountView::parse(const AccountFiles& files) {
     for (const auto line : split(files.shadow, '\n')) {
         if (const auto fields = fields_of(line, k_shadow_fields); !fields.empty()) {
             view.m_hashes.emplace(std::string(fields[0]), std::string(fields[1]));
+            view.m_expire.emplace(std::string(fields[0]), std::string(fields[7]));
+        }
+    }
+    for (const auto line : split(files.gshadow, '\n')) {
+        if (const auto fields = fields_of(line, k_group_fields); !fields.empty()) {
+            std::vector<std::string> members;
+            for (const auto member : split_members(fields[3])) {
+                members.emplace_back(member);
+            }
+            view.m_gshadow_members.emplace(std::string(fields[0]), std::move(members));
         }
     }
     return view;
@@ -425,6 +496,16 @@ const GroupRecord* AccountView::group_by_gid(std::uint32_t gid) const {
 std::optional<std::string> AccountView::password_hash(std::string_view name) const {
     const auto found = m_hashes.find(std::string(name));
     return found == m_hashes.end() ? std::nullopt : std::optional<std::string>(found->second);
+}
+
+bool AccountView::is_locked(std::string_view name) const {
+    const auto found = m_expire.find(std::string(name));
+    return found != m_expire.end() && found->second == k_locked_expire;
+}
+
+const std::vector<std::string>* AccountView::gshadow_members(std::string_view group) const {
+    const auto found = m_gshadow_members.find(std::string(group));
+    return found == m_gshadow_members.end() ? nullptr : &found->second;
 }
 
 bool AccountView::is_marked_managed(std::string_view name) const {
@@ -450,6 +531,9 @@ std::string describe(const AccountChange& change) {
                        (groups.empty() ? std::string("none") : groups);
             },
             [](const CreateSystemGroup& c) { return "create group " + printable(c.name); },
+            [](const RemovePartialAccount& c) {
+                return "remove what an interrupted pass left of user " + printable(c.name);
+            },
         },
         change);
 }
@@ -468,6 +552,7 @@ AppliedAccounts apply_account_changes(const AccountFiles& current,
                            [&](const UnlockAccount& c) { return unlock(db, c); },
                            [&](const SetSupplementaryGroups& c) { return set_groups(db, c); },
                            [&](const CreateSystemGroup& c) { return create_system_group(db, c); },
+                           [&](const RemovePartialAccount& c) { return remove_partial(db, c); },
                        },
                        change);
         AccountOutcome& outcome = applied.outcomes.emplace_back();
@@ -541,20 +626,17 @@ struct FileOwner {
     gid_t gid = 0;
 };
 
-// write_file_atomic, but with the owner set before the rename: a shadow file must never be
-// visible, even for a moment, with an owner or group that could read it.
+// The owner and mode set before the rename: a shadow file must never be visible, even for a
+// moment, with an owner or group that could read it.
 Result<void> replace_file(const std::string& path, std::string_view content, FileOwner owner) {
-    const std::string directory = path.substr(0, path.rfind('/'));
-    Fd directory_fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!directory_fd) {
-        return os_failure("open", directory);
-    }
     ReplaceOptions options;
     options.mode = owner.mode;
     options.uid = owner.uid;
     options.gid = owner.gid;
-    return replace_file_at(directory_fd.get(), path.substr(path.rfind('/') + 1), content, options,
-                           directory);
+    // shadow-utils' own name for the new copy ("passwd+"): written under the lckpwdf lock, and
+    // one a killed writer left behind is simply replaced by the next.
+    options.temporary = path.substr(path.rfind('/') + 1) + "+";
+    return dsvm::replace_file(path, content, options);
 }
 
 // Replaces one account file keeping its mode and owner and, as shadow-utils does, the previous
@@ -743,16 +825,23 @@ Result<bool> create_home(const Root& root, std::string_view home, uid_t uid, gid
         return parent.error();
     }
     const std::string shown = root.path(home);
-    // mkdirat fails on anything already there, a planted symlink included: it is not ours.
-    if (::mkdirat(parent->get(), name.c_str(), 0700) != 0) {
-        if (errno == EEXIST) {
-            return false;
-        }
-        return os_failure("create directory", shown);
+    struct stat existing {};
+    if (::fstatat(parent->get(), name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0) {
+        return false;  // whatever is there (a planted symlink included) is not ours to touch
     }
-    Fd home_fd(::openat(parent->get(), name.c_str(), k_directory_flags));
+    // Built under a name of our own and renamed into place complete: a pass killed half way
+    // leaves only this, which the next one removes and builds again.
+    const std::string building = ".dsvm-agent-home." + name;
+    const std::string building_shown = shown.substr(0, shown.rfind('/') + 1) + building;
+    if (auto removed = remove_tree_at(parent->get(), building, building_shown); !removed) {
+        return removed.error();
+    }
+    if (::mkdirat(parent->get(), building.c_str(), 0700) != 0) {
+        return os_failure("create directory", building_shown);
+    }
+    Fd home_fd(::openat(parent->get(), building.c_str(), k_directory_flags));
     if (!home_fd || ::fchmod(home_fd.get(), 0700) != 0) {
-        return os_failure("open", shown);
+        return os_failure("open", building_shown);
     }
     auto skel = open_path(root, {"etc", "skel"}, false);
     if (!skel) {
@@ -763,9 +852,19 @@ Result<bool> create_home(const Root& root, std::string_view home, uid_t uid, gid
             return copied.error();
         }
     }
-    // Handed over only when complete, so the user cannot race the copy.
     if (::fchown(home_fd.get(), uid, gid) != 0) {
-        return os_failure("set the owner of", shown);
+        return os_failure("set the owner of", building_shown);
+    }
+    // NOREPLACE: a home that appeared meanwhile (even an empty directory) is never replaced.
+    if (::renameat2(parent->get(), building.c_str(), parent->get(), name.c_str(),
+                    RENAME_NOREPLACE) != 0) {
+        const int error = errno;
+        if (error == EEXIST) {
+            (void)remove_tree_at(parent->get(), building, building_shown);
+            return false;
+        }
+        errno = error;
+        return os_failure("rename " + building_shown + " to", shown);
     }
     return true;
 }

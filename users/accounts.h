@@ -60,6 +60,10 @@ class AccountView {
     const GroupRecord* group_by_gid(std::uint32_t gid) const;
     // The shadow password field ("!" locked, "*", "$y$...", ...), or nullopt without an entry.
     std::optional<std::string> password_hash(std::string_view name) const;
+    // Whether the shadow entry is locked as LockAccount leaves it: expired (expire field 1).
+    bool is_locked(std::string_view name) const;
+    // The members gshadow lists for a group, or null when gshadow has no entry for it.
+    const std::vector<std::string>* gshadow_members(std::string_view group) const;
     // True for an account whose GECOS is k_managed_gecos.
     bool is_marked_managed(std::string_view name) const;
     std::size_t user_count() const { return m_users.size(); }
@@ -72,6 +76,8 @@ class AccountView {
     std::unordered_map<std::string, std::size_t> m_group_by_name;
     std::unordered_map<std::uint32_t, std::size_t> m_group_by_gid;
     std::unordered_map<std::string, std::string> m_hashes;
+    std::unordered_map<std::string, std::string> m_expire;
+    std::unordered_map<std::string, std::vector<std::string>> m_gshadow_members;
 };
 
 // A new pool user: its own group (gid) and account, GECOS k_managed_gecos. An empty
@@ -88,13 +94,26 @@ struct SetPasswordHash {
     std::string name;
     std::string hash;
 };
-// Locks (deluser): the password is prefixed with "!" and the account expires (shadow expire
-// field 1), so neither password nor keys log in; nothing is deleted.
+// Locks (deluser, or an entry gone from the registry): the password hash is dropped ("!") and
+// the account expires (shadow expire field 1), so neither a password nor a key logs in, and a
+// later unlock cannot bring the old password back. Nothing is deleted.
 struct LockAccount {
     std::string name;
 };
+// Lifts a lock: the account no longer expires and its password becomes `hash` ("!", no password
+// login, when empty).
 struct UnlockAccount {
     std::string name;
+    std::string hash;
+};
+// Undoes what an interrupted batch left of creating `name` (uid, gid): the passwd entry was never
+// written (it is written last), but its group, gshadow and shadow entries and memberships may
+// have been. Removes exactly those: the group entry only if it has `gid`, the name from every
+// member list. Refused when passwd has an entry for `name`.
+struct RemovePartialAccount {
+    std::string name;
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
 };
 // Makes `user` a member of exactly those of `managed_groups` that are in `wanted`; groups not
 // in managed_groups are not touched. Groups that do not exist are reported, not created.
@@ -109,7 +128,7 @@ struct CreateSystemGroup {
     std::string name;
 };
 using AccountChange = std::variant<CreateAccount, SetPasswordHash, LockAccount, UnlockAccount,
-                                   SetSupplementaryGroups, CreateSystemGroup>;
+                                   SetSupplementaryGroups, CreateSystemGroup, RemovePartialAccount>;
 
 // "create user alice (uid 20000)" and so on; never shows a password hash.
 std::string describe(const AccountChange& change);
@@ -142,8 +161,11 @@ Result<std::vector<AccountOutcome>> commit_account_changes(
     const Root& root, const std::vector<AccountChange>& changes);
 
 // Creates a home directory (mode 0700) owned by uid:gid with a copy of <root>/etc/skel, never
-// following a symlink (openat/O_NOFOLLOW, fchownat AT_SYMLINK_NOFOLLOW). An existing home is
-// left alone (returns false); created → true.
+// following a symlink (openat/O_NOFOLLOW, fchownat AT_SYMLINK_NOFOLLOW). The home is built under
+// a temporary name beside it (.dsvm-agent-home.<name>) and renamed into place only when complete
+// (RENAME_NOREPLACE), so an interrupted run never leaves a half-made home at the real name; its
+// leftover is removed and the home built again on the next call. An existing home is left alone
+// (returns false); created → true.
 Result<bool> create_home(const Root& root, std::string_view home, uid_t uid, gid_t gid);
 
 }  // namespace dsvm

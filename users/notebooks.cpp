@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <random>
 
 #include "common/fs.h"
 #include "common/safe_open.h"
@@ -154,8 +153,12 @@ Result<LinkChange> ensure_notebook_link(const Root& root, std::string_view home,
         }
     }
     // A new link under a temporary name, renamed over the old one: never a moment without one.
-    std::random_device entropy;
-    const std::string temporary = ".remote.dsvm-agent." + std::to_string(entropy());
+    // The name is fixed, so one a killed pass left is replaced rather than left behind; a link
+    // or file of the user's by that name is only unlinked, never followed.
+    const std::string temporary = ".remote.dsvm-agent.tmp";
+    if (auto stale = remove_tree_at(dir, temporary, notebooks_path + "/" + temporary); !stale) {
+        return stale.error();
+    }
     if (::symlinkat(std::string(target).c_str(), dir, temporary.c_str()) != 0) {
         return failure("cannot create a link in " + notebooks_path + ": " + errno_text(errno));
     }

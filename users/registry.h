@@ -1,12 +1,11 @@
-// The pool registry on the share (DESIGN.md §5): the one source of truth for pool users and their
-// UIDs, <share>/.dsvm-agent/registry.json, read-modify-written under an fcntl lock on
-// <share>/.dsvm-agent/registry.lock (fcntl locks work over NFSv4 and SMB3, and die with their
-// process, so a crashed writer never leaves a stale lock). Writes go to a temporary file that is
-// fsynced and renamed, so a reader never sees half a registry.
+// The pool registry (docs/users.md): the one source of truth for pool users and their UIDs, kept
+// on the share and signed with the pool's registry key (users/registry_format.h). This file is
+// the model and its rules: what an entry may hold, how UIDs are handed out (never twice), and
+// how an instance tells a registry that went back in time or vanished.
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,20 +27,24 @@ struct RegistryUser {
 };
 
 struct Registry {
-    int version = 1;
-    std::uint64_t generation = 0;     // incremented by every write that changes something
+    std::uint64_t generation = 0;  // grows with every write that changes something
+    // No UID below this is handed out again, even when the entry that had it is gone: the
+    // high-water mark of every UID the pool ever gave (0 when it gave none).
+    std::uint32_t next_uid = 0;
     std::vector<RegistryUser> users;  // sorted by name
     bool operator==(const Registry&) const = default;
 };
 
-// Parses registry.json. A file that is not a registry (bad JSON, unknown version, wrong types)
-// is a Runtime error: the agent stops applying users rather than guess.
-Result<Registry> parse_registry(std::string_view text);
-std::string render_registry(const Registry& registry);
+// Limits on one entry, so a registry cannot make the agent do unbounded work per user.
+inline constexpr std::size_t k_max_user_groups = 64;
+inline constexpr std::size_t k_max_user_keys = 64;
+inline constexpr std::size_t k_max_password_hash = 512;
 
-// Entries that break the rules: a bad name, a UID outside [uid_min, uid_max], a GID other than
-// the UID, a name or a UID used twice (every entry involved is rejected). The valid ones apply;
-// each rejected one is reported with its reason.
+// Entries that break the rules: a bad or reserved name, a UID outside [uid_min, uid_max], a GID
+// other than the UID, a name or a UID used twice (every entry involved is rejected), a group
+// that is not a group name or is privileged, an SSH key that is not one, a password hash with a
+// ':' or control character. The valid ones apply; each rejected one is reported with its
+// reasons, its name escaped.
 struct CheckedRegistry {
     std::vector<RegistryUser> valid;
     std::vector<std::string> rejected;
@@ -49,39 +52,36 @@ struct CheckedRegistry {
 CheckedRegistry check_registry(const Registry& registry, std::uint32_t uid_min,
                                std::uint32_t uid_max);
 
-// The lowest UID in [uid_min, uid_max] no registry entry uses (deleted ones included), or a
-// Runtime error when the range is full.
-Result<std::uint32_t> lowest_free_uid(const Registry& registry, std::uint32_t uid_min,
-                                      std::uint32_t uid_max);
+// The UID a new user gets: the lowest in [uid_min, uid_max] that is above the registry's
+// high-water mark, above every UID an entry holds (deleted ones included) and not in `taken`
+// (UIDs this instance knows were the pool's: accounts it made). A Runtime error when none is
+// left; UIDs are never reused, so a range is used up once.
+Result<std::uint32_t> next_free_uid(const Registry& registry, std::uint32_t uid_min,
+                                    std::uint32_t uid_max,
+                                    const std::set<std::uint32_t>& taken = {});
 
-// The entry named `name`, added first (lowest free UID, GID = UID) when there is none; a
-// Runtime error when the range is full. The pointer is valid until the next change to users.
+// The entry named `name`, added first (next_free_uid, GID = UID, the high-water mark raised)
+// when there is none. The pointer is valid until the next change to users.
 Result<RegistryUser*> find_or_add_user(Registry& registry, const std::string& name,
-                                       std::uint32_t uid_min, std::uint32_t uid_max);
+                                       std::uint32_t uid_min, std::uint32_t uid_max,
+                                       const std::set<std::uint32_t>& taken = {});
 
-class RegistryStore {
-  public:
-    // share_dir: the real path of the mounted share's top.
-    explicit RegistryStore(std::string share_dir);
+void sort_users(std::vector<RegistryUser>& users);
 
-    // The registry as last written (an absent file is an empty registry, generation 0).
-    Result<Registry> read() const;
-
-    // Under the lock: creates .dsvm-agent (root, 0700) if needed, reads, runs `change`, and if the
-    // registry differs afterwards, increments the generation and writes it. The lock is waited
-    // for (up to 30 s). Returns the registry as it stands after the call. An error from `change`
-    // is returned as it is and nothing is written.
-    Result<Registry> update(const std::function<Result<void>(Registry&)>& change);
-
-    // A cheap check for "did anything change": the generation, from a small file written after
-    // every registry write (the registry file's inode, size and mtime if that file is absent);
-    // empty when there is no registry.
-    Result<std::string> stamp() const;
-
-    std::string registry_path() const;
-
-  private:
-    std::string m_share_dir;
+// What an instance remembers of the last registry it accepted from a share, so that a registry
+// that vanished or went back in time (an older, validly signed copy put back by someone who can
+// write the share) is refused rather than applied.
+struct SeenRegistry {
+    std::string share;  // the share source it was read from
+    std::uint64_t generation = 0;
+    std::string mac;  // its signature
+    bool operator==(const SeenRegistry&) const = default;
 };
+
+// Whether a registry read from `share` may be applied by an instance that saw `seen`: absent
+// when it saw one on the same share is an error; a lower generation, or the same generation with
+// another signature, is an error. A different share starts afresh. The message says what to do.
+Result<void> check_not_older(const SeenRegistry& seen, std::string_view share, bool exists,
+                             std::uint64_t generation, std::string_view mac);
 
 }  // namespace dsvm

@@ -105,18 +105,12 @@ Result<struct stat> owned_by(int fd, const std::string& shown, uid_t uid) {
 // .ssh, created 0700 and given to the user if missing. An existing one must be the user's and
 // not writable by others, who could otherwise swap files under it.
 Result<Fd> open_ssh_directory(int home, const std::string& shown, uid_t uid, gid_t gid) {
+    // Made complete under another name and renamed into place: a pass killed half way never
+    // leaves a root-owned .ssh the user cannot use.
     bool created = false;
-    if (::mkdirat(home, ".ssh", 0700) == 0) {
-        created = true;
-    } else if (errno != EEXIST) {
-        return failure("cannot create " + shown + ": " + errno_text(errno));
-    }
-    auto ssh = open_directory_at(home, ".ssh", shown);
+    auto ssh = open_or_create_directory_at(home, ".ssh", 0700, uid, gid, created);
     if (!ssh) {
-        return ssh.error();
-    }
-    if (created && (::fchown(ssh->get(), uid, gid) != 0 || ::fchmod(ssh->get(), 0700) != 0)) {
-        return failure("cannot set owner and mode of " + shown + ": " + errno_text(errno));
+        return with_context(shown, ssh.error());
     }
     auto info = owned_by(ssh->get(), shown, uid);
     if (!info) {
@@ -155,25 +149,16 @@ Result<OptionalText> read_keys_file(int ssh, const std::string& shown, uid_t uid
     if (info->st_size > k_max_keys_file) {
         return failure("refusing " + shown + ": it is larger than 1 MiB");
     }
-    OptionalText current;
-    current.found = true;
-    char buffer[16384];
-    for (;;) {
-        const ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-        if (got < 0) {
-            return failure("cannot read " + shown + ": " + errno_text(errno));
-        }
-        if (got == 0) {
-            break;
-        }
-        current.text.append(buffer, static_cast<std::size_t>(got));
-        if (current.text.size() > static_cast<std::size_t>(k_max_keys_file)) {
-            return failure("refusing " + shown + ": it is larger than 1 MiB");
-        }
+    // One byte more than fstat said: a file that grows meanwhile is still bounded.
+    OptionalText current{true, std::string(static_cast<std::size_t>(info->st_size) + 1, '\0')};
+    auto got = read_into(fd.get(), current.text.data(), current.text.size(), shown);
+    if (!got) {
+        return got.error();
     }
+    if (*got > static_cast<std::size_t>(k_max_keys_file)) {
+        return failure("refusing " + shown + ": it is larger than 1 MiB");
+    }
+    current.text.resize(*got);
     return current;
 }
 

@@ -1,6 +1,7 @@
 // The extension handler's parts on canned text and in-memory keys: HandlerEnvironment.json,
 // settings selection, settings files, base64, the protected settings' plaintext, the status
-// document, the record, CMS decryption, and service control through a recording runner.
+// document, the record, CMS decryption, service control through a recording runner, and the
+// files an enable keeps in memory while it replaces them.
 #include <openssl/bio.h>
 #include <openssl/cms.h>
 #include <openssl/evp.h>
@@ -14,10 +15,12 @@
 #include <vector>
 
 #include "agent/extension_crypto.h"
+#include "agent/extension_files.h"
 #include "agent/extension_record.h"
 #include "agent/extension_service.h"
 #include "agent/extension_settings.h"
 #include "agent/extension_status.h"
+#include "common/fs.h"
 #include "support/cms_identity.h"
 #include "support/recording_runner.h"
 #include "support/sandbox.h"
@@ -500,4 +503,53 @@ TEST_CASE("extension: a missing unit or a failing systemctl is a runtime error w
                Catch::Contains("systemctl enable --quiet dsvm-agent.service failed (exit status 1)"
                                ": Failed to connect to bus"));
     CHECK(failing.commands_ran.size() == 1);
+}
+
+TEST_CASE("extension: a kept file stays in memory, never beside it, and undo puts it back",
+          "[extension][files]") {
+    // given a file kept while replaced, we expect no second file in its directory at any time
+    // (a crash would leave it, with a key in it), and the same bytes and mode after an undo
+    Sandbox sandbox;
+    const std::string path = sandbox.write("etc/acct.cred", "password=old\n", 0640);
+    {
+        FileTransaction transaction;
+        REQUIRE(transaction.keep(path).ok());
+        REQUIRE(write_file_atomic(path, "password=new\n", 0600).ok());
+        CHECK(files_with_text(sandbox.path(), "password=") == std::vector<std::string>{path});
+    }
+    CHECK(sandbox.read("etc/acct.cred") == "password=old\n");
+    CHECK(mode_of(path) == 0640);
+    CHECK(files_with_text(sandbox.path(), "password=") == std::vector<std::string>{path});
+}
+
+TEST_CASE("extension: undo removes a file that was not there, commit keeps the new ones",
+          "[extension][files]") {
+    Sandbox sandbox;
+    sandbox.mkdir("etc");
+    const std::string created = sandbox.path("etc/new.json");
+    const std::string replaced = sandbox.write("etc/pool.json", "old", 0644);
+    {
+        FileTransaction transaction;
+        REQUIRE(transaction.keep(created).ok());
+        REQUIRE(write_file_atomic(created, "x", 0644).ok());
+    }
+    CHECK_FALSE(sandbox.exists("etc/new.json"));
+    {
+        FileTransaction transaction;
+        REQUIRE(transaction.keep(replaced).ok());
+        REQUIRE(write_file_atomic(replaced, "new", 0644).ok());
+        transaction.commit();
+    }
+    CHECK(sandbox.read("etc/pool.json") == "new");
+}
+
+TEST_CASE("extension: a .dsvm-previous link left by an earlier version is removed when kept",
+          "[extension][files]") {
+    Sandbox sandbox;
+    const std::string path = sandbox.write("etc/acct.cred", "password=new\n", 0600);
+    sandbox.write("etc/acct.cred.dsvm-previous", "password=old\n", 0600);
+    FileTransaction transaction;
+    REQUIRE(transaction.keep(path).ok());
+    CHECK_FALSE(sandbox.exists("etc/acct.cred.dsvm-previous"));
+    transaction.commit();
 }

@@ -172,7 +172,11 @@ TEST_CASE("plan: actions describe themselves for --dry-run", "[plan]") {
           "mount //acct.file.core.windows.net/share on /datamnt/share (type cifs, options "
           "vers=3.1.1)");
     CHECK(describe(UnmountShare{"/x", "why"}) == "unmount /x (why)");
-    CHECK(describe(UpdateFstab{"/etc/fstab", "x"}) == "update the agent's entries in /etc/fstab");
+    // The fstab step shows the lines the agent will own; the rest of the file is whatever it
+    // holds when written.
+    CHECK(describe(UpdateFstab{"/etc/fstab", {{"/srv/share", "/datamnt/share", "none", "bind"}}}) ==
+          "update the agent's entries in /etc/fstab: /srv/share /datamnt/share none bind 0 0");
+    CHECK(describe(UpdateFstab{"/etc/fstab", {}}) == "remove the agent's entries from /etc/fstab");
 }
 
 TEST_CASE("plan: the agent's own mount made with the same request needs nothing", "[plan]") {
@@ -239,11 +243,24 @@ TEST_CASE("plan: fstab is rewritten only when the agent's entries differ", "[pla
 
     const Plan plan = make_plan(desired, observed);
     REQUIRE(plan.actions.size() == 1);
-    const auto& update = std::get<UpdateFstab>(plan.actions[0]);
-    CHECK(update.path == "/etc/fstab");
-    CHECK(update.content == update_fstab(observed.fstab_text, desired.fstab_entries));
-    CHECK_THAT(update.content, Catch::StartsWith("UUID=1234 / ext4 defaults 0 1\n"));
+    // The action carries the wanted entries, not a finished file: apply merges them into the
+    // fstab it finds when it writes.
+    CHECK(plan.actions[0] == Action{UpdateFstab{"/etc/fstab", desired.fstab_entries}});
 
-    observed.fstab_text = update.content;
+    observed.fstab_text = update_fstab(observed.fstab_text, desired.fstab_entries);
     CHECK(make_plan(desired, observed).empty());
+}
+
+TEST_CASE("plan: entries the config no longer wants are removed from fstab", "[plan]") {
+    DesiredState desired;
+    desired.fstab_path = "/etc/fstab";
+    ObservedState observed = fresh_directory();
+    observed.fstab_text = "UUID=1234 / ext4 defaults 0 1\n";
+    CHECK(make_plan(desired, observed).empty());
+
+    observed.fstab_text =
+        update_fstab(observed.fstab_text, {{"/srv/share", "/datamnt/share", "none", "bind"}});
+    const Plan plan = make_plan(desired, observed);
+    REQUIRE(plan.actions.size() == 1);
+    CHECK(plan.actions[0] == Action{UpdateFstab{"/etc/fstab", {}}});
 }

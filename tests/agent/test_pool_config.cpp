@@ -142,7 +142,7 @@ TEST_CASE("config: a bad tag value names the tag, the field and the rule", "[con
 TEST_CASE("config: userData alone gives a pool config", "[config]") {
     const std::string text = R"({"dsvmPool": {
         "share": {"source": "nfsacct.file.core.windows.net:/nfsacct/pool", "options": "nconnect=4"},
-        "users": [{"name": "alice", "sudo": true, "groups": ["docker"]}],
+        "users": [{"name": "alice", "sudo": true, "groups": ["datasci"]}],
         "interval": 120},
         "other": {"tool": "settings of someone else"}})";
     auto layer = layer_from_user_data(text);
@@ -156,7 +156,7 @@ TEST_CASE("config: userData alone gives a pool config", "[config]") {
     CHECK(config->share->options == "nconnect=4");
     REQUIRE(config->users.size() == 1);
     CHECK(config->users[0].sudo);
-    CHECK(config->users[0].groups == std::vector<std::string>{"docker"});
+    CHECK(config->users[0].groups == std::vector<std::string>{"datasci"});
     CHECK(config->interval == 120);
 }
 
@@ -456,11 +456,11 @@ TEST_CASE("config: a share needs a source; a config without a share is allowed",
 
 TEST_CASE("config: user entries follow the user and group name rules", "[config]") {
     auto config = build_file(json::parse(
-        R"({"users": [{"name": "alice", "sudo": true, "groups": ["docker", "sudo", "_lab-1"]},
-                      {"name": "_svc-2", "sudo": false}]})"));
+        R"({"users": [{"name": "alice", "sudo": true, "groups": ["datasci", "video", "_lab-1"]},
+                      {"name": "svc-2", "sudo": false}]})"));
     REQUIRE(error_of(config) == "");
-    CHECK(config->users[0].groups == std::vector<std::string>{"docker", "sudo", "_lab-1"});
-    CHECK(config->users[1].name == "_svc-2");
+    CHECK(config->users[0].groups == std::vector<std::string>{"datasci", "video", "_lab-1"});
+    CHECK(config->users[1].name == "svc-2");
     CHECK_FALSE(config->users[1].sudo);
 
     const auto user_error = [](const json& user) { return file_error({{"users", {user}}}); };
@@ -475,10 +475,46 @@ TEST_CASE("config: user entries follow the user and group name rules", "[config]
     CHECK_THAT(user_error({{"name", "a"}, {"groups", {"1lab"}}}), Contains("group name '1lab'"));
     CHECK_THAT(user_error({{"name", "a"}, {"groups", {std::string(33, 'g')}}}),
                Contains("users[0].groups[0]: group name"));
-    CHECK_THAT(user_error({{"name", "a"}, {"groups", {"docker", "docker"}}}),
-               Contains("users[0].groups[1]: 'docker' is listed twice (also users[0].groups[0])"));
+    CHECK_THAT(user_error({{"name", "a"}, {"groups", {"video", "video"}}}),
+               Contains("users[0].groups[1]: 'video' is listed twice (also users[0].groups[0])"));
     CHECK(file_error(json::parse(R"({"users": [{"name": "alice"}, {"name": "alice"}]})")) ==
           k_file + ": users[1].name: 'alice' is listed twice (also users[0])");
+}
+
+// Given a privileged group in users[].groups, we expect the whole config to be Invalid (exit
+// status 2) with the group named: sudo comes only from "sudo": true (docs/pool-config.md).
+TEST_CASE("config: privileged groups are never granted through groups", "[config]") {
+    const std::string group = GENERATE(as<std::string>(), "sudo", "docker", "root", "adm", "shadow",
+                                       "disk", "lxd", "libvirt", "dsvm-sudo", "wheel", "admin");
+    CAPTURE(group);
+    auto config = build_file({{"users", {{{"name", "alice"}, {"groups", {"video", group}}}}}});
+    REQUIRE_FALSE(config);
+    CHECK(config.error().kind == ErrorKind::Invalid);
+    CHECK(exit_status_for(config.error()) == 2);
+    CHECK_THAT(config.error().message,
+               StartsWith(k_file + ": users[0].groups[1]: group '" + group + "' is privileged") &&
+                   Contains("sudo comes only from \"sudo\": true"));
+    // The same list reaches the config through userData and is refused there too.
+    CHECK_THAT(user_data_error({{"users", {{{"name", "alice"}, {"groups", {group}}}}}}),
+               Contains("users[0].groups[0]: group '" + group + "' is privileged"));
+}
+
+// Given a user named after what a package creates later, or after the agent's own groups, we
+// expect the config to be refused, naming the value and the rule.
+TEST_CASE("config: reserved user names are refused in every source", "[config]") {
+    const auto user_error = [](const std::string& name) {
+        return file_error({{"users", {{{"name", name}}}}});
+    };
+    CHECK_THAT(user_error("dsvm-sudo"),
+               Contains("users[0].name: user name 'dsvm-sudo' is reserved: names starting with "
+                        "'dsvm-'"));
+    CHECK_THAT(user_error("docker"),
+               Contains("users[0].name: user name 'docker' is reserved: it is a privileged group"));
+    CHECK_THAT(user_error("postgres"),
+               Contains("users[0].name: user name 'postgres' is reserved for postgresql"));
+    CHECK_THAT(user_error("_svc-2"), Contains("user name '_svc-2' is reserved"));
+    CHECK_THAT(error_of(layer_from_tags({{"dsvm-users", "alice,lxd"}})),
+               StartsWith("IMDS tag dsvm-users: users[1].name: user name 'lxd' is reserved"));
 }
 
 TEST_CASE("config: ssh keys are one-line OpenSSH public keys of known types", "[config]") {
@@ -736,7 +772,7 @@ TEST_CASE("config: to_json gives the canonical form, which round-trips", "[confi
                   "smbAccess": "shared"},
         "users": [{"name": "alice", "sudo": true, "sshKeys": [")" +
                                       k_ed25519 + R"("]},
-                  {"name": "bob", "groups": ["docker"]}],
+                  {"name": "bob", "groups": ["datasci"]}],
         "notebooks": "nb/{user}", "uidRange": [70000, 80000], "interval": 15})");
     auto config = build_file(document);
     REQUIRE(error_of(config) == "");
@@ -748,7 +784,7 @@ TEST_CASE("config: to_json gives the canonical form, which round-trips", "[confi
         "users": [{"name": "alice", "sudo": true, "sshKeys": [")" +
                                    k_ed25519 + R"("],
                    "groups": []},
-                  {"name": "bob", "sudo": false, "sshKeys": [], "groups": ["docker"]}],
+                  {"name": "bob", "sudo": false, "sshKeys": [], "groups": ["datasci"]}],
         "notebooks": "nb/{user}", "uidRange": [70000, 80000], "interval": 15})"));
     auto again = build_pool_config(canonical);
     REQUIRE(error_of(again) == "");

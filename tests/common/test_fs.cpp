@@ -1,7 +1,15 @@
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+#include <vector>
 
+#include "common/fd.h"
 #include "common/fs.h"
 #include "support/sandbox.h"
 
@@ -74,4 +82,112 @@ TEST_CASE("fs: the tree digest sees a changed byte, mode or new file", "[fs]") {
     CHECK(after_chmod != before);
     sandbox.write("a/other", "");
     CHECK(test::tree_digest(sandbox.path()) != after_chmod);
+}
+
+namespace {
+
+// A pid that ran and is gone: a child that exited and was reaped.
+pid_t dead_pid() {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return pid;
+}
+
+std::vector<std::string> names_in(const std::string& directory) {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+        names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+}  // namespace
+
+TEST_CASE("fs: while the new content is written and synced, it has no name", "[fs]") {
+    // given the check that runs right before the new file takes a name, we expect the directory
+    // to hold nothing new yet: a crash up to that moment leaves no copy behind
+    test::Sandbox sandbox;
+    sandbox.write("dir/file", "old", 0600);
+    std::vector<std::string> seen;
+    SECTION("replacing a file") {
+        ReplaceOptions options;
+        options.mode = 0600;
+        options.check_before_rename = [&]() -> Result<void> {
+            seen = names_in(sandbox.path("dir"));
+            return {};
+        };
+        Fd directory(::open(sandbox.path("dir").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        REQUIRE(replace_file_at(directory.get(), "file", "new", options, "dir").ok());
+        CHECK(seen == std::vector<std::string>{"file"});
+        CHECK(sandbox.read("dir/file") == "new");
+    }
+    SECTION("creating one") {
+        ReplaceOptions options;
+        options.check_before_rename = [&]() -> Result<void> {
+            seen = names_in(sandbox.path("dir"));
+            return {};
+        };
+        Fd directory(::open(sandbox.path("dir").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        REQUIRE(replace_file_at(directory.get(), "other", "new", options, "dir").ok());
+        CHECK(seen == std::vector<std::string>{"file"});
+        CHECK(sandbox.read("dir/other") == "new");
+    }
+}
+
+TEST_CASE("fs: a refused check before the rename leaves the directory as it was", "[fs]") {
+    test::Sandbox sandbox;
+    sandbox.write("dir/file", "old", 0644);
+    const std::string before = test::tree_digest(sandbox.path());
+    ReplaceOptions options;
+    options.check_before_rename = [] { return Result<void>(failure("changed meanwhile")); };
+    Fd directory(::open(sandbox.path("dir").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const auto replaced = replace_file_at(directory.get(), "file", "new", options, "dir");
+    REQUIRE_FALSE(replaced.ok());
+    CHECK(replaced.error().message == "changed meanwhile");
+    CHECK(test::tree_digest(sandbox.path()) == before);
+}
+
+TEST_CASE("fs: a crashed writer's temporary is removed by the next write, a live one's kept",
+          "[fs]") {
+    test::Sandbox sandbox;
+    const std::string path = sandbox.write("file", "old", 0600);
+    const std::string crashed = "file.tmp." + std::to_string(dead_pid()) + ".12345";
+    const std::string earlier_version = "file.tmp.987654321";
+    const std::string running = "file.tmp." + std::to_string(::getpid()) + ".777";
+    const std::string other_file = "other.tmp.1.2";
+    for (const auto& name : {crashed, earlier_version, running, other_file}) {
+        sandbox.write(name, "secret", 0600);
+    }
+    REQUIRE(write_file_atomic(path, "new", 0600).ok());
+    CHECK(sandbox.read("file") == "new");
+    CHECK_FALSE(sandbox.exists(crashed));
+    CHECK_FALSE(sandbox.exists(earlier_version));
+    CHECK(sandbox.exists(running));
+    CHECK(sandbox.exists(other_file));
+}
+
+TEST_CASE("fs: a fixed temporary name still works, a stale one is replaced", "[fs]") {
+    test::Sandbox sandbox;
+    sandbox.write("dir/keys", "old", 0644);
+    sandbox.write("dir/keys.tmp", "stale", 0644);
+    ReplaceOptions options;
+    options.mode = 0640;
+    // Another owner when the tests run as root; our own otherwise (unit tests need no root).
+    const bool root = ::geteuid() == 0;
+    options.uid = root ? 1234 : ::geteuid();
+    options.gid = root ? 5678 : ::getegid();
+    options.temporary = "keys.tmp";
+    Fd directory(::open(sandbox.path("dir").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(replace_file_at(directory.get(), "keys", "new", options, "dir").ok());
+    CHECK(sandbox.read("dir/keys") == "new");
+    CHECK_FALSE(sandbox.exists("dir/keys.tmp"));
+    const struct stat info = test::stat_of(sandbox.path("dir/keys"));
+    CHECK((info.st_mode & 07777) == 0640);
+    CHECK(info.st_uid == options.uid);
+    CHECK(info.st_gid == options.gid);
 }

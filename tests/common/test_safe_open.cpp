@@ -1,4 +1,6 @@
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -46,4 +48,57 @@ TEST_CASE("safe_open: removing a tree removes links, never what they point to", 
     sandbox.write("share/notebooks/file", "x");
     CHECK(remove_tree_at(notebooks.get(), "file", "notebooks/file").ok());
     CHECK_FALSE(sandbox.exists("share/notebooks/file"));
+}
+
+TEST_CASE("safe_open: the untrusted reader refuses links, FIFOs, devices and big files",
+          "[safe-open]") {
+    Sandbox sandbox;
+    sandbox.write("dir/plain", "hello");
+    sandbox.write("outside", "secret");
+    std::filesystem::create_symlink(sandbox.path("outside"), sandbox.path("dir/link"));
+    REQUIRE(::mkfifo(sandbox.path("dir/fifo").c_str(), 0600) == 0);
+    sandbox.write("dir/big", std::string(2000, 'x'));
+    Fd dir(::open(sandbox.path("dir").c_str(), O_RDONLY | O_DIRECTORY));
+    REQUIRE(dir.valid());
+    UntrustedFile rules;
+    rules.max_bytes = 1000;
+
+    const auto plain = read_untrusted_file_at(dir.get(), "plain", "dir/plain", rules);
+    REQUIRE(plain.ok());
+    CHECK(plain->found);
+    CHECK(plain->text == "hello");
+    const auto missing = read_untrusted_file_at(dir.get(), "missing", "dir/missing", rules);
+    REQUIRE(missing.ok());
+    CHECK_FALSE(missing->found);
+    CHECK(read_untrusted_file_at(dir.get(), "link", "dir/link", rules).error().message ==
+          "refusing dir/link: it is a symlink");
+    // Opening a FIFO for reading would block until a writer came; it is refused at once.
+    CHECK(read_untrusted_file_at(dir.get(), "fifo", "dir/fifo", rules).error().message ==
+          "refusing dir/fifo: it is not a regular file");
+    CHECK_THAT(read_untrusted_file_at(dir.get(), "big", "dir/big", rules).error().message,
+               Catch::Contains("2000 bytes long; at most 1000"));
+    if (::geteuid() == 0) {
+        // A device node is never opened (opening one can have effects of its own).
+        REQUIRE(::mknod(sandbox.path("dir/null").c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0);
+        CHECK(read_untrusted_file_at(dir.get(), "null", "dir/null", rules).error().message ==
+              "refusing dir/null: it is not a regular file");
+    }
+}
+
+TEST_CASE("safe_open: where owners mean something, the untrusted reader checks them",
+          "[safe-open]") {
+    Sandbox sandbox;
+    sandbox.write("dir/open", "x", 0666);
+    sandbox.write("dir/private", "x", 0600);
+    REQUIRE(::chmod(sandbox.path("dir/open").c_str(), 0666) == 0);
+    Fd dir(::open(sandbox.path("dir").c_str(), O_RDONLY | O_DIRECTORY));
+    UntrustedFile rules;
+    rules.check_owner = true;
+    rules.owner = ::geteuid();
+    CHECK(read_untrusted_file_at(dir.get(), "private", "dir/private", rules).ok());
+    CHECK_THAT(read_untrusted_file_at(dir.get(), "open", "dir/open", rules).error().message,
+               Catch::Contains("mode 0666 lets group or others write it"));
+    rules.owner = ::geteuid() + 1;
+    CHECK_THAT(read_untrusted_file_at(dir.get(), "private", "dir/private", rules).error().message,
+               Catch::Contains("it is owned by uid"));
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "support/process.h"
+#include "support/registry_fixture.h"
 #include "support/sandbox.h"
 
 namespace dsvm::test {
@@ -23,17 +24,17 @@ inline constexpr const char* k_passwd =
     "azureuser:x:1000:1000:Azure User:/home/azureuser:/bin/bash\n";
 inline constexpr const char* k_group =
     "root:x:0:\ndaemon:x:1:\nbin:x:2:\nsys:x:3:\nshadow:x:42:\nsudo:x:27:azureuser\n"
-    "docker:x:998:\nnogroup:x:65534:\nazureuser:x:1000:\n";
+    "datasci:x:998:\nnogroup:x:65534:\nazureuser:x:1000:\n";
 inline constexpr const char* k_shadow =
     "root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n"
     "sys:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\nazureuser:!:19000:0:99999:7:::\n";
 inline constexpr const char* k_gshadow =
-    "root:*::\ndaemon:*::\nbin:*::\nsys:*::\nshadow:*::\nsudo:*::azureuser\ndocker:!::\n"
+    "root:*::\ndaemon:*::\nbin:*::\nsys:*::\nshadow:*::\nsudo:*::azureuser\ndatasci:!::\n"
     "nogroup:*::\nazureuser:!::\n";
 
 inline const std::string k_pool =
     R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"},
-        "users": [{"name": "alice", "sudo": true}, {"name": "bob", "groups": ["docker"]}]})";
+        "users": [{"name": "alice", "sudo": true}, {"name": "bob", "groups": ["datasci"]}]})";
 
 // One instance: a root with Debian's base accounts, /srv/share bound to the pool's share.
 class Instance {
@@ -51,6 +52,8 @@ class Instance {
         m_sandbox.write("etc/skel/.bashrc", "# skel\n");
         m_sandbox.write("etc/dsvm-agent/pool.json", pool);
         m_sandbox.mkdir("home/azureuser", 0700);
+        // Every instance of the pool holds the pool's registry key.
+        REQUIRE(write_registry_keys(Root(m_sandbox.path()), k_pool_key, {}).ok());
     }
     ProcessResult agent(std::vector<std::string> arguments, const std::string& input = {}) {
         std::vector<std::string> argv{DSVM_AGENT_BINARY, "--root", m_sandbox.path(), "--imds",

@@ -1,6 +1,8 @@
 // Stands in for /sbin/mount.cifs and /sbin/mount.nfs inside the test's private mount namespace:
 // a script bind-mounted over the real helper records the argv and environment libmount gives
-// it, then mounts a tmpfs with the same source so mountinfo shows a mount there.
+// it, then mounts a tmpfs with the same source so mountinfo shows a mount there — or, given a
+// server directory, binds <server>/<source without its leading //> there, so what is written
+// through one mount is seen by the next, as on a real server.
 #pragma once
 
 #include <sys/mount.h>
@@ -24,19 +26,23 @@ class RecordingHelper {
   public:
     // exit_status != 0: the helper records the call, then fails as mount.cifs does when the
     // server refuses (no mount is made).
-    explicit RecordingHelper(Sandbox& sandbox, int exit_status = 0)
+    explicit RecordingHelper(Sandbox& sandbox, int exit_status = 0, std::string server = {})
         : m_log(sandbox.path("helper.log")), m_script(sandbox.path("helper.sh")) {
         sandbox.write("helper.log", "", 0644);
-        sandbox.write("helper.sh",
-                      "#!/bin/sh\n"
-                      "{ echo \"program:$0\"; for arg in \"$@\"; do echo \"arg:$arg\"; done;\n"
-                      "  env | sed 's/^/env:/'; echo end; } >> '" +
-                          m_log + "'\n" +
-                          (exit_status == 0
-                               ? std::string("exec /bin/mount -t tmpfs -o size=1m \"$1\" \"$2\"\n")
-                               : "echo 'mount error(13): Permission denied' >&2\nexit " +
-                                     std::to_string(exit_status) + "\n"),
-                      0755);
+        const std::string mount_command =
+            server.empty() ? std::string("exec /bin/mount -t tmpfs -o size=1m \"$1\" \"$2\"\n")
+                           : "path=\"" + server + "/${1#//}\"; mkdir -p \"$path\"; " +
+                                 "exec /bin/mount --bind \"$path\" \"$2\"\n";
+        sandbox.write(
+            "helper.sh",
+            "#!/bin/sh\n"
+            "{ echo \"program:$0\"; for arg in \"$@\"; do echo \"arg:$arg\"; done;\n"
+            "  env | sed 's/^/env:/'; echo end; } >> '" +
+                m_log + "'\n" +
+                (exit_status == 0 ? mount_command
+                                  : "echo 'mount error(13): Permission denied' >&2\nexit " +
+                                        std::to_string(exit_status) + "\n"),
+            0755);
         for (const char* helper : {"/usr/sbin/mount.cifs", "/usr/sbin/mount.nfs"}) {
             if (::mount(m_script.c_str(), helper, nullptr, MS_BIND, nullptr) != 0) {
                 throw std::runtime_error(std::string("cannot bind the recording helper over ") +

@@ -1,11 +1,14 @@
-// `run`: READY after the first pass, SIGHUP reconciles at once, SIGTERM exits cleanly.
+// `run`: READY after the first pass, SIGHUP reconciles at once, SIGTERM exits cleanly, and
+// WATCHDOG=1 keeps coming between passes when systemd asks for a watchdog.
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 #include "common/fd.h"
 #include "integration/agent_fixture.h"
@@ -56,6 +59,31 @@ std::unique_ptr<Child> start_daemon(AgentFixture& fixture, const NotifySocket& n
                                    std::vector<std::string>{"NOTIFY_SOCKET=" + notify.path()});
 }
 
+// The same with a watchdog of `usec`, set for the agent's own process as systemd does it: a shell
+// exports its pid as $WATCHDOG_PID and then execs the agent, which keeps that pid.
+// `watchdog_pid` replaces the pid when given (a watchdog meant for another process).
+std::unique_ptr<Child> start_watched_daemon(AgentFixture& fixture, const NotifySocket& notify,
+                                            const std::string& usec,
+                                            const std::string& watchdog_pid = "$$") {
+    std::vector<std::string> argv{"/bin/sh", "-c",
+                                  "export WATCHDOG_PID=" + watchdog_pid + "; exec \"$0\" \"$@\"",
+                                  DSVM_AGENT_BINARY};
+    for (auto& arg : fixture.args({"run"})) {
+        argv.push_back(arg);
+    }
+    return std::make_unique<Child>(
+        argv, fixture.sandbox().path("agent.log"),
+        std::vector<std::string>{"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=" + usec});
+}
+
+size_t count_of(const std::string& text, const std::string& needle) {
+    size_t count = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+        ++count;
+    }
+    return count;
+}
+
 }  // namespace
 
 TEST_CASE("run: ready after the first pass, SIGHUP reconciles now, SIGTERM stops", "[daemon]") {
@@ -104,6 +132,55 @@ TEST_CASE("run: an invalid config is reported in status and the daemon keeps run
     fixture.sandbox().mkdir("srv/share");
     agent.signal(SIGHUP);
     CHECK(eventually([&] { return fixture.mounts_at("/datamnt/share") == 1; }, 5000));
+    agent.signal(SIGTERM);
+    CHECK(agent.wait(5000) == 0);
+}
+
+TEST_CASE("run: with a watchdog, WATCHDOG=1 follows the pass and keeps coming between passes",
+          "[daemon]") {
+    AgentFixture fixture;
+    fixture.serve_tags(bind_pool_tags());
+    fixture.sandbox().mkdir("srv/share");
+    NotifySocket notify(fixture.sandbox().path("notify.sock"));
+    // A 400 ms watchdog: a keep-alive every 200 ms, while the next pass is a minute away.
+    const auto daemon = start_watched_daemon(fixture, notify, "400000");
+    Child& agent = *daemon;
+    REQUIRE(eventually(
+        [&] {
+            const std::string& text = notify.received();
+            const auto ready = text.find("READY=1");
+            return ready != std::string::npos &&
+                   text.find("WATCHDOG=1", ready) != std::string::npos;
+        },
+        10000));
+    const size_t requests = fixture.imds().requests().size();
+    const size_t pings = count_of(notify.received(), "WATCHDOG=1");
+
+    std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+    const size_t later = count_of(notify.received(), "WATCHDOG=1");
+    INFO("WATCHDOG=1 before the wait: " << pings << ", after 2 s: " << later);
+    // About ten in two seconds; six leaves room for a slow machine, none would fail.
+    CHECK(later >= pings + 6);
+    // They came from the wait between passes: no pass ran meanwhile.
+    CHECK(fixture.imds().requests().size() == requests);
+
+    agent.signal(SIGTERM);
+    CHECK(agent.wait(5000) == 0);
+    CHECK_THAT(notify.received(), Catch::Contains("STOPPING=1"));
+}
+
+TEST_CASE("run: a watchdog meant for another process gets no WATCHDOG=1", "[daemon]") {
+    AgentFixture fixture;
+    fixture.serve_tags(bind_pool_tags());
+    fixture.sandbox().mkdir("srv/share");
+    NotifySocket notify(fixture.sandbox().path("notify.sock"));
+    // $WATCHDOG_PID names init: sd_watchdog_enabled says the watchdog is not this process's.
+    const auto daemon = start_watched_daemon(fixture, notify, "400000", "1");
+    Child& agent = *daemon;
+    REQUIRE(
+        eventually([&] { return notify.received().find("READY=1") != std::string::npos; }, 10000));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    CHECK_THAT(notify.received(), !Catch::Contains("WATCHDOG=1"));
     agent.signal(SIGTERM);
     CHECK(agent.wait(5000) == 0);
 }

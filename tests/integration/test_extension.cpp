@@ -7,9 +7,12 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
@@ -373,8 +376,11 @@ TEST_CASE("extension: a write that fails half-way puts the previous key file bac
     const struct stat key_before = stat_of(fixture.root().path(k_credentials));
     const std::string pool_before = fixture.root().read(k_pool);
 
-    // The new key is stored first; then pool.json cannot be kept aside, because a directory
-    // sits where its backup goes. The key file must be the old one again.
+    const std::string record_before = fixture.root().read("var/lib/dsvm-agent/extension.json");
+
+    // The record is written first; then pool.json cannot be kept, because a directory sits where
+    // an earlier version kept its link (a leftover that must go first). The record must be put
+    // back, and the key file, written last, never touched.
     fixture.root().mkdir("etc/dsvm-agent/pool.json.dsvm-previous/blocker");
     json pool = smb_pool();
     pool["share"]["mountPoint"] = "/datamnt/other";
@@ -388,9 +394,139 @@ TEST_CASE("extension: a write that fails half-way puts the previous key file bac
     CHECK(key_after.st_ino == key_before.st_ino);
     CHECK(key_after.st_mode == key_before.st_mode);
     CHECK(fixture.root().read(k_pool) == pool_before);
+    CHECK(fixture.root().read("var/lib/dsvm-agent/extension.json") == record_before);
     CHECK(files_with_text(fixture.root().path(), k_new_key).empty());
     CHECK_FALSE(fixture.root().exists(k_credentials + ".dsvm-previous"));
     check_never_shows(fixture, result, k_new_key);
+}
+
+TEST_CASE("extension: enable killed at any moment leaves no copy of a key behind",
+          "[extension][kill]") {
+    // given enable rotating the key (the old key in place, a new one in the settings), killed
+    // with SIGKILL at moments spread over its whole run, we expect each key only ever in the
+    // credentials file, and the VM's private key only in its own file
+    const auto prepare = [](ExtensionFixture& fixture) {
+        fixture.write_settings(0, smb_pool(), protected_json(k_key));
+        REQUIRE(fixture.run("enable").exit_code == 0);
+        json pool = smb_pool();
+        pool["share"]["mountPoint"] = "/datamnt/other";
+        fixture.write_settings(1, pool, protected_json(k_new_key));
+    };
+    const auto start = [](ExtensionFixture& fixture) {
+        return std::make_unique<Child>(
+            std::vector<std::string>{"/usr/bin/env", "-C", fixture.handler().path(),
+                                     DSVM_AGENT_BINARY, "--root", fixture.root().path(), "--imds",
+                                     "off", "extension", "enable"},
+            fixture.handler().path("agent.out"),
+            std::vector<std::string>{"ConfigSequenceNumber=1"});
+    };
+    // A line from the middle of the private key: no header a certificate would share.
+    const std::string& key_pem = vm_identity().key_pem;
+    const auto middle = key_pem.find('\n', key_pem.size() / 2) + 1;
+    const std::string private_line = key_pem.substr(middle, key_pem.find('\n', middle) - middle);
+    REQUIRE(private_line.size() >= 40);
+
+    // The median of five uninterrupted runs (run_process waits without polling).
+    std::vector<std::chrono::microseconds> runs;
+    for (int run = 0; run < 5; ++run) {
+        ExtensionFixture fixture;
+        prepare(fixture);
+        const auto began = std::chrono::steady_clock::now();
+        REQUIRE(fixture.run("enable", {"ConfigSequenceNumber=1"}).exit_code == 0);
+        runs.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - began));
+    }
+    std::sort(runs.begin(), runs.end());
+    const auto whole = runs[runs.size() / 2];
+
+    constexpr int k_kills = 60;
+    int killed_midway = 0;
+    int killed_in_the_instant = 0;
+    for (int kill = 0; kill < k_kills; ++kill) {
+        ExtensionFixture fixture;
+        prepare(fixture);
+        const std::string credentials = fixture.root().path(k_credentials);
+        const std::string private_file =
+            fixture.root().path("var/lib/waagent/" + vm_identity().thumbprint + ".prv");
+        // From the start to a little past the end of an uninterrupted run.
+        const auto delay = whole * kill / (k_kills - 6);
+        auto child = start(fixture);
+        std::this_thread::sleep_for(delay);
+        child->signal(SIGKILL);
+        const int exit_code = child->wait(30000);
+        REQUIRE(exit_code != -2);
+        killed_midway += exit_code == -1 ? 1 : 0;
+
+        INFO("killed after " << delay.count() << " us of " << whole.count() << " us");
+        // The one instant a second copy can exist (docs/operation.md, "Files"): the new key file
+        // linked under its temporary name and not yet renamed over the old one. No syscall
+        // replaces a name with an unnamed file, so it cannot be closed; it must be this run's
+        // own temporary, root-only, and the next write of the file must remove it.
+        const std::string own_temporary =
+            credentials + ".tmp." + std::to_string(child->pid()) + ".";
+        std::vector<std::string> leftovers;
+        for (const std::string& key : {k_key, k_new_key}) {
+            for (const auto& holder : files_with_text(fixture.root().path(), key)) {
+                if (holder == credentials) {
+                    continue;
+                }
+                CHECK_THAT(holder, Catch::StartsWith(own_temporary));
+                CHECK(mode_of(holder) == 0600);
+                leftovers.push_back(holder);
+            }
+            CHECK(files_with_text(fixture.handler().path("status"), key).empty());
+            CHECK(files_with_text(fixture.handler().path("logs"), key).empty());
+        }
+        CHECK(files_with_text(fixture.root().path(), private_line) ==
+              std::vector<std::string>{private_file});
+        // Whatever moment it died at, the credentials file holds one whole key.
+        const std::string stored = fixture.root().read(k_credentials);
+        CHECK((stored == "username=acct\npassword=" + k_key + "\n" ||
+               stored == "username=acct\npassword=" + k_new_key + "\n"));
+        if (!leftovers.empty()) {
+            ++killed_in_the_instant;
+            REQUIRE(fixture.run("enable", {"ConfigSequenceNumber=1"}).exit_code == 0);
+            CHECK(files_with_text(fixture.root().path(), k_key).empty());
+            CHECK(files_with_text(fixture.root().path(), k_new_key) ==
+                  std::vector<std::string>{credentials});
+        }
+    }
+    INFO("runs of " << whole.count() << " us; " << killed_midway << " of " << k_kills
+                    << " killed before they ended, " << killed_in_the_instant
+                    << " between the link and the rename");
+    // Not vacuous: runs vary with the machine's load, but most kills must land mid-run.
+    CHECK(killed_midway >= k_kills / 4);
+    // That instant is microseconds long: a copy caught more often was named for longer.
+    CHECK(killed_in_the_instant <= 1);
+}
+
+TEST_CASE("extension: copies of a key left by a crash are removed by the next enable",
+          "[extension][kill]") {
+    // given what a killed enable can leave (a temporary of a process that is gone) and what an
+    // earlier version left (a .dsvm-previous link), we expect the next enable to remove both
+    ExtensionFixture fixture;
+    fixture.write_settings(0, smb_pool(), protected_json(k_key));
+    REQUIRE(fixture.run("enable").exit_code == 0);
+    const pid_t gone = ::fork();
+    if (gone == 0) {
+        ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(gone, &status, 0);
+    const std::string crashed = k_credentials + ".tmp." + std::to_string(gone) + ".42";
+    fixture.root().write(crashed, "username=acct\npassword=" + k_new_key + "\n", 0600);
+    fixture.root().write(k_credentials + ".dsvm-previous",
+                         "username=acct\npassword=" + k_key + "\n", 0600);
+
+    fixture.write_settings(1, smb_pool(), protected_json(k_new_key));
+    const ProcessResult result = fixture.run("enable", {"ConfigSequenceNumber=1"});
+    INFO(result.err);
+    REQUIRE(result.exit_code == 0);
+    CHECK_FALSE(fixture.root().exists(crashed));
+    CHECK_FALSE(fixture.root().exists(k_credentials + ".dsvm-previous"));
+    CHECK(files_with_text(fixture.root().path(), k_key).empty());
+    CHECK(files_with_text(fixture.root().path(), k_new_key) ==
+          std::vector<std::string>{fixture.root().path(k_credentials)});
 }
 
 TEST_CASE("extension: uninstall removes what enable wrote and keeps everything else",

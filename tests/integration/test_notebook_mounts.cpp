@@ -86,7 +86,7 @@ TEST_CASE("notebooks: SMB per-user pools get an autofs map, one on-demand mount 
     CHECK(map.find("alice -fstype=cifs,vers=3.1.1,credentials=/etc/dsvm-agent/credentials/"
                    "acct.cred,serverino,actimeo=30,mfsymlinks,uid=" +
                    alice + ",forceuid,gid=" + alice +
-                   ",forcegid,dir_mode=0700,file_mode=0600 "
+                   ",forcegid,dir_mode=0700,file_mode=0600,nosuid,nodev "
                    "://acct.file.core.windows.net/dsvmshare/notebooks/alice\n") !=
           std::string::npos);
     CHECK(map.find("bob -fstype=cifs,") != std::string::npos);
@@ -175,7 +175,9 @@ TEST_CASE("notebooks: leaving SMB per-user removes the map and relinks to the sh
           "[notebooks]") {
     Instance instance(smb_pool("per-user"));
     Sandbox& root = instance.sandbox();
-    RecordingHelper helper(root);
+    // The share keeps its content across the remount, as a real server does.
+    Sandbox server;
+    RecordingHelper helper(root, 0, server.path());
     REQUIRE(instance.agent({"credentials", "set", "acct", "--key-stdin"}, k_key).exit_code == 0);
     REQUIRE(instance.agent({"reconcile"}).exit_code == 0);
     REQUIRE(path_exists(root.path("etc/auto.master.d/dsvm-agent.autofs")));

@@ -1,5 +1,6 @@
 // SMB and NFS shares through libmount with the real helpers replaced by a recorder: the exact
 // argv and environment they would get, the key kept out of everything but its file, fstab.
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -36,6 +37,34 @@ ProcessResult set_key(AgentFixture& fixture, const std::string& key) {
 bool has_arg(const HelperCall& call, const std::string& arg) {
     return std::find(call.args.begin(), call.args.end(), arg) != call.args.end();
 }
+
+// A mount helper that does what another tool might at the same moment: appends a line to the
+// sandbox's /etc/fstab, then mounts (a tmpfs, as RecordingHelper does). Bound over the real
+// helpers in the test's private mount namespace.
+class FstabEditingHelper {
+  public:
+    FstabEditingHelper(Sandbox& sandbox, const std::string& line) {
+        const std::string script = sandbox.write(
+            "fstab-helper.sh",
+            "#!/bin/sh\nprintf '%s\\n' '" + line + "' >> '" + sandbox.path("etc/fstab") +
+                "'\nexec /bin/mount -t tmpfs -o size=1m \"$1\" \"$2\"\n",
+            0755);
+        for (const char* helper : {"/usr/sbin/mount.cifs", "/usr/sbin/mount.nfs"}) {
+            REQUIRE(::mount(script.c_str(), helper, nullptr, MS_BIND, nullptr) == 0);
+            m_covered.push_back(helper);
+        }
+    }
+    ~FstabEditingHelper() {
+        for (const auto& helper : m_covered) {
+            ::umount2(helper.c_str(), MNT_DETACH);
+        }
+    }
+    FstabEditingHelper(const FstabEditingHelper&) = delete;
+    FstabEditingHelper& operator=(const FstabEditingHelper&) = delete;
+
+  private:
+    std::vector<std::string> m_covered;
+};
 
 }  // namespace
 
@@ -137,7 +166,8 @@ TEST_CASE("nfs: an NFS pool makes one mount.nfs call with the documented options
     CHECK(calls[0].program == "/sbin/mount.nfs");
     CHECK(calls[0].args[0] == "acct.file.core.windows.net:/acct/dsvmshare");
     CHECK(calls[0].args[1] == fixture.sandbox().path("datamnt/dsvmshare"));
-    CHECK(has_arg(calls[0], "rw,vers=4.1,sec=sys,hard,timeo=600,retrans=2,nconnect=4"));
+    CHECK(
+        has_arg(calls[0], "rw,nosuid,nodev,vers=4.1,sec=sys,hard,timeo=600,retrans=2,nconnect=4"));
     CHECK(fixture.agent({"reconcile"}).out == "no changes\n");
     CHECK(helper.calls().size() == 1);
 }
@@ -311,4 +341,28 @@ TEST_CASE("smb: a mount helper that fails is a failed pass, and status says so",
     const auto again = fixture.agent({"reconcile"});
     CHECK(again.exit_code == 1);
     CHECK(helper.calls().size() == 2);
+}
+
+TEST_CASE("fstab: a line another tool adds while the agent mounts is kept", "[share][fstab]") {
+    // given fstab read before the mount and a line appended during it, we expect fstab after the
+    // pass to hold the admin's line, that line and the agent's entry
+    AgentFixture fixture;
+    const std::string admin = "UUID=1234 / ext4 defaults 0 1\n";
+    const std::string added = "UUID=abcd /data ext4 defaults,nofail 0 2";
+    fixture.sandbox().write("etc/fstab", admin);
+    FstabEditingHelper helper(fixture.sandbox(), added);
+    fixture.serve_tags({{"dsvm-share", "acct.file.core.windows.net:/acct/dsvmshare"}});
+
+    const auto result = fixture.agent({"reconcile"});
+    INFO(result.out << result.err);
+    REQUIRE(result.exit_code == 0);
+    REQUIRE(fixture.mounts_at("/datamnt/dsvmshare") == 1);
+    const std::string fstab = fixture.sandbox().read("etc/fstab");
+    INFO(fstab);
+    CHECK_THAT(fstab, Catch::StartsWith(admin) && Catch::Contains("\n" + added + "\n"));
+    const auto entries = managed_fstab_entries(fstab);
+    REQUIRE(entries.size() == 1);
+    CHECK(entries[0].source == "acct.file.core.windows.net:/acct/dsvmshare");
+    CHECK(entries[0].target == "/datamnt/dsvmshare");
+    CHECK(fixture.agent({"reconcile"}).out == "no changes\n");
 }

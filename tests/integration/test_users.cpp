@@ -3,6 +3,8 @@
 #include <sys/mount.h>
 
 #include <catch2/catch.hpp>
+#include <csignal>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -10,11 +12,10 @@
 
 #include "integration/agent_fixture.h"
 #include "integration/instance.h"
+#include "users/registry_format.h"
 
 using namespace dsvm;
 using namespace dsvm::test;
-
-namespace {}  // namespace
 
 TEST_CASE("users: two instances end with the same users and UIDs; a second pass changes nothing",
           "[users]") {
@@ -32,7 +33,7 @@ TEST_CASE("users: two instances end with the same users and UIDs; a second pass 
     CHECK(one.uids().at("alice") == "20000");
     CHECK(one.uids().at("bob") == "20001");
     CHECK(one.uids() == two.uids());
-    CHECK_THAT(one.sandbox().read("etc/group"), Catch::Contains("docker:x:998:bob"));
+    CHECK_THAT(one.sandbox().read("etc/group"), Catch::Contains("datasci:x:998:bob"));
     CHECK_THAT(one.sandbox().read("etc/sudoers.d/dsvm-agent"), Catch::Contains("%dsvm-sudo"));
     CHECK(std::filesystem::read_symlink(one.sandbox().path("home/alice/notebooks/remote")) ==
           "/datamnt/share/notebooks/alice");
@@ -199,4 +200,217 @@ TEST_CASE("users: a password from stdin reaches shadow as a hash only", "[users]
     CHECK_THAT(one.sandbox().read("etc/shadow"), Catch::Contains("erin:$y$"));
     CHECK(files_with_text(one.sandbox().path(), "correct horse").empty());
     CHECK(files_with_text(share.path(), "correct horse").empty());
+}
+
+namespace {
+
+// The registry on the share as the pool admin (who holds the key) would rewrite it by hand:
+// parsed, changed, signed again at the next generation.
+void rewrite_registry(Sandbox& share, const std::function<void(Registry&)>& change) {
+    auto file = parse_registry_file(share.read(".dsvm-agent/registry.json"));
+    REQUIRE(file.ok());
+    Registry registry = file->registry;
+    change(registry);
+    ++registry.generation;
+    share.write(".dsvm-agent/registry.json", render_registry_file(registry, k_pool_key), 0600);
+    share.write(".dsvm-agent/generation", std::to_string(registry.generation) + "\n", 0600);
+}
+
+std::string shadow_line(Instance& instance, const std::string& name) {
+    const std::string shadow = instance.sandbox().read("etc/shadow");
+    const auto at = shadow.find("\n" + name + ":");
+    return at == std::string::npos ? "" : shadow.substr(at + 1, shadow.find('\n', at + 1) - at - 1);
+}
+
+const std::string k_empty_pool =
+    R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"}})";
+
+}  // namespace
+
+TEST_CASE("users: an account whose registry entry vanished is locked; its UID is never reused",
+          "[users]") {
+    Sandbox share;
+    Instance one(share.path(), k_empty_pool);
+    Instance two(share.path(), k_empty_pool);
+    for (const char* name : {"alice", "carol"}) {
+        REQUIRE(one.agent({"adduser", name, "--sudo"}).exit_code == 0);
+    }
+    REQUIRE(two.agent({"reconcile"}).exit_code == 0);
+    CHECK(two.uids().at("carol") == "20001");
+    CHECK_THAT(two.sandbox().read("etc/group"), Catch::Contains("alice,carol"));
+
+    // Given carol's entry gone from a registry that verifies (an admin's edit, an old backup
+    // signed again), we expect her account locked everywhere, out of dsvm-sudo, and reported.
+    rewrite_registry(share, [](Registry& registry) {
+        std::erase_if(registry.users,
+                      [](const RegistryUser& user) { return user.name == "carol"; });
+    });
+    for (auto* instance : {&one, &two}) {
+        const auto pass = instance->agent({"reconcile"});
+        INFO(pass.out << pass.err);
+        CHECK(pass.exit_code == 0);
+        CHECK_THAT(pass.out, Catch::Contains("lock user carol"));
+        CHECK_THAT(shadow_line(*instance, "carol"),
+                   Catch::StartsWith("carol:!:") && Catch::EndsWith(":1:"));
+        CHECK_THAT(instance->sandbox().read("etc/group"),
+                   !Catch::Contains("carol,") && !Catch::Contains(",carol"));
+        CHECK_THAT(instance->agent({"status"}).out, Catch::Contains("Warning:") &&
+                                                        Catch::Contains("no valid entry") &&
+                                                        Catch::Contains("carol"));
+    }
+    // The next user never gets carol's UID, though no entry holds it any more.
+    REQUIRE(one.agent({"adduser", "dave"}).exit_code == 0);
+    CHECK(one.uids().at("dave") == "20002");
+}
+
+TEST_CASE("users: a registry that disappeared is an error, not an empty pool", "[users]") {
+    Sandbox share;
+    Instance one(share.path(), k_empty_pool);
+    REQUIRE(one.agent({"adduser", "alice", "--sudo"}).exit_code == 0);
+    const std::string before = one.sandbox().read("etc/passwd") + one.sandbox().read("etc/shadow");
+    REQUIRE(::unlink(share.path(".dsvm-agent/registry.json").c_str()) == 0);
+
+    const auto pass = one.agent({"reconcile"});
+    INFO(pass.out << pass.err);
+    CHECK(pass.exit_code == 1);
+    CHECK_THAT(pass.out, Catch::Contains("has disappeared") && Catch::Contains("generation 1"));
+    CHECK(one.sandbox().read("etc/passwd") + one.sandbox().read("etc/shadow") == before);
+    CHECK_THAT(shadow_line(one, "alice"), !Catch::EndsWith(":1:"));
+
+    // Nor does a new user start a new, empty registry in its place.
+    const auto added = one.agent({"adduser", "bob"});
+    CHECK(added.exit_code == 1);
+    CHECK_FALSE(share.exists(".dsvm-agent/registry.json"));
+}
+
+TEST_CASE("users: deluser then adduser does not bring the old password back", "[users]") {
+    Sandbox share;
+    Instance one(share.path(), k_empty_pool);
+    Instance two(share.path(), k_empty_pool);
+    REQUIRE(one.agent({"adduser", "dave", "--password-stdin"}, "old secret words\n").exit_code ==
+            0);
+    REQUIRE(two.agent({"reconcile"}).exit_code == 0);
+    const std::string hashed = shadow_line(two, "dave");
+    REQUIRE_THAT(hashed, Catch::StartsWith("dave:$y$"));
+    const std::string hash = hashed.substr(5, hashed.find(':', 5) - 5);
+
+    REQUIRE(one.agent({"deluser", "dave"}).exit_code == 0);
+    REQUIRE(two.agent({"reconcile"}).exit_code == 0);
+    REQUIRE(one.agent({"adduser", "dave"}).exit_code == 0);
+    REQUIRE(two.agent({"reconcile"}).exit_code == 0);
+    for (auto* instance : {&one, &two}) {
+        CHECK_THAT(shadow_line(*instance, "dave"), Catch::StartsWith("dave:!:"));
+        CHECK(instance->sandbox().read("etc/shadow").find(hash) == std::string::npos);
+        CHECK_THAT(shadow_line(*instance, "dave"), !Catch::EndsWith(":1:"));  // not locked
+    }
+    CHECK(share.read(".dsvm-agent/registry.json").find(hash) == std::string::npos);
+}
+
+TEST_CASE("users: --remove-notebooks keeps the notebooks when the deletion did not commit",
+          "[users]") {
+    Sandbox share;
+    Instance one(share.path(), k_empty_pool);
+    REQUIRE(one.agent({"adduser", "gina"}).exit_code == 0);
+    share.write("notebooks/gina/thesis.ipynb", "{}");
+    share.write(".dsvm-agent/registry.json", "{\"version\": 2, \"truncated", 0600);
+
+    const auto removed = one.agent({"deluser", "gina", "--remove-notebooks"});
+    INFO(removed.out << removed.err);
+    CHECK(removed.exit_code == 1);
+    CHECK(share.exists("notebooks/gina/thesis.ipynb"));
+    CHECK_THAT(removed.err, Catch::Contains("were not removed") ||
+                                Catch::Contains("notebooks were not removed"));
+}
+
+TEST_CASE("users: a registry nested 200,000 deep is refused without a crash", "[users]") {
+    Sandbox share;
+    Instance one(share.path(), k_pool);
+    REQUIRE(one.agent({"reconcile"}).exit_code == 0);
+    share.write(".dsvm-agent/registry.json",
+                R"({"version": 2, "registry": {"users": [)" + std::string(200000, '[') +
+                    std::string(200000, ']') + "]}}",
+                0600);
+    for (const std::vector<std::string>& command :
+         {std::vector<std::string>{"users"}, {"reconcile"}, {"users", "--json"}}) {
+        const auto result = one.agent(command);
+        INFO(command[0] << ": " << result.out << result.err);
+        CHECK(result.exit_code == 1);  // not -1: no signal ended it
+        CHECK_THAT(result.out + result.err, Catch::Contains("levels deep"));
+    }
+    CHECK_THAT(one.agent({"status"}).out, Catch::Contains("levels deep"));
+}
+
+TEST_CASE("users: the generation file is never followed nor waited on", "[users]") {
+    Sandbox share;
+    Instance one(share.path(), k_pool);
+    REQUIRE(one.agent({"reconcile"}).exit_code == 0);
+    one.sandbox().write("root/secret.txt", "local-only-secret-content\n", 0600);
+    REQUIRE(::unlink(share.path(".dsvm-agent/generation").c_str()) == 0);
+
+    SECTION("a FIFO") {
+        REQUIRE(::mkfifo(share.path(".dsvm-agent/generation").c_str(), 0600) == 0);
+    }
+    SECTION("a symlink to a local file") {
+        REQUIRE(::symlink(one.sandbox().path("root/secret.txt").c_str(),
+                          share.path(".dsvm-agent/generation").c_str()) == 0);
+    }
+    // The daemon's fast path reads the generation first; a FIFO would hold its pass forever.
+    Child daemon({DSVM_AGENT_BINARY, "--root", one.sandbox().path(), "--imds", "off", "run"},
+                 one.sandbox().path("daemon.log"));
+    const bool passed = eventually(
+        [&] {
+            return one.sandbox().exists("var/lib/dsvm-agent/status.json") &&
+                   one.sandbox().read("var/lib/dsvm-agent/status.json").find("\"time\"") !=
+                       std::string::npos;
+        },
+        20000);
+    REQUIRE(one.agent({"reconcile"}).exit_code == 0);
+    CHECK(passed);
+    daemon.signal(SIGTERM);
+    CHECK(daemon.wait(10000) == 0);
+    CHECK(one.sandbox().read("var/lib/dsvm-agent/state.json").find("local-only-secret") ==
+          std::string::npos);
+    CHECK(one.sandbox().read("var/lib/dsvm-agent/status.json").find("local-only-secret") ==
+          std::string::npos);
+}
+
+TEST_CASE("users: names the system or a package uses are refused", "[users]") {
+    Sandbox share;
+    Instance one(share.path(), k_empty_pool);
+    // NIS compat entries reserve their names too.
+    one.sandbox().write("etc/passwd", std::string(k_passwd) + "+nisuser::::::\n");
+    REQUIRE(one.agent({"reconcile"}).exit_code == 0);
+    const std::string before = tree_digest(one.sandbox().path("etc")) + tree_digest(share.path());
+    for (const char* name : {"dsvm-sudo", "docker", "lxd", "systemd-coredump", "_chrony",
+                             "postgres", "nisuser", "datasci"}) {
+        const auto result = one.agent({"adduser", name});
+        INFO(name << ": " << result.err);
+        CHECK(result.exit_code == 2);
+    }
+    for (const char* group : {"sudo", "shadow", "root", "docker", "adm", "dsvm-sudo"}) {
+        const auto result = one.agent({"adduser", "erin", "--groups", group});
+        INFO(group << ": " << result.err);
+        CHECK(result.exit_code == 2);
+        CHECK_THAT(result.err, Catch::Contains("privileged"));
+    }
+    CHECK(tree_digest(one.sandbox().path("etc")) + tree_digest(share.path()) == before);
+}
+
+TEST_CASE("users: names from an unverified registry reach the terminal escaped", "[users]") {
+    Sandbox share;
+    Instance one(share.path(), k_pool);
+    REQUIRE(one.agent({"reconcile"}).exit_code == 0);
+    share.write(".dsvm-agent/registry.json",
+                "{\"version\": 1, \"generation\": 9, \"users\": [{\"name\": "
+                "\"x\\u001b]0;pwned\\u0007\\u001b[2J\", \"uid\": 20009}]}",
+                0600);
+    const auto listing = one.agent({"users"});
+    CHECK(listing.exit_code == 1);
+    CHECK_THAT(listing.out, Catch::Contains("NOT VERIFIED") && Catch::Contains("x\\x1b]0;pwned"));
+    for (const auto& text : {listing.out, listing.err, one.agent({"users", "--json"}).out,
+                             one.agent({"reconcile"}).out, one.agent({"status"}).out,
+                             one.sandbox().read("var/lib/dsvm-agent/status.json")}) {
+        CHECK(text.find('\x1b') == std::string::npos);
+        CHECK(text.find('\x07') == std::string::npos);
+    }
 }

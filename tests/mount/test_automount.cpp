@@ -21,7 +21,7 @@ TEST_CASE("automount: a map entry mounts only the user's folder, as that user", 
     CHECK(notebook_map_entry(k_source, alice, "", k_credentials) ==
           "alice -fstype=cifs,vers=3.1.1,credentials=/etc/dsvm-agent/credentials/acct.cred,"
           "serverino,actimeo=30,mfsymlinks,uid=20001,forceuid,gid=20001,forcegid,dir_mode=0700,"
-          "file_mode=0600 ://acct.file.core.windows.net/dsvmshare/notebooks/alice\n");
+          "file_mode=0600,nosuid,nodev ://acct.file.core.windows.net/dsvmshare/notebooks/alice\n");
     CHECK(notebook_mount_path("alice") == "/run/dsvm-agent/notebooks/alice");
 }
 

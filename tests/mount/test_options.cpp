@@ -42,20 +42,38 @@ std::string refusal(ShareType type, std::string_view options) {
 TEST_CASE("options: smb per-user defaults are root-only", "[options]") {
     CHECK(mount_options(ShareType::Smb, SmbAccess::PerUser, "", k_cred) ==
           "vers=3.1.1,credentials=/etc/dsvm-agent/credentials/acct.cred,serverino,nosharesock,"
-          "actimeo=30,mfsymlinks,uid=0,gid=0,dir_mode=0700,file_mode=0600");
+          "actimeo=30,mfsymlinks,uid=0,gid=0,dir_mode=0700,file_mode=0600,nosuid,nodev");
 }
 
 TEST_CASE("options: smb shared defaults are the reference's world-writable mount", "[options]") {
     CHECK(mount_options(ShareType::Smb, SmbAccess::Shared, "", k_cred) ==
           "vers=3.1.1,credentials=/etc/dsvm-agent/credentials/acct.cred,serverino,nosharesock,"
-          "actimeo=30,mfsymlinks,uid=0,gid=0,dir_mode=0777,file_mode=0777");
+          "actimeo=30,mfsymlinks,uid=0,gid=0,dir_mode=0777,file_mode=0777,nosuid,nodev");
 }
 
 TEST_CASE("options: nfs and bind defaults", "[options]") {
     // SMB access and the credentials file mean nothing to these types.
     CHECK(mount_options(ShareType::Nfs, SmbAccess::Shared, "", k_cred) ==
-          "vers=4.1,sec=sys,hard,timeo=600,retrans=2,nconnect=4");
-    CHECK(mount_options(ShareType::Bind, SmbAccess::PerUser, "", k_cred) == "bind");
+          "vers=4.1,sec=sys,hard,timeo=600,retrans=2,nconnect=4,nosuid,nodev");
+    CHECK(mount_options(ShareType::Bind, SmbAccess::PerUser, "", k_cred) == "bind,nosuid,nodev");
+}
+
+TEST_CASE("options: suid and dev are refused on every share type", "[options]") {
+    // A set-user-ID root program or a device node left on the share by anyone who can write it
+    // must not work on an instance.
+    for (const auto type : {ShareType::Smb, ShareType::Nfs, ShareType::Bind}) {
+        CHECK_THAT(refusal(type, "suid"),
+                   Catch::Contains("'suid' would let a set-user-ID program") &&
+                       Catch::Contains("nosuid,nodev"));
+        CHECK_THAT(refusal(type, "dev"), Catch::Contains("'dev' would let a device node"));
+        CHECK(refusal(type, "nosuid,nodev") == "(accepted)");
+        // Even unchecked, they never reach the mount.
+        const auto options = mount_options(type, SmbAccess::PerUser, "suid,dev", k_cred);
+        CHECK(count_item(options, "nosuid") == 1);
+        CHECK(count_item(options, "nodev") == 1);
+        CHECK(count_item(options, "suid") == 0);
+        CHECK(count_item(options, "dev") == 0);
+    }
 }
 
 TEST_CASE("options: fs types", "[options]") {
@@ -68,15 +86,16 @@ TEST_CASE("options: a share's option replaces the default in place and new ones 
           "[options]") {
     CHECK(mount_options(ShareType::Smb, SmbAccess::PerUser, "cache=none,actimeo=60", k_cred) ==
           "vers=3.1.1,credentials=/etc/dsvm-agent/credentials/acct.cred,serverino,nosharesock,"
-          "actimeo=60,mfsymlinks,uid=0,gid=0,dir_mode=0700,file_mode=0600,cache=none");
+          "actimeo=60,mfsymlinks,uid=0,gid=0,dir_mode=0700,file_mode=0600,nosuid,nodev,cache=none");
     CHECK(mount_options(ShareType::Nfs, SmbAccess::PerUser, "vers=4,minorversion=1,sec=krb5", "") ==
-          "vers=4,sec=krb5,hard,timeo=600,retrans=2,nconnect=4,minorversion=1");
-    CHECK(mount_options(ShareType::Bind, SmbAccess::PerUser, "ro,nosuid", "") == "bind,ro,nosuid");
+          "vers=4,sec=krb5,hard,timeo=600,retrans=2,nconnect=4,nosuid,nodev,minorversion=1");
+    CHECK(mount_options(ShareType::Bind, SmbAccess::PerUser, "ro,nosuid", "") ==
+          "bind,nosuid,nodev,ro");
 }
 
 TEST_CASE("options: nfsvers replaces the default vers rather than sitting beside it", "[options]") {
     CHECK(mount_options(ShareType::Nfs, SmbAccess::PerUser, "nfsvers=4.2", "") ==
-          "nfsvers=4.2,sec=sys,hard,timeo=600,retrans=2,nconnect=4");
+          "nfsvers=4.2,sec=sys,hard,timeo=600,retrans=2,nconnect=4,nosuid,nodev");
 }
 
 TEST_CASE("options: mount options are deterministic and never repeat a key", "[options]") {
@@ -95,8 +114,9 @@ TEST_CASE("options: unchecked owned keys never replace the agent's values", "[op
                                    "uid=1000,password=hunter2,,=x,vers=2.1,cache=none", k_cred);
     CHECK(smb ==
           "vers=3.1.1,credentials=/etc/dsvm-agent/credentials/acct.cred,serverino,nosharesock,"
-          "actimeo=30,mfsymlinks,uid=0,gid=0,dir_mode=0700,file_mode=0600,cache=none");
-    CHECK(mount_options(ShareType::Bind, SmbAccess::PerUser, "size=1G,ro", "") == "bind,ro");
+          "actimeo=30,mfsymlinks,uid=0,gid=0,dir_mode=0700,file_mode=0600,nosuid,nodev,cache=none");
+    CHECK(mount_options(ShareType::Bind, SmbAccess::PerUser, "size=1G,ro", "") ==
+          "bind,nosuid,nodev,ro");
 }
 
 TEST_CASE("options: every key the agent owns on smb is refused, named", "[options]") {

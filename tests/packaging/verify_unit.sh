@@ -19,6 +19,18 @@ for setting in 'Type=notify' 'After=network-online.target' 'Wants=network-online
   grep -qx -- "$setting" "$unit" || grep -q -- "^${setting%%=*}=.*${setting#*=}" "$unit" ||
     { echo "missing: $setting"; exit 1; }
 done
+# The watchdog restarts a stuck daemon (docs/operation.md, "The watchdog"): it must be on, and
+# longer than a legitimate pass can take, or a slow but healthy pass would be killed.
+watchdog=$(sed -n 's/^WatchdogSec=//p' "$unit")
+if [[ -z $watchdog ]]; then
+  echo "missing: WatchdogSec= (the daemon sends WATCHDOG=1; without it a hung agent is never restarted)"
+  exit 1
+fi
+watchdog_us=$(systemd-analyze timespan "$watchdog" | sed -n 's/^ *μs: //p')
+if [[ ! $watchdog_us =~ ^[0-9]+$ ]] || (( watchdog_us < 300000000 )); then
+  echo "WatchdogSec=$watchdog is off or shorter than 5 minutes: a legitimate pass would be killed"
+  exit 1
+fi
 for namespaced in PrivateTmp ProtectSystem ProtectHome ReadOnlyPaths PrivateDevices \
                   ProtectKernelModules TemporaryFileSystem; do
   if grep -q "^$namespaced=" "$unit"; then

@@ -56,7 +56,7 @@ const std::string k_group =
     "irc:x:39:\nshadow:x:42:\nutmp:x:43:\nvideo:x:44:azureuser\nplugdev:x:46:azureuser\n"
     "staff:x:50:\ngames:x:60:\nusers:x:100:\nnogroup:x:65534:\nsystemd-journal:x:999:\n"
     "systemd-network:x:998:\nmessagebus:x:107:\nnetdev:x:108:azureuser\n"
-    "docker:x:997:azureuser\nazureuser:x:1000:\nbob:x:1001:\n";
+    "datasci:x:997:azureuser\nazureuser:x:1000:\nbob:x:1001:\n";
 
 const std::string k_shadow =
     "root:*:19750:0:99999:7:::\ndaemon:*:19750:0:99999:7:::\nbin:*:19750:0:99999:7:::\n"
@@ -77,7 +77,7 @@ const std::string k_gshadow =
     "dip:*::azureuser\nwww-data:*::\nbackup:*::\nlist:*::\nirc:*::\nshadow:*::\nutmp:*::\n"
     "video:*::azureuser\nplugdev:*::azureuser\nstaff:*::\ngames:*::\nusers:*::\nnogroup:*::\n"
     "systemd-journal:!*::\nsystemd-network:!*::\nmessagebus:!::\nnetdev:!::azureuser\n"
-    "docker:!::azureuser\nazureuser:!::\nbob:!::\n";
+    "datasci:!::azureuser\nazureuser:!::\nbob:!::\n";
 
 AccountFiles debian_files() {
     AccountFiles files;
@@ -174,14 +174,14 @@ TEST_CASE("accounts: a name, uid or gid that exists fails alone and the other ch
     uid_clash.gid = 20010;
     auto gid_clash = pool_user("dave", 20011);
     gid_clash.gid = 1001;
-    const auto applied =
-        apply_all(files, {pool_user("bob", 20001), uid_clash, gid_clash, pool_user("docker", 20002),
-                          pool_user("ghost", 20003), pool_user("alice", 20000)});
+    const auto applied = apply_all(
+        files, {pool_user("bob", 20001), uid_clash, gid_clash, pool_user("datasci", 20002),
+                pool_user("ghost", 20003), pool_user("alice", 20000)});
     const std::vector<std::string> errors{
         "cannot create user 'bob': the name already exists in /etc/passwd",
         "cannot create user 'carol': uid 1000 already belongs to 'azureuser'",
         "cannot create user 'dave': gid 1001 already belongs to 'bob'",
-        "cannot create user 'docker': the name already exists in /etc/group",
+        "cannot create user 'datasci': the name already exists in /etc/group",
         "cannot create user 'ghost': the name already exists in /etc/shadow"};
     for (std::size_t i = 0; i < errors.size(); ++i) {
         CHECK_FALSE(applied.outcomes[i].ok);
@@ -240,10 +240,10 @@ TEST_CASE("accounts: passwords, locks and groups of accounts the agent did not c
         INFO(name);
         SetSupplementaryGroups groups;
         groups.user = name;
-        groups.wanted = {"docker"};
-        groups.managed_groups = {"docker", "sudo"};
+        groups.wanted = {"datasci"};
+        groups.managed_groups = {"datasci", "video"};
         const auto applied = apply_all(files, {SetPasswordHash{name, "$y$j9T$x$y"},
-                                               LockAccount{name}, UnlockAccount{name}, groups});
+                                               LockAccount{name}, UnlockAccount{name, {}}, groups});
         for (const auto& outcome : applied.outcomes) {
             CHECK_FALSE(outcome.ok);
             CHECK(outcome.error ==
@@ -270,29 +270,85 @@ TEST_CASE("accounts: setting a password changes only that user's hash", "[accoun
           applied.files);
 }
 
-TEST_CASE("accounts: lock and unlock are idempotent and never leave an empty password",
+TEST_CASE("accounts: a lock drops the hash, so an unlock never brings an old password back",
           "[accounts]") {
     AccountFiles files = with_alice();
     files = apply_all(files, {SetPasswordHash{"alice", "$y$j9T$a$b"}}).files;
     const auto locked = apply_all(files, {LockAccount{"alice"}});
     CHECK(locked.outcomes[0].ok);
     const std::string line = shadow_line(locked.files.shadow, "alice");
-    CHECK(line.substr(0, 18) == "alice:!$y$j9T$a$b:");
+    CHECK(line.substr(0, 8) == "alice:!:");
     CHECK(line.substr(line.size() - 6) == ":7::1:");
+    CHECK(locked.files.shadow.find("$y$j9T$a$b") == std::string::npos);
+    const AccountView view = AccountView::parse(locked.files);
+    CHECK(view.is_locked("alice"));
+    CHECK_FALSE(AccountView::parse(files).is_locked("alice"));
     CHECK(apply_all(locked.files, {LockAccount{"alice"}, LockAccount{"alice"}}).files ==
           locked.files);
     // A new hash while locked keeps the lock.
     const auto rehashed = apply_all(locked.files, {SetPasswordHash{"alice", "$y$j9T$c$d"}});
     CHECK(AccountView::parse(rehashed.files).password_hash("alice") == "!$y$j9T$c$d");
 
-    const auto unlocked = apply_all(locked.files, {UnlockAccount{"alice"}, UnlockAccount{"alice"}});
+    // deluser then adduser without a password: the old one does not come back.
+    const auto readded = apply_all(locked.files, {UnlockAccount{"alice", ""}});
+    CHECK(AccountView::parse(readded.files).password_hash("alice") == "!");
+    CHECK_FALSE(AccountView::parse(readded.files).is_locked("alice"));
+    // With a password given again, that one.
+    const auto unlocked = apply_all(
+        locked.files, {UnlockAccount{"alice", "$y$j9T$a$b"}, UnlockAccount{"alice", "$y$j9T$a$b"}});
     CHECK(unlocked.files == files);
-
-    // alice without a password: unlocking "!" must not produce "" (a login without a password).
+    // An unlock never writes an empty password field (a login without a password).
     const AccountFiles fresh = with_alice();
-    const auto cycled = apply_all(fresh, {LockAccount{"alice"}, UnlockAccount{"alice"}});
+    const auto cycled = apply_all(fresh, {LockAccount{"alice"}, UnlockAccount{"alice", ""}});
     CHECK(AccountView::parse(cycled.files).password_hash("alice") == "!");
     CHECK(cycled.files == fresh);
+    CHECK_FALSE(apply_all(fresh, {UnlockAccount{"alice", "bad:hash"}}).outcomes[0].ok);
+}
+
+TEST_CASE("accounts: what an interrupted creation left is removed, and only that", "[accounts]") {
+    // Given a batch that wrote group and gshadow (zoe's group, zoe in datasci) but died before
+    // shadow and passwd, we expect the leftovers removed and zoe created afresh in one batch.
+    const AccountFiles before = debian_files();
+    auto create = pool_user("zoe", 20009);
+    SetSupplementaryGroups groups{"zoe", {"datasci"}, {"datasci"}};
+    AccountFiles partial = apply_all(before, {create, groups}).files;
+    partial.shadow = before.shadow;
+    partial.passwd = before.passwd;
+    REQUIRE(AccountView::parse(partial).group("zoe") != nullptr);
+
+    const auto refused = apply_all(partial, {create});
+    CHECK_FALSE(refused.outcomes[0].ok);  // the leftovers are in the way
+
+    const auto finished =
+        apply_all(partial, {RemovePartialAccount{"zoe", 20009, 20009}, create, groups});
+    for (const auto& outcome : finished.outcomes) {
+        INFO(outcome.description << ": " << outcome.error);
+        CHECK(outcome.ok);
+    }
+    CHECK(finished.files == apply_all(before, {create, groups}).files);
+    CHECK(describe(RemovePartialAccount{"zoe", 20009, 20009}) ==
+          "remove what an interrupted pass left of user zoe");
+
+    // Nothing is removed for an account that exists, nor a group with another gid.
+    const AccountFiles whole = apply_all(before, {create}).files;
+    const auto kept = apply_all(whole, {RemovePartialAccount{"zoe", 20009, 20009}});
+    CHECK_FALSE(kept.outcomes[0].ok);
+    CHECK(kept.files == whole);
+    AccountFiles other = before;
+    other.group += "bob:x:4242:\n";
+    const auto other_kept = apply_all(other, {RemovePartialAccount{"zoe", 20009, 20009}});
+    CHECK(other_kept.outcomes[0].ok);
+    CHECK(other_kept.files.group == other.group);
+}
+
+TEST_CASE("accounts: gshadow members are seen apart from group members", "[accounts]") {
+    AccountFiles files = debian_files();
+    files.gshadow = replace_line(files.gshadow, "datasci:!::azureuser", "datasci:!::azureuser,yan");
+    const AccountView view = AccountView::parse(files);
+    REQUIRE(view.gshadow_members("datasci") != nullptr);
+    CHECK(*view.gshadow_members("datasci") == std::vector<std::string>{"azureuser", "yan"});
+    CHECK(view.group("datasci")->members == std::vector<std::string>{"azureuser"});
+    CHECK(view.gshadow_members("nosuchgroup") == nullptr);
 }
 
 TEST_CASE("accounts: supplementary groups change only managed groups and report missing ones",
@@ -300,33 +356,34 @@ TEST_CASE("accounts: supplementary groups change only managed groups and report 
     AccountFiles files = with_alice();
     SetSupplementaryGroups join;
     join.user = "alice";
-    join.wanted = {"docker", "audio", "sudo", "gpu"};
-    join.managed_groups = {"docker", "audio", "video", "gpu"};
+    join.wanted = {"datasci", "audio", "plugdev", "gpu"};
+    join.managed_groups = {"datasci", "audio", "video", "gpu"};
     const auto joined = apply_all(files, {join});
     CHECK_FALSE(joined.outcomes[0].ok);
     CHECK(joined.outcomes[0].error == "group 'gpu' does not exist on this instance");
-    CHECK(joined.outcomes[0].description == "set the groups of alice to docker, audio, sudo, gpu");
+    CHECK(joined.outcomes[0].description ==
+          "set the groups of alice to datasci, audio, plugdev, gpu");
     std::string group =
-        replace_line(files.group, "docker:x:997:azureuser", "docker:x:997:azureuser,alice");
+        replace_line(files.group, "datasci:x:997:azureuser", "datasci:x:997:azureuser,alice");
     group = replace_line(group, "audio:x:29:azureuser", "audio:x:29:azureuser,alice");
     CHECK(joined.files.group == group);
     std::string gshadow =
-        replace_line(files.gshadow, "docker:!::azureuser", "docker:!::azureuser,alice");
+        replace_line(files.gshadow, "datasci:!::azureuser", "datasci:!::azureuser,alice");
     gshadow = replace_line(gshadow, "audio:*::azureuser", "audio:*::azureuser,alice");
     CHECK(joined.files.gshadow == gshadow);
     CHECK(joined.files.passwd == files.passwd);
     CHECK(joined.files.shadow == files.shadow);
-    // sudo is in wanted but not managed: untouched.
-    CHECK(AccountView::parse(joined.files).group("sudo")->members ==
+    // plugdev is in wanted but not managed: untouched.
+    CHECK(AccountView::parse(joined.files).group("plugdev")->members ==
           std::vector<std::string>{"azureuser"});
 
     SetSupplementaryGroups leave = join;
     leave.wanted = {"audio"};
-    leave.managed_groups = {"docker", "audio", "video"};
+    leave.managed_groups = {"datasci", "audio", "video"};
     const auto left = apply_all(joined.files, {leave, leave});
     CHECK(left.outcomes[0].ok);
     const auto view = AccountView::parse(left.files);
-    CHECK(view.group("docker")->members == std::vector<std::string>{"azureuser"});
+    CHECK(view.group("datasci")->members == std::vector<std::string>{"azureuser"});
     CHECK(view.group("audio")->members == std::vector<std::string>{"azureuser", "alice"});
     CHECK(left.files.group ==
           replace_line(files.group, "audio:x:29:azureuser", "audio:x:29:azureuser,alice"));
@@ -376,8 +433,8 @@ TEST_CASE("accounts: AccountView finds users, groups and hashes", "[accounts]") 
     CHECK(view.user_by_uid(20000)->shell == "/bin/bash");
     CHECK(view.user("mallory") == nullptr);
     CHECK(view.user_by_uid(4242) == nullptr);
-    REQUIRE(view.group("docker") != nullptr);
-    CHECK(view.group("docker")->gid == 997);
+    REQUIRE(view.group("datasci") != nullptr);
+    CHECK(view.group("datasci")->gid == 997);
     CHECK(view.group_by_gid(42)->name == "shadow");
     CHECK(view.group("adm")->members == std::vector<std::string>{"azureuser"});
     CHECK(view.group("shadow")->members.empty());
@@ -397,8 +454,8 @@ TEST_CASE("accounts: descriptions never show a password hash", "[accounts]") {
     CHECK(describe(SetPasswordHash{"alice", "$y$j9T$SECRET$hash"}).find("SECRET") ==
           std::string::npos);
     CHECK(describe(LockAccount{"alice"}) == "lock user alice");
-    CHECK(describe(UnlockAccount{"alice"}) == "unlock user alice");
-    CHECK(describe(SetSupplementaryGroups{"alice", {}, {"docker"}}) ==
+    CHECK(describe(UnlockAccount{"alice", "$y$SECRET"}) == "unlock user alice");
+    CHECK(describe(SetSupplementaryGroups{"alice", {}, {"datasci"}}) ==
           "set the groups of alice to none");
 }
 
@@ -466,10 +523,10 @@ TEST_CASE("accounts: committed files pass pwck and grpck", "[accounts]") {
     const Root root = install_debian(sandbox);
     auto carol = pool_user("carol", 20001);
     carol.password_hash = "$y$j9T$abc$def";
-    const auto outcomes =
-        commit_ok(root, {pool_user("alice", 20000), carol,
-                         SetSupplementaryGroups{"carol", {"docker", "video"}, {"docker", "video"}},
-                         LockAccount{"alice"}});
+    const auto outcomes = commit_ok(
+        root, {pool_user("alice", 20000), carol,
+               SetSupplementaryGroups{"carol", {"datasci", "video"}, {"datasci", "video"}},
+               LockAccount{"alice"}});
     for (const auto& outcome : outcomes) {
         CHECK(outcome.ok);
     }

@@ -1,0 +1,195 @@
+#include "users/registry_key.h"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <stdexcept>
+
+#include "common/fd.h"
+#include "common/fs.h"
+#include "common/safe_open.h"
+#include "common/text.h"
+
+namespace dsvm {
+
+namespace {
+
+constexpr std::size_t k_min_key = 32;
+constexpr std::size_t k_max_key = 256;
+constexpr std::string_view k_key_rule =
+    "a registry key is 32 to 256 printable ASCII characters without spaces (make one with "
+    "`openssl rand -base64 32`)";
+constexpr std::string_view k_id_label = "dsvm-agent registry key id";
+
+std::string directory_of(std::string_view path) {
+    return std::string(path.substr(0, path.rfind('/')));
+}
+std::string name_of(std::string_view path) {
+    return std::string(path.substr(path.rfind('/') + 1));
+}
+
+// The file holds the key and one newline.
+std::string_view key_text(const SecretBytes& bytes) {
+    std::string_view text = bytes.view();
+    if (!text.empty() && text.back() == '\n') {
+        text.remove_suffix(1);
+    }
+    return text;
+}
+
+Result<void> read_key(int directory, std::string_view path, SecretBytes& key, std::string& id) {
+    auto file = read_secret_file_at(directory, name_of(path), std::string(path), k_max_key + 1);
+    if (!file) {
+        return file.error();
+    }
+    if (!file->found) {
+        return {};
+    }
+    if (auto checked = check_registry_key(key_text(file->bytes)); !checked) {
+        return failure(std::string(path) + ": " + checked.error().message);
+    }
+    id = registry_key_id(key_text(file->bytes));
+    key = std::move(file->bytes);
+    key.set_size(key_text(key).size());
+    return {};
+}
+
+// The credentials directory, root's alone: created 0700 when missing; an existing one must be a
+// directory owned by root that nobody else can write (the storage keys live there too).
+Result<Fd> open_key_directory(const Root& root, bool create) {
+    const std::string shown = directory_of(k_registry_key_path);
+    const std::string real = root.path(shown);
+    if (create) {
+        if (auto made = make_directories(real, 0700); !made) {
+            return made.error();
+        }
+    }
+    Fd directory(::open(real.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!directory) {
+        if (errno == ENOENT && !create) {
+            return Fd();
+        }
+        return failure("cannot open " + shown + ": " + errno_text(errno) +
+                       " (it must be a directory owned by root, mode 0700, not a symlink)");
+    }
+    if (auto owned = check_private_owner(directory.get(), ::geteuid(), shown); !owned) {
+        return with_context("the registry key's directory", owned.error());
+    }
+    return directory;
+}
+
+}  // namespace
+
+Result<void> check_registry_key(std::string_view key) {
+    if (key.size() < k_min_key || key.size() > k_max_key) {
+        return invalid("the registry key is " + std::to_string(key.size()) +
+                       " characters long: " + std::string(k_key_rule));
+    }
+    for (const char c : key) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte <= 0x20 || byte >= 0x7f) {
+            return invalid(
+                "the registry key contains a space, a control character or a "
+                "non-ASCII byte: " +
+                std::string(k_key_rule));
+        }
+    }
+    return {};
+}
+
+std::string registry_key_id(std::string_view key) {
+    std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> context(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1 ||
+        EVP_DigestUpdate(context.get(), k_id_label.data(), k_id_label.size()) != 1 ||
+        EVP_DigestUpdate(context.get(), "", 1) != 1 ||
+        EVP_DigestUpdate(context.get(), key.data(), key.size()) != 1 ||
+        EVP_DigestFinal_ex(context.get(), digest, &length) != 1 || length < 8) {
+        throw std::runtime_error("SHA-256 is not available from OpenSSL");
+    }
+    return hex_digits(digest, 8);
+}
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &length);
+    std::string hex = hex_digits(mac, length);
+    ::explicit_bzero(mac, sizeof mac);
+    return hex;
+}
+
+bool equal_in_constant_time(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+Result<RegistryKeys> read_registry_keys(const Root& root) {
+    RegistryKeys keys;
+    auto directory = open_key_directory(root, false);
+    if (!directory) {
+        return directory.error();
+    }
+    if (!*directory) {
+        return keys;
+    }
+    if (auto read = read_key(directory->get(), k_registry_key_path, keys.current, keys.current_id);
+        !read) {
+        return read.error();
+    }
+    if (auto read = read_key(directory->get(), k_previous_registry_key_path, keys.previous,
+                             keys.previous_id);
+        !read) {
+        return read.error();
+    }
+    return keys;
+}
+
+Result<void> write_registry_keys(const Root& root, std::string_view current,
+                                 std::string_view previous) {
+    if (auto checked = check_registry_key(current); !checked) {
+        return checked;
+    }
+    if (!previous.empty()) {
+        if (auto checked = check_registry_key(previous); !checked) {
+            return invalid("previous key: " + checked.error().message);
+        }
+    }
+    auto directory = open_key_directory(root, true);
+    if (!directory) {
+        return directory.error();
+    }
+    const std::string shown = directory_of(k_registry_key_path);
+    ReplaceOptions options;
+    options.mode = 0600;
+    options.uid = ::geteuid();
+    options.gid = ::getegid();
+    for (const auto& [path, key] : {std::pair{k_registry_key_path, current},
+                                    std::pair{k_previous_registry_key_path, previous}}) {
+        if (key.empty()) {
+            if (::unlinkat(directory->get(), name_of(path).c_str(), 0) != 0 && errno != ENOENT) {
+                return failure("cannot remove " + std::string(path) + ": " + errno_text(errno));
+            }
+            continue;
+        }
+        SecretBytes content(key.size() + 1);
+        content.append(key);
+        content.push_back('\n');
+        if (auto written =
+                replace_file_at(directory->get(), name_of(path), content.view(), options, shown);
+            !written) {
+            return written;
+        }
+    }
+    return {};
+}
+
+}  // namespace dsvm

@@ -1,0 +1,268 @@
+#include "users/registry_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "common/fd.h"
+#include "common/file_lock.h"
+#include "common/fs.h"
+#include "common/safe_open.h"
+
+namespace dsvm {
+
+namespace {
+
+constexpr char k_directory[] = ".dsvm-agent";
+constexpr char k_registry_file[] = "registry.json";
+constexpr char k_lock_file[] = "registry.lock";
+// The generation alone, so a pass can tell "nothing changed" without reading the registry.
+constexpr char k_generation_file[] = "generation";
+constexpr auto k_lock_wait = std::chrono::seconds(30);
+constexpr std::size_t k_max_generation_bytes = 32;
+
+Error not_root_only(const std::string& path, const std::string& why) {
+    return failure(path + " on the share cannot be made root-only (" + why +
+                   "); if the share is an NFS export with root_squash, export it with "
+                   "no_root_squash for the pool's instances");
+}
+
+// Opens .dsvm-agent without following a symlink. On a share with POSIX owners it must be ours
+// and writable by nobody else: one that someone else made is refused, never taken over (what
+// they left inside could be anything).
+Result<Fd> open_directory(const RegistryShare& share, bool create) {
+    const std::string path = share.dir + "/" + k_directory;
+    if (create && ::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+        const int error = errno;
+        if (error == EACCES || error == EPERM) {
+            return not_root_only(path, "cannot create it: " + errno_text(error));
+        }
+        return failure("cannot create directory " + path + ": " + errno_text(error));
+    }
+    Fd directory(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!directory) {
+        const int error = errno;
+        if (error == ENOENT && !create) {
+            return Fd();
+        }
+        if (error == ENOTDIR || error == ELOOP) {
+            return failure("refusing " + path + ": it is a symlink or not a directory");
+        }
+        if (error == EACCES || error == EPERM) {
+            return not_root_only(path, "cannot open it: " + errno_text(error));
+        }
+        return failure("cannot open " + path + ": " + errno_text(error));
+    }
+    if (!share.posix_owners) {
+        return directory;
+    }
+    struct stat info {};
+    if (::fstat(directory.get(), &info) != 0) {
+        return failure("cannot stat " + path + ": " + errno_text(errno));
+    }
+    if (info.st_uid != ::geteuid()) {
+        return failure("refusing " + path + ": it is owned by uid " + std::to_string(info.st_uid) +
+                       ", not root, so someone else made it; move it away (the next write makes "
+                       "a new one)");
+    }
+    // Ours but open to others (mkdir's mode is narrowed by the umask; an old one may be 0755):
+    // a writer only narrows it, a reader refuses until then.
+    if ((info.st_mode & 022) != 0) {
+        if (!create) {
+            return check_private_owner(directory.get(), ::geteuid(), path).error();
+        }
+        if (::fchmod(directory.get(), 0700) != 0) {
+            return not_root_only(path, "chmod 0700 failed: " + errno_text(errno));
+        }
+    }
+    return directory;
+}
+
+Result<LoadedRegistry> load_at(int directory, const RegistryShare& share, const RegistryKeys& keys,
+                               const std::string& path) {
+    UntrustedFile rules;
+    rules.max_bytes = k_max_registry_bytes;
+    rules.check_owner = share.posix_owners;
+    rules.owner = ::geteuid();
+    auto read = read_untrusted_file_at(directory, k_registry_file, path, rules);
+    if (!read) {
+        return read.error();
+    }
+    LoadedRegistry loaded;
+    if (!read->found) {
+        return loaded;
+    }
+    auto file = parse_registry_file(read->text);
+    if (!file) {
+        return with_context(path, file.error());
+    }
+    loaded.exists = true;
+    loaded.file = std::move(*file);
+    loaded.verification = verify_registry_file(loaded.file, keys);
+    loaded.problem = trust_problem(loaded.verification, loaded.file, keys, path);
+    return loaded;
+}
+
+// May `loaded` be changed by an update with these options?
+Result<void> check_writable(const LoadedRegistry& loaded, const RegistryUpdate& options) {
+    if (loaded.verified()) {
+        return {};
+    }
+    const RegistryTrust trust = loaded.verification.trust;
+    if ((trust == RegistryTrust::Unsigned && options.accept_unsigned) ||
+        ((trust == RegistryTrust::UnknownKey || trust == RegistryTrust::BadSignature) &&
+         options.accept_unverified)) {
+        return {};
+    }
+    return failure(loaded.problem);
+}
+
+// Called under the lock only, which is why a fixed temporary name is enough; one found already
+// there was left by a writer that died.
+Result<void> replace_file(int directory, const std::string& directory_path, const char* name,
+                          std::string_view content) {
+    ReplaceOptions options;
+    options.mode = 0600;
+    options.temporary = std::string(name) + ".tmp";
+    return replace_file_at(directory, name, content, options, directory_path);
+}
+
+}  // namespace
+
+RegistryStore::RegistryStore(RegistryShare share, std::shared_ptr<const RegistryKeys> keys)
+    : m_share(std::move(share)), m_keys(std::move(keys)) {}
+
+std::string RegistryStore::registry_path() const {
+    return m_share.dir + "/" + k_directory + "/" + k_registry_file;
+}
+
+Result<LoadedRegistry> RegistryStore::load() const {
+    auto directory = open_directory(m_share, false);
+    if (!directory) {
+        return directory.error();
+    }
+    if (!*directory) {
+        return LoadedRegistry{};
+    }
+    return load_at(directory->get(), m_share, *m_keys, registry_path());
+}
+
+Result<LoadedRegistry> RegistryStore::update(const std::function<Result<void>(Registry&)>& change,
+                                             const RegistryUpdate& options) {
+    if (m_keys->current.empty()) {
+        return failure(
+            "cannot change the pool registry: this instance has no registry key (set it with "
+            "`dsvm-agent registry set-key --key-stdin`, or the extension's protected setting "
+            "registryKey)");
+    }
+    const std::string directory_path = m_share.dir + "/" + k_directory;
+    auto directory = open_directory(m_share, true);
+    if (!directory) {
+        return directory.error();
+    }
+    // Held until `lock` goes out of scope: closing the descriptor releases it.
+    auto lock =
+        lock_file_at(directory->get(), k_lock_file, directory_path + "/" + k_lock_file, k_lock_wait,
+                     "SMB mounted with 'nobrl', or NFS without a lock service");
+    if (!lock) {
+        return lock.error();
+    }
+    if (m_share.posix_owners) {
+        if (auto owned =
+                check_private_owner(lock->get(), ::geteuid(), directory_path + "/" + k_lock_file);
+            !owned) {
+            return owned.error();
+        }
+    }
+    auto current = load_at(directory->get(), m_share, *m_keys, registry_path());
+    if (!current) {
+        return current.error();
+    }
+    if (auto writable = check_writable(*current, options); !writable) {
+        return writable.error();
+    }
+    if (options.check_seen) {
+        if (auto fresh = check_not_older(options.seen, options.share_source, current->exists,
+                                         current->registry().generation, current->file.mac);
+            !fresh) {
+            return fresh.error();
+        }
+    }
+    Registry changed = current->registry();
+    if (auto changed_ok = change(changed); !changed_ok) {
+        return changed_ok.error();
+    }
+    // The generation is the store's to set, and order is not content.
+    changed.generation = current->registry().generation;
+    sort_users(changed.users);
+    for (const auto& user : changed.users) {
+        if (user.uid >= changed.next_uid && user.uid != UINT32_MAX) {
+            changed.next_uid = user.uid + 1;
+        }
+    }
+    if (changed == current->registry() && current->verified() && !options.force_write) {
+        return current;
+    }
+    changed.generation = std::max(current->registry().generation + 1, options.min_generation);
+    const std::string_view key = m_keys->current.view();
+    if (auto written = replace_file(directory->get(), directory_path, k_registry_file,
+                                    render_registry_file(changed, key));
+        !written) {
+        return written.error();
+    }
+    // Written second: whoever sees the new generation finds the new registry already there.
+    if (auto written = replace_file(directory->get(), directory_path, k_generation_file,
+                                    std::to_string(changed.generation) + "\n");
+        !written) {
+        return written.error();
+    }
+    LoadedRegistry after;
+    after.exists = true;
+    after.file.version = 2;
+    after.file.registry = std::move(changed);
+    after.file.key_id = m_keys->current_id;
+    after.file.mac = registry_signature(after.file.registry, key);
+    after.verification.trust = RegistryTrust::Verified;
+    return after;
+}
+
+Result<std::string> RegistryStore::stamp() const {
+    auto directory = open_directory(m_share, false);
+    if (!directory) {
+        return directory.error();
+    }
+    if (!*directory) {
+        return std::string();
+    }
+    UntrustedFile rules;
+    rules.max_bytes = k_max_generation_bytes;
+    const std::string generation_path = m_share.dir + "/" + k_directory + "/" + k_generation_file;
+    // Only ever a hint: a generation file that is not a number says "look", never what to do.
+    std::string stamp = "generation ?";
+    if (auto generation =
+            read_untrusted_file_at(directory->get(), k_generation_file, generation_path, rules);
+        generation && generation->found) {
+        std::string digits = generation->text;
+        if (!digits.empty() && digits.back() == '\n') {
+            digits.pop_back();
+        }
+        if (!digits.empty() && digits.size() <= 20 &&
+            digits.find_first_not_of("0123456789") == std::string::npos) {
+            stamp = "generation " + digits;
+        }
+    }
+    // The registry's own identity too: an edit that leaves the generation file alone is seen.
+    struct stat info {};
+    if (::fstatat(directory->get(), k_registry_file, &info, AT_SYMLINK_NOFOLLOW) == 0) {
+        stamp += " " + std::to_string(info.st_ino) + ":" + std::to_string(info.st_size) + ":" +
+                 std::to_string(info.st_mtim.tv_sec) + "." + std::to_string(info.st_mtim.tv_nsec) +
+                 ":" + std::to_string(info.st_ctim.tv_sec) + "." +
+                 std::to_string(info.st_ctim.tv_nsec);
+    }
+    return stamp;
+}
+
+}  // namespace dsvm
