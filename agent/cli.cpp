@@ -65,14 +65,17 @@ constexpr const char* k_extension_footer =
     R"(The Azure guest agent runs these in the handler directory (HandlerEnvironment.json).
 enable reads <configFolder>/<seq>.settings (seq from $ConfigSequenceNumber, else the highest):
   publicSettings     a pool config (docs/pool-config.md), written to /etc/dsvm-agent/pool.json
-  protectedSettings  {"storageAccountKey": "..."} encrypted for the VM's certificate
-                     (/var/lib/waagent/<thumbprint>.crt and .prv), stored for an SMB share in
-                     /etc/dsvm-agent/credentials/<account>.cred (root only, mode 0600)
+  protectedSettings  {"storageAccountKey": "...", "registryKey": "...",
+                     "previousRegistryKey": "..."} (each optional) encrypted for the VM's
+                     certificate (/var/lib/waagent/<thumbprint>.crt and .prv): the storage key
+                     stored for an SMB share in /etc/dsvm-agent/credentials/<account>.cred, the
+                     pool's registry key in /etc/dsvm-agent/credentials/registry.key (and
+                     registry.previous.key during a rotation), root only, mode 0600
 It checks and decrypts everything before it writes anything, then enables and starts (or
 reloads) dsvm-agent.service, which does the mounting. With --root other than /, the service is
 only enabled offline (systemctl --root). Every command writes <statusFolder>/<seq>.status
 (success or error, with the reason) when a sequence number is known, and logs to
-<logFolder>/dsvm-agent-extension.log. The key never appears in output, logs or status.
+<logFolder>/dsvm-agent-extension.log. No key appears in output, logs or status.
 uninstall removes what enable recorded in /var/lib/dsvm-agent/extension.json; pool users,
 their homes and the share's data are kept.
 

@@ -195,7 +195,8 @@ Result<void> uninstall(const Context& context) {
         return record.error();
     }
     const Root& root = context.root;
-    if (record->config_file.empty() && record->credentials.empty()) {
+    if (record->config_file.empty() && record->credentials.empty() &&
+        record->registry_keys.empty()) {
         context.steps.add(
             "pool config", HandlerStatus::Success,
             "nothing to remove: enable has recorded nothing in " + context.record_name());
@@ -223,6 +224,18 @@ Result<void> uninstall(const Context& context) {
         }
         context.steps.add("credentials", HandlerStatus::Success,
                           credentials_path(name) + " removed");
+    }
+    // The record lists both registry key files once enable stored a key; only those present are
+    // reported (enable removes the previous key's file when a rotation ends).
+    for (const auto& path : record->registry_keys) {
+        struct stat info {};
+        if (::lstat(root.path(path).c_str(), &info) != 0 && errno == ENOENT) {
+            continue;
+        }
+        if (auto removed = remove_file(root.path(path)); !removed) {
+            return removed;
+        }
+        context.steps.add("registry key", HandlerStatus::Success, path + " removed");
     }
     if (auto removed = remove_file(root.path(context.record_name())); !removed) {
         return removed;

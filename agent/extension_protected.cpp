@@ -1,16 +1,68 @@
 // The protected settings' plaintext (declared in extension_settings.h): parsed here by hand, in
-// place, because it holds the storage key.
+// place, because it holds the storage key and the pool registry keys.
 #include <cstdint>
 #include <optional>
 
 #include "agent/extension_settings.h"
 #include "common/text.h"
+#include "users/registry_key.h"
 
 namespace dsvm {
 
 namespace {
 
-constexpr std::string_view k_key_name = "storageAccountKey";
+constexpr std::string_view k_storage_key_name = "storageAccountKey";
+constexpr std::string_view k_registry_key_name = "registryKey";
+constexpr std::string_view k_previous_registry_key_name = "previousRegistryKey";
+constexpr std::string_view k_allowed_keys =
+    "storageAccountKey, registryKey and previousRegistryKey";
+
+// Where the value of each key the protected settings may hold goes; nullptr for any other key.
+std::optional<SecretBytes>* field_for(ProtectedSettings& out, std::string_view key) {
+    if (key == k_storage_key_name) {
+        return &out.storage_key;
+    }
+    if (key == k_registry_key_name) {
+        return &out.registry_key;
+    }
+    if (key == k_previous_registry_key_name) {
+        return &out.previous_registry_key;
+    }
+    return nullptr;
+}
+
+// The registry keys' rules, which hold wherever the keys go (unlike the storage key's, which
+// depend on the share): each one a valid key, a previous key only beside a current one, and not
+// the current one again. An empty previousRegistryKey is none, so that a template can always
+// pass its optional parameter (docs/extension.md). No message shows a key.
+Result<void> check_registry_keys(ProtectedSettings& out) {
+    if (out.previous_registry_key && out.previous_registry_key->empty()) {
+        out.previous_registry_key.reset();
+    }
+    const std::string prefix = "protected settings: ";
+    if (out.registry_key) {
+        if (auto checked = check_registry_key(out.registry_key->view()); !checked) {
+            return with_context(prefix + std::string(k_registry_key_name), checked.error());
+        }
+    }
+    if (!out.previous_registry_key) {
+        return {};
+    }
+    if (auto checked = check_registry_key(out.previous_registry_key->view()); !checked) {
+        return with_context(prefix + std::string(k_previous_registry_key_name), checked.error());
+    }
+    if (!out.registry_key) {
+        return invalid(prefix +
+                       "previousRegistryKey without registryKey: a previous key only keeps "
+                       "registries it signed readable while the pool moves to a new registryKey");
+    }
+    if (out.registry_key->view() == out.previous_registry_key->view()) {
+        return invalid(prefix +
+                       "previousRegistryKey is the same key as registryKey: give the key being "
+                       "replaced, or leave previousRegistryKey out (docs/deploy.md)");
+    }
+    return {};
+}
 
 bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -52,22 +104,23 @@ class FlatObjectReader {
                 return not_json("no ':' after a key");
             }
             skip_space();
-            if (key != k_key_name) {
+            std::optional<SecretBytes>* field = field_for(out, key);
+            if (field == nullptr) {
                 return invalid("protected settings: unknown key '" + printable(key) +
-                               "'; the protected settings hold only " + std::string(k_key_name));
+                               "'; the protected settings hold only " +
+                               std::string(k_allowed_keys));
             }
-            if (out.storage_key) {
-                return invalid("protected settings: " + std::string(k_key_name) + " appears twice");
+            if (field->has_value()) {
+                return invalid("protected settings: " + key + " appears twice");
             }
             if (peek() != '"') {
-                return invalid("protected settings: " + std::string(k_key_name) +
-                               ": expected a string");
+                return invalid("protected settings: " + key + ": expected a string");
             }
             auto value = string_value();
             if (!value) {
                 return value.error();
             }
-            out.storage_key = std::move(value).value();
+            *field = std::move(value).value();
             skip_space();
             if (take('}')) {
                 return finish(std::move(out));
@@ -81,14 +134,18 @@ class FlatObjectReader {
   private:
     static Error not_json(std::string_view why) {
         return invalid("protected settings: the decrypted text is not a JSON object (" +
-                       std::string(why) + "); expected {\"" + std::string(k_key_name) +
-                       "\": \"...\"}");
+                       std::string(why) + "); expected {\"storageAccountKey\": \"...\", " +
+                       "\"registryKey\": \"...\", \"previousRegistryKey\": \"...\"}, each " +
+                       "optional");
     }
 
     Result<ProtectedSettings> finish(ProtectedSettings out) {
         skip_space();
         if (m_at != m_text.size()) {
             return not_json("text follows the object");
+        }
+        if (auto checked = check_registry_keys(out); !checked) {
+            return checked.error();
         }
         return out;
     }

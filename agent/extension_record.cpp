@@ -8,6 +8,7 @@
 
 #include "common/text.h"
 #include "mount/credentials.h"
+#include "users/registry_key.h"
 
 namespace dsvm {
 
@@ -18,7 +19,11 @@ std::string render_record(const ExtensionRecord& record) {
     if (!record.config_file.empty()) {
         pool = {{"path", record.config_file}, {"sha256", record.config_sha256}};
     }
-    return json{{"version", 1}, {"poolConfig", pool}, {"credentials", record.credentials}}.dump(2) +
+    return json{{"version", 1},
+                {"poolConfig", pool},
+                {"credentials", record.credentials},
+                {"registryKeys", record.registry_keys}}
+               .dump(2) +
            "\n";
 }
 
@@ -58,9 +63,24 @@ Result<ExtensionRecord> parse_record(std::string_view text, std::string_view sho
             record.credentials.push_back(name.get<std::string>());
         }
     }
-    std::sort(record.credentials.begin(), record.credentials.end());
-    record.credentials.erase(std::unique(record.credentials.begin(), record.credentials.end()),
-                             record.credentials.end());
+    // Only the two registry key files: uninstall removes what the record lists, so a damaged
+    // record must not name any other file.
+    if (const auto files = document.find("registryKeys"); files != document.end()) {
+        if (!files->is_array()) {
+            return damaged("registryKeys is not a list");
+        }
+        for (const auto& file : *files) {
+            if (!file.is_string() || (file.get<std::string>() != k_registry_key_path &&
+                                      file.get<std::string>() != k_previous_registry_key_path)) {
+                return damaged("registryKeys names a file that is not a registry key file");
+            }
+            record.registry_keys.push_back(file.get<std::string>());
+        }
+    }
+    for (auto* names : {&record.credentials, &record.registry_keys}) {
+        std::sort(names->begin(), names->end());
+        names->erase(std::unique(names->begin(), names->end()), names->end());
+    }
     return record;
 }
 

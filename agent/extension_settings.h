@@ -66,13 +66,19 @@ Result<std::string> base64_decode(std::string_view text);
 
 // The decrypted protected settings.
 struct ProtectedSettings {
-    std::optional<SecretBytes> storage_key;  // storageAccountKey, when present
+    std::optional<SecretBytes> storage_key;            // storageAccountKey, when present
+    std::optional<SecretBytes> registry_key;           // registryKey, when present
+    std::optional<SecretBytes> previous_registry_key;  // previousRegistryKey, when present
 };
 
-// The plaintext of the protected settings: a JSON object whose only key is storageAccountKey
-// (a string). Parsed in place, so the key is only ever copied into the returned SecretBytes.
-// Invalid when it is not a JSON object, has another key or a non-string value; no message
-// shows any part of the plaintext but a key name.
+// The plaintext of the protected settings: a JSON object whose keys are storageAccountKey,
+// registryKey and previousRegistryKey (strings, each at most once, each optional). Parsed in
+// place, so a key is only ever copied into the returned SecretBytes. The registry keys must
+// pass check_registry_key (users/registry_key.h); previousRegistryKey needs registryKey and
+// must differ from it, and an empty one is none. The storage key's rules depend on the share
+// and are enable's. Invalid when it is not a JSON object, has another key, a key twice, a
+// non-string value or a registry key that breaks its rule; no message shows any part of the
+// plaintext but a key name.
 Result<ProtectedSettings> parse_protected_settings(std::string_view plaintext);
 
 }  // namespace dsvm

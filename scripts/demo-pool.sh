@@ -54,6 +54,11 @@ run() {
 }
 
 echo "Demo pool: sandbox root $sandbox, metadata service $imds"
+# Every instance of a pool holds the pool's registry key, which signs the user registry on the
+# share (on Azure: the extension's protected settings); here a fresh one.
+echo
+echo "\$ openssl rand -base64 32 | dsvm-agent registry set-key --key-stdin"
+openssl rand -base64 32 | "$agent" --root "$sandbox" registry set-key --key-stdin
 run reconcile --dry-run
 run reconcile
 run reconcile

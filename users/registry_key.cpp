@@ -172,8 +172,10 @@ Result<void> write_registry_keys(const Root& root, std::string_view current,
     options.mode = 0600;
     options.uid = ::geteuid();
     options.gid = ::getegid();
-    for (const auto& [path, key] : {std::pair{k_registry_key_path, current},
-                                    std::pair{k_previous_registry_key_path, previous}}) {
+    // The previous key first: a pass that reads the keys between the two writes then still holds
+    // every key a registry may be signed with.
+    for (const auto& [path, key] : {std::pair{k_previous_registry_key_path, previous},
+                                    std::pair{k_registry_key_path, current}}) {
         if (key.empty()) {
             if (::unlinkat(directory->get(), name_of(path).c_str(), 0) != 0 && errno != ENOENT) {
                 return failure("cannot remove " + std::string(path) + ": " + errno_text(errno));

@@ -45,6 +45,10 @@ const std::string k_key =
     "Xk9pQ2wE7rT4yU1iO8aS5dF3gH6jK0lZ2xC4vB7nM9qW1eR3tY5uI8oP0aS2dF4gH6jK8lZ0xC2vB4nM6qW8eR1"
     "==";
 
+// Pool registry keys as `openssl rand -base64 32` makes them.
+const std::string k_registry_key = "q3Vt8xYzR2m9Lk4Jp7Hn1Bw6Cf0Dg5Ea+Sb/Tc2Ud8E=";
+const std::string k_previous_registry_key = "Zr7Wq1Xe4Ny8Mu2Ko6Pi0Lj3Hh9Gg5Ff+Dd/Ss1Aa2B=";
+
 const std::string k_environment = R"([{
   "name": "Microsoft.DSVM.DsvmAgent",
   "version": 1.0,
@@ -248,11 +252,96 @@ TEST_CASE("extension: protected settings that are not the expected JSON are refu
     CHECK_THAT(message(R"({"storageAccountKey": ")" + secret + "\n\"}"),
                Catch::Contains("control character"));
     CHECK_THAT(message(R"({"storageAccountKey": 12})"), Catch::Contains("expected a string"));
+    // An unknown key is still refused, and the message lists every key the settings may hold.
     CHECK_THAT(message(R"({"storageAccountName": ")" + secret + R"("})"),
-               Catch::Contains("unknown key 'storageAccountName'"));
+               Catch::Contains("unknown key 'storageAccountName'") &&
+                   Catch::Contains("storageAccountKey, registryKey and previousRegistryKey"));
     CHECK_THAT(message(R"({"storageAccountKey": "a", "storageAccountKey": "b"})"),
                Catch::Contains("appears twice"));
+    CHECK_THAT(message(R"({"registryKey": ")" + k_registry_key + R"(", "registryKey": ")" +
+                       k_previous_registry_key + R"("})"),
+               Catch::Contains("registryKey appears twice"));
+    CHECK_THAT(message(R"({"registryKey": ")" + k_registry_key + R"(", "previousRegistryKey": ")" +
+                       k_previous_registry_key + R"(", "previousRegistryKey": ")" +
+                       k_previous_registry_key + R"("})"),
+               Catch::Contains("previousRegistryKey appears twice"));
+    CHECK_THAT(message(R"({"registryKey": 12})"),
+               Catch::Contains("registryKey: expected a string"));
     CHECK_THAT(message(R"({"storageAccountKey": "a" "x": 1})"), Catch::Contains("no ',' or '}'"));
+}
+
+TEST_CASE("extension: the protected settings give the registry keys beside the storage key",
+          "[extension]") {
+    const auto all = parse_protected_settings(
+        R"({"storageAccountKey": ")" + k_key + R"(", "registryKey": ")" + k_registry_key +
+        R"(", "previousRegistryKey": ")" + k_previous_registry_key + "\"}");
+    REQUIRE(all.ok());
+    REQUIRE(all->storage_key);
+    CHECK(all->storage_key->view() == k_key);
+    REQUIRE(all->registry_key);
+    CHECK(all->registry_key->view() == k_registry_key);
+    REQUIRE(all->previous_registry_key);
+    CHECK(all->previous_registry_key->view() == k_previous_registry_key);
+
+    // Given only a registry key (an NFS share takes no storage key), we expect just that one;
+    // escapes are undone in it as in the storage key.
+    std::string escaped = k_registry_key;
+    escaped.replace(escaped.find('+'), 1, "\\u002B");
+    escaped.replace(escaped.find('/'), 1, "\\/");
+    const auto alone = parse_protected_settings(R"({"registryKey": ")" + escaped + "\"}");
+    REQUIRE(alone.ok());
+    CHECK_FALSE(alone->storage_key);
+    REQUIRE(alone->registry_key);
+    CHECK(alone->registry_key->view() == k_registry_key);
+    CHECK_FALSE(alone->previous_registry_key);
+
+    // An empty previousRegistryKey is none: the template passes its optional parameter always.
+    const auto no_previous = parse_protected_settings(R"({"registryKey": ")" + k_registry_key +
+                                                      R"(", "previousRegistryKey": ""})");
+    REQUIRE(no_previous.ok());
+    REQUIRE(no_previous->registry_key);
+    CHECK_FALSE(no_previous->previous_registry_key);
+}
+
+TEST_CASE("extension: a registry key that breaks its rule is refused without showing it",
+          "[extension]") {
+    // given registry keys that break the rule (32 to 256 printable ASCII characters, no spaces),
+    // we expect Invalid naming the field and the rule, and no part of the key in the message
+    const std::string with_space = "S3cr3tHalfOfAKey0123456789 abcdefOtherHalf0123456789";
+    const std::string with_accent = "S3cr3tRegistryKey0123456789abcdef\\u00e9";
+    const std::string short_key = "S3cr3tShortKey";
+    const auto message = [&](const std::string& text) {
+        const auto parsed = parse_protected_settings(text);
+        REQUIRE_FALSE(parsed.ok());
+        CHECK(parsed.error().kind == ErrorKind::Invalid);
+        for (const std::string& shown : {k_registry_key, k_previous_registry_key, short_key,
+                                         std::string("S3cr3t"), std::string("OtherHalf")}) {
+            CHECK_THAT(parsed.error().message, !Catch::Contains(shown));
+        }
+        return parsed.error().message;
+    };
+    const auto registry_only = [](const std::string& key) {
+        return R"({"registryKey": ")" + key + "\"}";
+    };
+    CHECK_THAT(message(registry_only(short_key)),
+               Catch::Contains("registryKey: the registry key is 14 characters long") &&
+                   Catch::Contains("openssl rand -base64 32"));
+    CHECK_THAT(message(registry_only(std::string(257, 'k'))),
+               Catch::Contains("257 characters long"));
+    CHECK_THAT(message(registry_only(with_space)),
+               Catch::Contains("registryKey: the registry key contains a space"));
+    CHECK_THAT(message(registry_only(with_accent)), Catch::Contains("non-ASCII"));
+    CHECK_THAT(message(R"({"registryKey": ")" + k_registry_key + R"(", "previousRegistryKey": ")" +
+                       short_key + R"("})"),
+               Catch::Contains("previousRegistryKey: the registry key is 14 characters long"));
+
+    // A previous key alone has no current key to go with it, and a previous key that is the
+    // current one is a rotation gone wrong: registries signed with the old key would not verify.
+    CHECK_THAT(message(R"({"previousRegistryKey": ")" + k_previous_registry_key + R"("})"),
+               Catch::Contains("previousRegistryKey without registryKey"));
+    CHECK_THAT(message(R"({"registryKey": ")" + k_registry_key + R"(", "previousRegistryKey": ")" +
+                       k_registry_key + R"("})"),
+               Catch::Contains("previousRegistryKey is the same key as registryKey"));
 }
 
 TEST_CASE("extension: the status document has the guest agent's shape", "[extension]") {
@@ -305,15 +394,26 @@ TEST_CASE("extension: the record round-trips and a damaged one is an error", "[e
     record.config_file = "/etc/dsvm-agent/pool.json";
     record.config_sha256 = sha256_hex("{}\n");
     record.credentials = {"acct", "other"};
+    record.registry_keys = {"/etc/dsvm-agent/credentials/registry.key",
+                            "/etc/dsvm-agent/credentials/registry.previous.key"};
     const auto parsed = parse_record(render_record(record), "extension.json");
     REQUIRE(parsed.ok());
     CHECK(*parsed == record);
+    CHECK_THAT(render_record(record), Catch::Contains("registryKeys"));
+
+    // A record written before enable stored registry keys lists none.
+    const auto earlier = parse_record(
+        R"({"version": 1, "poolConfig": null, "credentials": ["acct"]})", "extension.json");
+    REQUIRE(earlier.ok());
+    CHECK(earlier->registry_keys.empty());
     CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 
     CHECK(parse_record(render_record(ExtensionRecord{}), "x").ok());
     for (const char* damaged :
          {"nope", "[]", R"({"version": 2})", R"({"version": "1"})",
           R"({"version": 1, "credentials": ["../../etc/shadow"]})",
+          R"({"version": 1, "registryKeys": ["/etc/shadow"]})",
+          R"({"version": 1, "registryKeys": "/etc/dsvm-agent/credentials/registry.key"})",
           R"({"version": 1, "poolConfig": {"path": "relative", "sha256": "x"}})"}) {
         const auto refused = parse_record(damaged, "extension.json");
         REQUIRE_FALSE(refused.ok());

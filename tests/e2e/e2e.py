@@ -80,6 +80,11 @@ def new_storage_key():
     return base64.b64encode(secrets.token_bytes(64)).decode()
 
 
+def new_registry_key():
+    # What `openssl rand -base64 32` gives: the pool's registry key, 44 characters.
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def imds_document(node, pool):
     user_data = json.dumps({"dsvmPool": pool})
     return json.dumps({
@@ -98,9 +103,9 @@ def imds_document(node, pool):
     }, indent=1)
 
 
-def smb_pool():
+def smb_pool(access="per-user"):
     return {
-        "share": {"source": SMB_SOURCE, "type": "smb", "smbAccess": "per-user"},
+        "share": {"source": SMB_SOURCE, "type": "smb", "smbAccess": access},
         "users": [{"name": "alice", "sudo": True}, {"name": "bob"}],
         "interval": INTERVAL,
     }
@@ -201,7 +206,10 @@ def setup(args):
         report.measure("agent_install", how if deb else "binary and unit (%s)" % how)
         make_payload(run, args.agent, args.fake_imds, deb)
         key = new_storage_key()
-        run.save_state({"image": image_dir, "keys": [key], "deb": bool(deb)})
+        registry_key = new_registry_key()
+        # keys: the storage keys so far; registry_keys: the pool's registry key(s).
+        run.save_state({"image": image_dir, "keys": [key], "registry_keys": [registry_key],
+                        "deb": bool(deb)})
 
         for guest in run.guests.values():
             if os.path.exists(guest.serial_log):
@@ -238,6 +246,10 @@ def setup(args):
         def install(guest):
             mount_payload(guest)
             out = guest.must("sh /mnt/payload/install.sh %s" % guest.name, timeout=300)
+            # The registry key before the storage key: no pass can mount the share (and so
+            # apply the pool's users) before the instance holds the key the registry is signed
+            # with. Both on stdin only.
+            guest.must("dsvm-agent registry set-key --key-stdin", stdin=registry_key + "\n")
             guest.must("dsvm-agent credentials set dsvmstore --key-stdin", stdin=key + "\n")
             guest.must("systemctl enable dsvm-agent.service && systemctl restart dsvm-agent.service",
                        timeout=300)
@@ -247,6 +259,9 @@ def setup(args):
         for name, guest in run.guests.items():
             active = guest.run("systemctl is-active dsvm-agent.service")
             report.check("%s: dsvm-agent.service is active" % name, active.ok, active.summary())
+            held = guest.run("stat -c '%a %U' /etc/dsvm-agent/credentials/registry.key")
+            report.check("%s: the registry key is stored root-only (600 root)" % name,
+                         held.out.strip() == "600 root", held.summary())
         report.measure("setup_seconds", round(time.time() - report.started, 1))
         report.write()
         return 0

@@ -1,15 +1,20 @@
 """The e2e scenarios. Each takes the Run and a Report, drives both guests, and records checks;
 the first failed check ends it. They share one pair of guests and run in the order set in
-CMakeLists.txt: smb, key-rotation, secrets, reboot, storage-down, nfs."""
+CMakeLists.txt: smb, smb-shared, key-rotation, secrets, reboot, storage-down, nfs,
+storage-silent."""
 
+import base64
+import copy
+import hashlib
+import hmac
 import json
 import re
 import shlex
 import time
 
-from e2e import INTERVAL, NFS_SOURCE, imds_document, new_storage_key, nfs_pool
-from e2e import set_storage_password
-from guests import GuestError
+from e2e import INTERVAL, NFS_SOURCE, imds_document, new_registry_key, new_storage_key
+from e2e import nfs_pool, set_storage_password, smb_pool
+from guests import NODES, GuestError
 
 SMB_MOUNT = "/datamnt/dsvmshare"
 NFS_MOUNT = "/datamnt/nfspool"
@@ -131,6 +136,53 @@ def adduser_reaches_node2(report, run, user):
                  "%s vs %s" % (uid_of(node1, user), uid_of(node2, user)))
 
 
+def switch_pool(run, pool):
+    """Gives both nodes' metadata this pool and asks each agent for a pass now (SIGHUP)."""
+    for guest in run.guests.values():
+        document = imds_document(guest.name, pool)
+        guest.must("cat > /etc/dsvm-e2e/imds.json.new && mv /etc/dsvm-e2e/imds.json.new "
+                   "/etc/dsvm-e2e/imds.json && systemctl reload dsvm-agent.service",
+                   stdin=document)
+
+
+def reported(document):
+    """What a pass reported as wrong: its problems, its message when it failed, failed actions."""
+    lines = [p for p in document.get("problems") or [] if isinstance(p, str)]
+    if document.get("result") == "failed" and document.get("message"):
+        lines.append(document["message"])
+    lines += [a.get("error") or "" for a in document.get("actions") or [] if not a.get("ok", True)]
+    return lines
+
+
+def wait_status(guest, predicate, timeout, interval=2):
+    """Reads `status --json` until predicate(document) holds; returns (document, ok, seconds)."""
+    started = time.time()
+    while True:
+        document = status_json(guest)
+        if predicate(document):
+            return document, True, time.time() - started
+        if time.time() - started > timeout:
+            return document, False, time.time() - started
+        time.sleep(interval)
+
+
+def brief(document):
+    """The part of a status document a failed check shows."""
+    return json.dumps({k: document.get(k) for k in
+                       ("time", "result", "message", "problems", "warnings", "share")})[:1500]
+
+
+def wait_mount_options(report, guest, target, wanted, timeout=CONVERGE_TIMEOUT):
+    """Waits until the mount on `target` has every option in `wanted`."""
+    command = ("o=,$(findmnt -n -o OPTIONS --mountpoint %s)," % q(target) +
+               "".join(" && case $o in *,%s,*) ;; *) false ;; esac" % w for w in wanted))
+    result, waited = guest.wait_until(command, timeout)
+    options = guest.run("findmnt -n -o FSTYPE,OPTIONS --mountpoint %s" % q(target)).out.strip()
+    report.check("%s: %s is mounted with %s" % (guest.name, target, ",".join(wanted)), result.ok,
+                 "%s after %.0f s" % (options or "not mounted", waited))
+    return waited
+
+
 # ---- 1. SMB pool, per-user notebook mounts --------------------------------------------------
 
 def smb(run, report):
@@ -177,6 +229,206 @@ def smb(run, report):
                "list carol's folder on the whole-share mount")
         denied(report, guest, "bob", "echo x > %s/bob-was-here" % q(AUTOFS_ROOT + "/carol"),
                "write into carol's folder")
+
+
+# ---- 7. SMB shared: a registry edited through the share gives nothing -----------------------
+
+REGISTRY_DIR = SMB_MOUNT + "/.dsvm-agent"
+REGISTRY = REGISTRY_DIR + "/registry.json"
+REFUSED = "registry refused: pool registry "
+# One line per fact, "name: value"; run as root on a node. Whatever bob did to the registry must
+# leave every one of them as it was.
+ACCOUNT_FACTS = r"""
+echo "groups: $(id -nG bob 2>&1)"
+echo "dsvm-sudo: $(getent group dsvm-sudo)"
+if id -u mallory >/dev/null 2>&1; then echo "mallory: exists, $(id mallory)"; else echo "mallory: absent"; fi
+echo "sudo -l bob: $(sudo -l -U bob 2>&1 | tr '\n' ' ')"
+echo "sudo -l alice: $(sudo -l -U alice 2>&1 | tr '\n' ' ')"
+echo "account files: $(cat /etc/passwd /etc/group /etc/shadow /etc/gshadow | sha256sum | cut -c1-16)"
+echo "sudoers: $({ ls -l /etc/sudoers.d; cat /etc/sudoers.d/*; } 2>&1 | sha256sum | cut -c1-16)"
+"""
+
+
+def account_facts(guest):
+    facts = {}
+    for line in guest.must(ACCOUNT_FACTS, timeout=60).splitlines():
+        if ": " in line:
+            name, value = line.split(": ", 1)
+            facts[name] = value.strip()
+    return facts
+
+
+def forged_body(original):
+    """What bob wants the registry to say: sudo for himself, and a new sudo user, mallory."""
+    body = copy.deepcopy(original["registry"])
+    body["generation"] = body.get("generation", 0) + 1
+    bob = None
+    for user in body["users"]:
+        if user.get("name") == "bob":
+            user["sudo"] = True
+            bob = user
+    uid = max([u.get("uid", 0) for u in body["users"]] + [body.get("nextUid", 0)]) + 1
+    mallory = dict(bob or {}, name="mallory", uid=uid, gid=uid, sudo=True, deleted=False)
+    body["users"] = sorted(body["users"] + [mallory], key=lambda u: u["name"])
+    body["nextUid"] = uid + 1
+    return body
+
+
+def forgeries(original):
+    """(what bob does, the file he writes, the refusal every instance must report)."""
+    body = forged_body(original)
+    edited = dict(original, registry=body)  # the pool's signature kept as it was
+    unsigned = dict({"version": 1}, **body)  # the format of dsvm-agent 0.1, no signature
+    # A registry key of bob's own: his signature is valid, but for a key no instance holds.
+    key = new_registry_key()
+    key_id = hashlib.sha256(b"dsvm-agent registry key id\0" + key.encode()).hexdigest()[:16]
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    mac = hmac.new(key.encode(), ("dsvm-agent registry 2\n" + canonical).encode(),
+                   hashlib.sha256).hexdigest()
+    own = {"version": 2, "keyId": key_id, "hmacSha256": mac, "registry": body}
+    return [
+        ("edits the signed registry", edited, "fails its signature check"),
+        ("removes the signature", unsigned, "is not signed"),
+        ("signs it with a key of his own", own,
+         "is signed with registry key %s, which this instance does not hold" % key_id),
+    ]
+
+
+def wait_everywhere(run, predicate, since, timeout):
+    """Reads both nodes' status in turn until predicate(document) holds on each, or until
+    `timeout` seconds after `since`; returns {node: (last document, seconds from `since` until
+    the predicate held, or None)}."""
+    found = {name: ({}, None) for name in run.guests}
+    while True:
+        for name, guest in run.guests.items():
+            if found[name][1] is None:
+                document = status_json(guest)
+                found[name] = (document, time.time() - since if predicate(document) else None)
+        if all(seconds is not None for _, seconds in found.values()) or \
+                time.time() - since > timeout:
+            return found
+        time.sleep(1)
+
+
+def refused_everywhere(report, run, what, phrase, written_at, before):
+    """Both nodes refuse the registry bob wrote, within a pass or two, and two passes in a row;
+    nothing about accounts or sudo changed."""
+    bound = 2 * INTERVAL * 1.1 + PASS_SLACK
+
+    def refusing(document):
+        return any(line.startswith(REFUSED) and REGISTRY in line and phrase in line
+                   for line in reported(document))
+
+    found = wait_everywhere(run, refusing, written_at, bound + 30)
+    for name, guest in run.guests.items():
+        document, seconds = found[name]
+        report.measure("%s_refused_%s_seconds" % (name, what.split()[0]),
+                       None if seconds is None else round(seconds, 1))
+        report.check("%s: status refuses the registry (bob %s: \"%s\") within a pass or two "
+                     "(%.0f s)" % (name, what, phrase[:40], bound),
+                     seconds is not None and seconds <= bound,
+                     "after %s s: %s" % (None if seconds is None else round(seconds),
+                                         brief(document)))
+    for name, guest in run.guests.items():
+        text = guest.run("dsvm-agent status").out
+        report.check("%s: dsvm-agent status shows the refusal" % name,
+                     "registry refused" in text and phrase[:40] in text, text[-1500:])
+        first = found[name][0].get("time")
+        document, ok, _ = wait_status(
+            guest, lambda d: d.get("time") != first, INTERVAL * 1.1 + PASS_SLACK)
+        report.check("%s: the next pass refuses it again" % name, ok and refusing(document),
+                     brief(document))
+        facts = account_facts(guest)
+        report.check("%s: bob is not in dsvm-sudo" % name,
+                     "dsvm-sudo" not in facts.get("groups", "dsvm-sudo").split() and
+                     "bob" not in re.split(r"[:,]", facts.get("dsvm-sudo", "")),
+                     "id -nG bob: %s; %s" % (facts.get("groups"), facts.get("dsvm-sudo")))
+        report.check("%s: sudo -l -U bob grants nothing" % name,
+                     "is not allowed to run sudo" in facts.get("sudo -l bob", "") and
+                     "may run" not in facts.get("sudo -l bob", "may run"),
+                     facts.get("sudo -l bob"))
+        report.check("%s: the user bob added (mallory) does not exist" % name,
+                     facts.get("mallory") == "absent", facts.get("mallory"))
+        changed = [k for k in ("account files", "sudoers", "groups", "dsvm-sudo")
+                   if facts.get(k) != before[name].get(k)]
+        report.check("%s: accounts, groups and sudoers are unchanged" % name, not changed,
+                     "changed: %s" % ", ".join(changed) if changed else facts.get("account files"))
+
+
+def smb_shared(run, report):
+    node1, node2 = run.guests["node1"], run.guests["node2"]
+    for guest in run.guests.values():
+        wait_share(report, guest, SMB_MOUNT, "cifs")
+    denied(report, node2, "bob", "cat %s" % REGISTRY, "read the registry (per-user mode)")
+    saved = node1.run("base64 -w0 %s" % REGISTRY)
+    report.check("node1: the registry is saved as it is", saved.ok and saved.out, saved.summary())
+    original_bytes = saved.out.strip()
+    original = json.loads(base64.b64decode(original_bytes))
+    report.check("the registry is signed (version 2) and has alice and bob",
+                 original.get("version") == 2 and {"alice", "bob"} <=
+                 {u.get("name") for u in original.get("registry", {}).get("users", [])},
+                 json.dumps({k: original.get(k) for k in ("version", "keyId")}))
+    restore = ("base64 -d > %s/.e2e-restore && mv -f %s/.e2e-restore %s"
+               % (REGISTRY_DIR, REGISTRY_DIR, REGISTRY))
+    try:
+        switch_pool(run, smb_pool("shared"))
+        report.check("both nodes' metadata now has smbAccess: shared", True)
+        for guest in run.guests.values():
+            waited = wait_mount_options(report, guest, SMB_MOUNT,
+                                        ["dir_mode=0777", "file_mode=0777", "nosuid", "nodev"])
+            report.measure("%s_remount_seconds" % guest.name, round(waited, 1))
+            for user in ("alice", "bob"):
+                wait_link(report, guest, user, "%s/notebooks/%s" % (SMB_MOUNT, user))
+            document, ok, _ = wait_status(
+                guest, lambda d: (d.get("share") or {}).get("smbAccess") == "shared" and
+                (d.get("share") or {}).get("mounted") and not reported(d), CONVERGE_TIMEOUT)
+            report.check("%s: status has the shared share mounted, insecure, and no problem"
+                         % guest.name, ok and document["share"].get("insecure"), brief(document))
+            text = guest.run("dsvm-agent status").out
+            report.check("%s: dsvm-agent status says INSECURE" % guest.name, "INSECURE" in text,
+                         text[-1500:])
+        writable = node2.run(as_user("bob", "test -r %s && test -w %s && test -w %s"
+                                     % (REGISTRY, REGISTRY, REGISTRY_DIR)))
+        report.check("node2: bob can read and write the registry through the shared mount "
+                     "(what the attack needs)", writable.ok, writable.summary())
+        before = {name: account_facts(g) for name, g in run.guests.items()}
+        for name, facts in before.items():
+            report.check("%s: before: bob is not a sudoer, alice is, mallory does not exist"
+                         % name, "is not allowed" in facts.get("sudo -l bob", "") and
+                         "may run" in facts.get("sudo -l alice", "") and
+                         facts.get("mallory") == "absent", json.dumps(facts))
+
+        for what, document, phrase in forgeries(original):
+            text = json.dumps(document, indent=2) + "\n"
+            wrote = node2.run(as_user("bob", "cat > %s" % REGISTRY), stdin=text)
+            written_at = time.time()
+            report.check("node2: bob %s and writes it through the shared mount" % what,
+                         wrote.ok, wrote.summary())
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            landed, _ = node1.wait_until("sha256sum %s | grep -q ^%s" % (REGISTRY, digest), 20)
+            report.check("node1: the share holds bob's registry", landed.ok, landed.summary())
+            refused_everywhere(report, run, what, phrase, written_at, before)
+    finally:
+        # Best effort, whatever failed: the pool as the later scenarios expect it.
+        node1.run(restore, stdin=original_bytes)
+        switch_pool(run, smb_pool())
+
+    for guest in run.guests.values():
+        document, ok, waited = wait_status(
+            guest, lambda d: not reported(d) and (d.get("share") or {}).get("smbAccess") ==
+            "per-user" and (d.get("share") or {}).get("mounted"), CONVERGE_TIMEOUT)
+        report.check("%s: the original registry (restored) is accepted again, per-user, no "
+                     "problem" % guest.name, ok, brief(document))
+        wait_mount_options(report, guest, SMB_MOUNT, ["uid=0", "dir_mode=0700", "nosuid", "nodev"])
+        for user in ("alice", "bob", "carol"):
+            wait_link(report, guest, user, "%s/%s" % (AUTOFS_ROOT, user))
+        facts = account_facts(guest)
+        report.check("%s: accounts are as before the attack" % guest.name,
+                     facts.get("account files") == before[guest.name].get("account files"),
+                     facts.get("account files"))
+    read_as(report, node2, "alice", "/home/alice/notebooks/remote/from-node1.txt",
+            "alice on node1")
+    denied(report, node2, "bob", "cat %s" % REGISTRY, "read the registry (per-user again)")
 
 
 # ---- 5. key rotation ------------------------------------------------------------------------
@@ -233,7 +485,7 @@ keys=/run/e2e-secrets/keys
 hits=0
 check() {  # NAME FILE...: a file list to grep for every key
   name=$1; shift
-  if grep -l -a -F -f "$keys" "$@" 2>/dev/null | grep -v -x -e "$keys" -e /etc/dsvm-agent/credentials/dsvmstore.cred; then
+  if grep -l -a -F -f "$keys" "$@" 2>/dev/null | grep -v -x -e "$keys" -e /etc/dsvm-agent/credentials/dsvmstore.cred -e /etc/dsvm-agent/credentials/registry.key; then
     echo "KEY FOUND in $name"; hits=$((hits + 1))
   else
     echo "clean: $name"
@@ -260,7 +512,7 @@ e2e-agent users --json > $out/users.json 2>&1; check "dsvm-agent users --json" $
 systemctl cat dsvm-agent.service > $out/unit.txt 2>&1; check "systemctl cat dsvm-agent" $out/unit.txt
 systemctl show '*' > $out/show.txt 2>&1; check "systemctl show (all units, environments)" $out/show.txt
 check "/etc/fstab" /etc/fstab
-check "/etc (except the credentials file)" $(find /etc -xdev -type f ! -path /etc/dsvm-agent/credentials/dsvmstore.cred)
+check "/etc (except the credentials file and the registry key)" $(find /etc -xdev -type f ! -path /etc/dsvm-agent/credentials/dsvmstore.cred ! -path /etc/dsvm-agent/credentials/registry.key)
 check "/var/log" $(find /var/log -xdev -type f)
 check "/var/lib/dsvm-agent" $(find /var/lib/dsvm-agent -type f)
 check "/run (except this scan)" $(find /run -xdev -type f ! -path '/run/e2e-secrets/*' 2>/dev/null)
@@ -273,12 +525,16 @@ fi
 mode=$(stat -c '%a %U' /etc/dsvm-agent/credentials/dsvmstore.cred)
 echo "credentials file: $mode"
 test "$mode" = "600 root" || { echo "credentials file mode is $mode, not 600 root"; hits=$((hits + 1)); }
+mode=$(stat -c '%a %U' /etc/dsvm-agent/credentials/registry.key)
+echo "registry key file: $mode"
+test "$mode" = "600 root" || { echo "registry key file mode is $mode, not 600 root"; hits=$((hits + 1)); }
 echo "hits: $hits"
 """
 
 
 def secrets_nowhere(run, report):
-    keys = run.state()["keys"]
+    # The storage keys so far and the pool's registry key: secrets alike.
+    keys = run.state()["keys"] + run.state().get("registry_keys", [])
     for guest in run.guests.values():
         wait_share(report, guest, SMB_MOUNT, "cifs")
         guest.must("install -d -m 0700 /run/e2e-secrets && umask 077 && cat > /run/e2e-secrets/keys",
@@ -401,11 +657,7 @@ def storage_down(run, report):
 
 def nfs(run, report):
     node1, node2 = run.guests["node1"], run.guests["node2"]
-    for guest in run.guests.values():
-        document = imds_document(guest.name, nfs_pool())
-        guest.must("cat > /etc/dsvm-e2e/imds.json.new && mv /etc/dsvm-e2e/imds.json.new "
-                   "/etc/dsvm-e2e/imds.json && systemctl reload dsvm-agent.service",
-                   stdin=document)
+    switch_pool(run, nfs_pool())
     report.check("both nodes' metadata now has the NFS pool (%s)" % NFS_SOURCE, True)
     for guest in run.guests.values():
         wait_share(report, guest, NFS_MOUNT, "nfs4")
@@ -447,11 +699,209 @@ def nfs(run, report):
                "read frank's file")
 
 
+# ---- 8. the storage server stops answering --------------------------------------------------
+
+SILENT_WATCHDOG = 90  # WatchdogSec for node2's agent during this step (the unit has 10 min)
+WATCHDOG_DROPIN = "/run/systemd/system/dsvm-agent.service.d/e2e-watchdog.conf"
+STATUS_PROMPT = 5.0  # seconds `dsvm-agent status` may take, on an emulated CPU
+RECOVERY_TIMEOUT = 420  # NFS over TCP reconnects with a backoff that grows with the silence
+PROBE = "/run/e2e-probe.rc"
+SILENT_FILE = NFS_MOUNT + "/e2e-while-silent.txt"
+SILENT_TEXT = "written on node1 while node2 waits"
+# `dsvm-agent status` timed inside the guest: the milliseconds on the first line, then its output.
+TIMED_STATUS = ("s=$(date +%s%N); dsvm-agent status {args} > /run/e2e-status.out 2>&1; "
+                "e=$(date +%s%N); echo $(( (e - s) / 1000000 )); cat /run/e2e-status.out")
+
+
+def link_device(guest):
+    address = NODES[guest.name][1]
+    return guest.must("ip -o -4 addr show to %s/32 | awk '{ print $2; exit }'" % address).strip()
+
+
+def silence(device):
+    """node1 stops answering: every IPv4 packet it sends on the link is dropped (netem, 100 %
+    loss). ARP still goes out, so node2 sees a server that is there and says nothing, as a
+    storage account behind a router would, rather than a host that vanished from the link."""
+    return ("tc qdisc replace dev {d} root handle 1: prio && "
+            "tc qdisc replace dev {d} parent 1:3 handle 30: netem loss 100% && "
+            "tc filter add dev {d} parent 1: protocol ip prio 1 u32 match u32 0 0 flowid 1:3"
+            ).format(d=device)
+
+
+def not_responding(document):
+    return [line for line in reported(document) if NFS_MOUNT + " not responding" in line]
+
+
+def timed_status(guest, args=""):
+    result = guest.run(TIMED_STATUS.format(args=args), timeout=60)
+    lines = result.out.split("\n", 1)
+    try:
+        seconds = int(lines[0]) / 1000.0
+    except ValueError:
+        seconds = None
+    return seconds, lines[1] if len(lines) > 1 else result.summary()
+
+
+def agent_process(guest):
+    return (guest.run("systemctl show -P MainPID dsvm-agent.service").out.strip(),
+            guest.run("systemctl show -P NRestarts dsvm-agent.service").out.strip())
+
+
+def tighten_watchdog(report, node2):
+    """A tighter watchdog than the unit's 10 minutes, so that "not killed by the watchdog"
+    means something within this step: no pass may run for 90 s while the server is silent.
+    Returns the agent's (MainPID, NRestarts) after the restart that takes it."""
+    node2.must("mkdir -p %s && printf '[Service]\\nWatchdogSec=%ds\\n' > %s && "
+               "systemctl daemon-reload && systemctl restart dsvm-agent.service"
+               % (WATCHDOG_DROPIN.rsplit("/", 1)[0], SILENT_WATCHDOG, WATCHDOG_DROPIN),
+               timeout=300)
+    tightened = node2.run("systemctl show -P WatchdogUSec dsvm-agent.service").out.strip()
+    report.check("node2: the agent runs with WatchdogSec=%ds for this step" % SILENT_WATCHDOG,
+                 tightened == "1min 30s", tightened)
+    document, ok, _ = wait_status(
+        node2, lambda d: (d.get("share") or {}).get("mounted") and not not_responding(d),
+        CONVERGE_TIMEOUT)
+    report.check("node2: a pass with the share mounted before the silence", ok, brief(document))
+    seconds, _ = timed_status(node2)
+    report.measure("status_seconds_before", seconds)
+    # What the passes report before the silence (nothing, on a healthy pool): after it, the
+    # passes must be back to exactly that.
+    report.measure("problems_before", reported(document))
+    process = agent_process(node2)
+    report.measure("main_pid", process[0])
+    return process, set(reported(document))
+
+
+def while_silent(run, report, device, process):
+    node1, node2 = run.guests["node1"], run.guests["node2"]
+    node2.must("rm -f %s" % PROBE)
+    since = node2.must("date +%s").strip()
+    node1.must(silence(device))
+    silent_at = time.time()
+    qdisc = node1.run("tc qdisc show dev %s" % device).out
+    report.check("node1: netem drops the IPv4 packets it sends on %s" % device,
+                 "loss 100%" in qdisc, qdisc.strip())
+    # A lookup of a name the client never saw must ask the server: it should not return.
+    node2.must("setsid sh -c 'timeout -k 3 10 stat %s/.e2e-probe-$$ >/dev/null 2>&1; "
+               "echo $? > %s' </dev/null >/dev/null 2>&1 &" % (NFS_MOUNT, PROBE))
+    ping = node2.run("ping -c 2 -W 2 10.77.0.1")
+    report.check("node2: node1 no longer answers ping", not ping.ok, ping.summary())
+    connect = node2.run("timeout 8 bash -c 'exec 3<>/dev/tcp/10.77.0.1/2049'; echo exit=$?",
+                        timeout=30)
+    report.check("node2: a TCP connect to node1's NFS port times out (dropped, not refused)",
+                 "exit=124" in connect.out, connect.summary())
+
+    # The daemon finds out, and says so ...
+    document, ok, _ = wait_status(node2, lambda d: bool(not_responding(d)), 240)
+    report.measure("not_responding_reported_after_seconds", round(time.time() - silent_at, 1))
+    report.check("node2: status names the share as not responding", ok, brief(document))
+    seen = {document.get("time"): not_responding(document)}
+    stuck = node2.run("cat %s" % PROBE).out.strip()
+    report.check("node2: the share really is silent (a lookup on it did not return)",
+                 stuck in ("", "124", "137"), "probe exit %r" % stuck)
+    # ... and keeps passing, every interval, while the server says nothing.
+    deadline = time.time() + 4 * (INTERVAL * 1.1 + PASS_SLACK)
+    while len(seen) < 4 and time.time() < deadline:
+        time.sleep(2)
+        document = status_json(node2)
+        if document.get("time") and document.get("time") not in seen:
+            seen[document["time"]] = not_responding(document)
+    # The loop itself: its log line for every pass since the silence began.
+    journal = node2.run("journalctl -u dsvm-agent.service -o cat --no-pager --since @%s | "
+                        "grep '^pass '" % since).out.strip().splitlines()
+    report.measure("journal_passes_while_silent", journal)
+    report.check("node2: the daemon kept passing while the server is silent (at least 4 passes "
+                 "in the journal)", len(journal) >= 4, "\n".join(journal))
+    report.check("node2: its last 3 passes say the share is not responding",
+                 all(NFS_MOUNT + " not responding" in line for line in journal[-3:]),
+                 "\n".join(journal))
+    # What `status` shows: status.json, written by every pass.
+    report.measure("status_while_silent", seen)
+    report.check("node2: status.json follows: its time advanced with every pass (4 passes)",
+                 len(seen) >= 4, "status times: %s" % ", ".join(sorted(seen)))
+    report.check("node2: every one of those statuses says the share is not responding",
+                 all(seen.values()), json.dumps(seen)[:1500])
+    for args in ("", "--json"):
+        seconds, text = timed_status(node2, args)
+        report.measure("status%s_seconds_while_silent" % args.replace("--", "_"), seconds)
+        report.check("node2: dsvm-agent status %s answers in at most %.0f s and names the share "
+                     "as not responding" % (args, STATUS_PROMPT),
+                     seconds is not None and seconds <= STATUS_PROMPT and
+                     NFS_MOUNT + " not responding" in text, "%s s: %s" % (seconds, text[-1200:]))
+    now = agent_process(node2)
+    report.check("node2: the same agent process throughout (MainPID %s, not restarted)"
+                 % process[0], now == process and process[0] != "0",
+                 "MainPID, NRestarts: %s -> %s" % (process, now))
+    # node1 (the server, which mounts itself over loopback) is not affected.
+    document = status_json(node1)
+    report.check("node1: its own status has no share problem", not not_responding(document),
+                 brief(document))
+    written = node1.run("printf %%s %s > %s && cat %s"
+                        % (q(SILENT_TEXT), SILENT_FILE, SILENT_FILE))
+    report.check("node1: writes %s on the share while node2 waits" % SILENT_FILE,
+                 written.ok and written.out == SILENT_TEXT, written.summary())
+    report.measure("silence_seconds", round(time.time() - silent_at, 1))
+
+
+def recovered(run, report, process, baseline, uids, back_at):
+    node2 = run.guests["node2"]
+    # The stuck access returns once the server answers; the next pass is a normal one: it
+    # reports what passes reported before the silence (nothing, on a healthy pool), no more.
+    document, ok, _ = wait_status(
+        node2, lambda d: (d.get("share") or {}).get("mounted") and
+        set(reported(d)) <= baseline, RECOVERY_TIMEOUT, interval=3)
+    report.measure("recovered_after_seconds", round(time.time() - back_at, 1))
+    report.check("node2: a normal pass once the server answers again (no problem but those "
+                 "before the silence: %d)" % len(baseline), ok, brief(document))
+    now = agent_process(node2)
+    report.check("node2: recovered by the same agent process (MainPID %s)" % process[0],
+                 now == process, "MainPID, NRestarts: %s -> %s" % (process, now))
+    after = {u: uid_of(node2, u) for u in uids}
+    report.check("node2: users are still there with their UIDs", after == uids,
+                 "%s -> %s" % (uids, after))
+    read, _ = node2.wait_until("cat %s" % SILENT_FILE, 120, interval=3)
+    report.check("node2: reads %s, written on node1 during the silence, through the share"
+                 % SILENT_FILE, read.ok and read.out == SILENT_TEXT, read.summary())
+    kernel = node2.run("journalctl -k --no-pager -o cat | grep -i 'nfs: server' | tail -n 4")
+    report.measure("node2_kernel_nfs", kernel.out.strip().splitlines())
+
+
+def storage_silent(run, report):
+    node1, node2 = run.guests["node1"], run.guests["node2"]
+    wait_share(report, node2, NFS_MOUNT, "nfs4")
+    wait_mount_options(report, node2, NFS_MOUNT, ["hard", "nosuid", "nodev"])
+    uids = {u: uid_of(node2, u) for u in ("dave", "erin", "frank")}
+    report.check("node2: the NFS pool's users exist (dave, erin at least)",
+                 uids["dave"] and uids["erin"], json.dumps(uids))
+    uids = {u: uid for u, uid in uids.items() if uid}
+    shipped = node2.run("systemctl show -P WatchdogUSec dsvm-agent.service").out.strip()
+    report.check("node2: the unit has WatchdogSec=10min", shipped == "10min", shipped)
+    device = link_device(node1)
+    report.check("node1: the link's device is known", bool(device), device)
+    try:
+        process, baseline = tighten_watchdog(report, node2)
+        try:
+            while_silent(run, report, device, process)
+        finally:
+            # Whatever failed: node1 answers again.
+            unsilenced = node1.run("tc qdisc del dev %s root" % device)
+            back_at = time.time()
+        qdisc = node1.run("tc qdisc show dev %s" % device).out
+        report.check("node1: the drop is removed", "netem" not in qdisc,
+                     "%s; %s" % (unsilenced.summary(), qdisc.strip()))
+        recovered(run, report, process, baseline, uids, back_at)
+    finally:
+        node2.run("rm -f %s %s /run/e2e-status.out && systemctl daemon-reload"
+                  % (WATCHDOG_DROPIN, PROBE))
+        node1.run("rm -f %s" % SILENT_FILE)
+
 SCENARIOS = {
     "smb": smb,
+    "smb-shared": smb_shared,
     "key-rotation": key_rotation,
     "secrets": secrets_nowhere,
     "reboot": reboot,
     "storage-down": storage_down,
     "nfs": nfs,
+    "storage-silent": storage_silent,
 }

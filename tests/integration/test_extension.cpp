@@ -26,8 +26,10 @@
 #include "support/cms_identity.h"
 #include "support/process.h"
 #include "support/sandbox.h"
+#include "users/registry_key.h"
 
 using namespace dsvm::test;
+using dsvm::registry_key_id;
 using nlohmann::json;
 
 namespace {
@@ -39,8 +41,15 @@ const std::string k_new_key =
     "Qw3rTy7uI0pA2sD4fG6hJ8kL1zX3cV5bN7mQ9wE2rT4yU6iO8pA0sD2fG4hJ6kL8zX0cV2bN4mQ6wE8rT0yU2i"
     "==";
 
+// Pool registry keys as `openssl rand -base64 32` makes them.
+const std::string k_registry_key = "q3Vt8xYzR2m9Lk4Jp7Hn1Bw6Cf0Dg5Ea+Sb/Tc2Ud8E=";
+const std::string k_old_registry_key = "Zr7Wq1Xe4Ny8Mu2Ko6Pi0Lj3Hh9Gg5Ff+Dd/Ss1Aa2B=";
+
 const std::string k_credentials = "etc/dsvm-agent/credentials/acct.cred";
 const std::string k_pool = "etc/dsvm-agent/pool.json";
+const std::string k_registry_file = "etc/dsvm-agent/credentials/registry.key";
+const std::string k_previous_registry_file = "etc/dsvm-agent/credentials/registry.previous.key";
+const std::string k_record = "var/lib/dsvm-agent/extension.json";
 
 json smb_pool() {
     return {{"share", {{"source", "//acct.file.core.windows.net/dsvmshare"}}},
@@ -49,6 +58,20 @@ json smb_pool() {
 
 std::string protected_json(const std::string& key) {
     return R"({"storageAccountKey": ")" + key + "\"}";
+}
+
+// Protected settings with a storage key and registry keys; an empty one is left out.
+std::string protected_keys(const std::string& storage, const std::string& registry,
+                           const std::string& previous = "") {
+    json settings = json::object();
+    for (const auto& [name, value] :
+         {std::pair{"storageAccountKey", storage}, std::pair{"registryKey", registry},
+          std::pair{"previousRegistryKey", previous}}) {
+        if (!value.empty()) {
+            settings[name] = value;
+        }
+    }
+    return settings.dump();
 }
 
 // A sandbox root holding the VM's certificate, and a handler directory beside it.
@@ -332,6 +355,11 @@ std::vector<FailureCase> failure_cases() {
              f.write_settings(1, pool, protected_json(k_new_key));
          },
          2, "protected settings"},
+        {"a registry key that breaks its rule",
+         [](ExtensionFixture& f) {
+             f.write_settings(1, smb_pool(), protected_keys(k_new_key, "S3cr3tShortKey"));
+         },
+         2, "protected settings: registryKey: the registry key is 14 characters long"},
         {"ConfigSequenceNumber naming a missing file", [](ExtensionFixture&) {}, 1,
          "7.settings does not exist", 7},
     };
@@ -637,6 +665,216 @@ TEST_CASE("extension: an update keeps the config through the old version's unins
     REQUIRE(fixture.run("uninstall").exit_code == 0);
     CHECK_FALSE(fixture.root().exists(k_pool));
     CHECK_FALSE(fixture.root().exists(k_credentials));
+}
+
+TEST_CASE("extension: enable stores the registry key root-only and nowhere else",
+          "[extension][registry]") {
+    ExtensionFixture fixture;
+    fixture.write_settings(0, smb_pool(), protected_keys(k_key, k_registry_key));
+    const ProcessResult result = fixture.run("enable");
+    INFO(result.err);
+    REQUIRE(result.exit_code == 0);
+
+    const std::string registry = fixture.root().path(k_registry_file);
+    CHECK(fixture.root().read(k_registry_file) == k_registry_key + "\n");
+    CHECK(mode_of(registry) == 0600);
+    CHECK(stat_of(registry).st_uid == 0);
+    CHECK_FALSE(fixture.root().exists(k_previous_registry_file));
+    CHECK(files_with_text(fixture.root().path(), k_registry_key) ==
+          std::vector<std::string>{registry});
+    check_never_shows(fixture, result, k_registry_key);
+    // The storage key is where it always was, and only there.
+    CHECK(files_with_text(fixture.root().path(), k_key) ==
+          std::vector<std::string>{fixture.root().path(k_credentials)});
+
+    const std::string id = registry_key_id(k_registry_key);
+    CHECK(status_of(fixture.status(0)) == "success");
+    CHECK_THAT(message_of(fixture.status(0)),
+               Catch::Contains("registry key " + id + " stored in " +
+                               "/etc/dsvm-agent/credentials/registry.key (root only, mode 0600)"));
+    // The record names the files, so that uninstall removes them.
+    CHECK_THAT(fixture.root().read(k_record),
+               Catch::Contains("/etc/dsvm-agent/credentials/registry.key"));
+}
+
+TEST_CASE("extension: a second enable with the same registry keys changes nothing",
+          "[extension][registry]") {
+    ExtensionFixture fixture;
+    fixture.install_unit();
+    fixture.write_settings(0, smb_pool(),
+                           protected_keys(k_key, k_registry_key, k_old_registry_key));
+    const ProcessResult first = fixture.run("enable");
+    INFO(first.err);
+    REQUIRE(first.exit_code == 0);
+    const std::string before = tree_digest(fixture.root().path());
+
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const ProcessResult second = fixture.run("enable");
+    INFO(second.err);
+    REQUIRE(second.exit_code == 0);
+    CHECK(tree_digest(fixture.root().path()) == before);
+    CHECK_THAT(message_of(fixture.status(0)),
+               Catch::Contains("registry key " + registry_key_id(k_registry_key) + " unchanged") &&
+                   Catch::Contains("storage key for 'acct' unchanged"));
+    // Nothing changed, so the service is not reloaded for nothing.
+    CHECK_THAT(message_of(fixture.status(0)), !Catch::Contains("reloaded"));
+}
+
+TEST_CASE("extension: previousRegistryKey is kept during a rotation and removed after it",
+          "[extension][registry]") {
+    // given a pool rotating its registry key (the old key, then the new one with the old as
+    // previous, then the new one alone), we expect each key file to follow the settings and the
+    // old key gone from the instance at the end
+    ExtensionFixture fixture;
+    fixture.write_settings(0, smb_pool(), protected_keys(k_key, k_old_registry_key));
+    REQUIRE(fixture.run("enable").exit_code == 0);
+    CHECK(fixture.root().read(k_registry_file) == k_old_registry_key + "\n");
+
+    fixture.write_settings(1, smb_pool(),
+                           protected_keys(k_key, k_registry_key, k_old_registry_key));
+    const ProcessResult rotating = fixture.run("enable", {"ConfigSequenceNumber=1"});
+    INFO(rotating.err);
+    REQUIRE(rotating.exit_code == 0);
+    CHECK(fixture.root().read(k_registry_file) == k_registry_key + "\n");
+    CHECK(fixture.root().read(k_previous_registry_file) == k_old_registry_key + "\n");
+    CHECK(mode_of(fixture.root().path(k_previous_registry_file)) == 0600);
+    CHECK(files_with_text(fixture.root().path(), k_old_registry_key) ==
+          std::vector<std::string>{fixture.root().path(k_previous_registry_file)});
+    check_never_shows(fixture, rotating, k_old_registry_key);
+    CHECK_THAT(
+        message_of(fixture.status(1)),
+        Catch::Contains("registry key " + registry_key_id(k_registry_key) + " stored") &&
+            Catch::Contains("previous key " + registry_key_id(k_old_registry_key) + " kept"));
+
+    fixture.write_settings(2, smb_pool(), protected_keys(k_key, k_registry_key));
+    const ProcessResult rotated = fixture.run("enable", {"ConfigSequenceNumber=2"});
+    INFO(rotated.err);
+    REQUIRE(rotated.exit_code == 0);
+    CHECK(fixture.root().read(k_registry_file) == k_registry_key + "\n");
+    CHECK_FALSE(fixture.root().exists(k_previous_registry_file));
+    CHECK(files_with_text(fixture.root().path(), k_old_registry_key).empty());
+    CHECK_THAT(message_of(fixture.status(2)),
+               Catch::Contains("previous key " + registry_key_id(k_old_registry_key) + " removed"));
+}
+
+TEST_CASE("extension: an invalid registry key exits 2 and writes nothing",
+          "[extension][registry]") {
+    const std::string short_key = "S3cr3tShortKey";
+    const std::string spaced = "S3cr3tHalfOfAKey0123456789 abcdefOtherHalf0123456789";
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {protected_keys(k_key, short_key), "registryKey: the registry key is 14 characters long"},
+        {protected_keys(k_key, spaced), "registryKey: the registry key contains a space"},
+        {protected_keys(k_key, k_registry_key, short_key),
+         "previousRegistryKey: the registry key is 14 characters long"},
+        {protected_keys(k_key, "", k_old_registry_key), "previousRegistryKey without registryKey"},
+        {protected_keys(k_key, k_registry_key, k_registry_key),
+         "previousRegistryKey is the same key as registryKey"},
+    };
+    for (const auto& [plaintext, says] : cases) {
+        INFO("expecting: " << says);
+        ExtensionFixture fixture;
+        fixture.write_settings(0, smb_pool(), plaintext);
+        const std::string before = tree_digest(fixture.root().path());
+        const ProcessResult result = fixture.run("enable");
+        INFO(result.err);
+        CHECK(result.exit_code == 2);
+        CHECK(tree_digest(fixture.root().path()) == before);
+        const json status = fixture.status(0);
+        CHECK(status_of(status) == "error");
+        CHECK(status[0]["status"]["code"] == 2);
+        CHECK_THAT(message_of(status), Catch::Contains(says));
+        for (const std::string& secret :
+             {short_key, std::string("S3cr3t"), std::string("OtherHalf"), k_registry_key,
+              k_old_registry_key, k_key}) {
+            check_never_shows(fixture, result, secret);
+        }
+    }
+}
+
+TEST_CASE("extension: a failed enable puts the registry key files back", "[extension][registry]") {
+    // given an enable that stores new registry keys and then fails on the storage key, we expect
+    // the registry key files as they were, and the new keys nowhere
+    ExtensionFixture fixture;
+    fixture.write_settings(0, smb_pool(), protected_keys(k_key, k_old_registry_key));
+    REQUIRE(fixture.run("enable").exit_code == 0);
+    const std::string pool_before = fixture.root().read(k_pool);
+    const std::string record_before = fixture.root().read(k_record);
+
+    // The storage key's file cannot be kept: a directory sits where an earlier version kept its
+    // link (a leftover that must go first).
+    fixture.root().mkdir(k_credentials + ".dsvm-previous/blocker");
+    fixture.write_settings(1, smb_pool(),
+                           protected_keys(k_new_key, k_registry_key, k_old_registry_key));
+    const ProcessResult result = fixture.run("enable", {"ConfigSequenceNumber=1"});
+    INFO(result.err);
+    CHECK(result.exit_code == 1);
+    CHECK(status_of(fixture.status(1)) == "error");
+    CHECK(fixture.root().read(k_registry_file) == k_old_registry_key + "\n");
+    CHECK(mode_of(fixture.root().path(k_registry_file)) == 0600);
+    CHECK_FALSE(fixture.root().exists(k_previous_registry_file));
+    CHECK(files_with_text(fixture.root().path(), k_registry_key).empty());
+    CHECK(fixture.root().read(k_credentials) == "username=acct\npassword=" + k_key + "\n");
+    CHECK(fixture.root().read(k_pool) == pool_before);
+    CHECK(fixture.root().read(k_record) == record_before);
+    check_never_shows(fixture, result, k_registry_key);
+}
+
+TEST_CASE("extension: uninstall removes the registry key files enable wrote",
+          "[extension][registry]") {
+    ExtensionFixture fixture;
+    fixture.install_unit();
+    fixture.write_settings(0, smb_pool(),
+                           protected_keys(k_key, k_registry_key, k_old_registry_key));
+    REQUIRE(fixture.run("enable").exit_code == 0);
+    REQUIRE(fixture.root().exists(k_previous_registry_file));
+
+    const ProcessResult result = fixture.run("uninstall");
+    INFO(result.err);
+    REQUIRE(result.exit_code == 0);
+    CHECK_FALSE(fixture.root().exists(k_registry_file));
+    CHECK_FALSE(fixture.root().exists(k_previous_registry_file));
+    CHECK_FALSE(fixture.root().exists(k_credentials));
+    for (const std::string& key : {k_registry_key, k_old_registry_key, k_key}) {
+        CHECK(files_with_text(fixture.root().path(), key).empty());
+    }
+    CHECK_THAT(message_of(fixture.status(0)),
+               Catch::Contains("/etc/dsvm-agent/credentials/registry.key removed") &&
+                   Catch::Contains("/etc/dsvm-agent/credentials/registry.previous.key removed"));
+}
+
+TEST_CASE("extension: enable without registryKey leaves a hand-set registry key alone",
+          "[extension][registry]") {
+    // given a key an admin set by hand (`dsvm-agent registry set-key`) and settings without
+    // registryKey, we expect enable to say which key the instance holds and to leave both files
+    // as they are, and uninstall, which removes only what enable wrote, to keep them
+    ExtensionFixture fixture;
+    REQUIRE(dsvm::write_registry_keys(dsvm::Root(fixture.root().path()), k_registry_key,
+                                      k_old_registry_key)
+                .ok());
+    const struct stat key_before = stat_of(fixture.root().path(k_registry_file));
+    const struct stat previous_before = stat_of(fixture.root().path(k_previous_registry_file));
+
+    fixture.write_settings(0, smb_pool(), protected_json(k_key));
+    const ProcessResult result = fixture.run("enable");
+    INFO(result.err);
+    REQUIRE(result.exit_code == 0);
+    for (const auto& [file, before] : {std::pair{k_registry_file, key_before},
+                                       std::pair{k_previous_registry_file, previous_before}}) {
+        const struct stat after = stat_of(fixture.root().path(file));
+        CHECK(after.st_ino == before.st_ino);
+        CHECK(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+        CHECK(after.st_mode == before.st_mode);
+    }
+    CHECK(fixture.root().read(k_registry_file) == k_registry_key + "\n");
+    CHECK(fixture.root().read(k_previous_registry_file) == k_old_registry_key + "\n");
+    check_never_shows(fixture, result, k_registry_key);
+    CHECK_THAT(message_of(fixture.status(0)),
+               Catch::Contains("registry key " + registry_key_id(k_registry_key) +
+                               " on this instance left as it is"));
+
+    REQUIRE(fixture.run("uninstall").exit_code == 0);
+    CHECK(fixture.root().read(k_registry_file) == k_registry_key + "\n");
+    CHECK(fixture.root().read(k_previous_registry_file) == k_old_registry_key + "\n");
 }
 
 TEST_CASE("extension: outside a handler directory it says where to run", "[extension]") {

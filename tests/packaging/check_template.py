@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The scale-set template (packaging/azure/dsvm-pool.json): valid JSON with the reference
-template's parameters, the storage key a securestring that reaches only the extension's
-protectedSettings, and public settings that the agent itself accepts as a pool config.
+template's parameters, the storage key and the pool registry keys securestrings that reach only
+the extension's protectedSettings, and public settings that the agent itself accepts as a pool
+config.
 
 usage: check_template.py TEMPLATE DSVM_AGENT_BINARY
 """
@@ -32,27 +33,40 @@ check(params.get("shareName", {}).get("defaultValue") == "dsvmshare", "shareName
 check(params.get("mountpointPath", {}).get("defaultValue") == "/datamnt/dsvmshare",
       "mountpointPath default")
 check(params.get("instanceCount", {}).get("maxValue") == 100, "instanceCount maxValue 100")
-for secret in ("storageAccountKey", "adminPassword"):
+# The secrets the extension takes in its protected settings, each a parameter of the same name.
+protected_keys = ("storageAccountKey", "registryKey", "previousRegistryKey")
+for secret in protected_keys + ("adminPassword",):
+    check(secret in params, f"parameter {secret} is missing")
     check(params.get(secret, {}).get("type") == "securestring", f"{secret} is not a securestring")
+# The registry key has no default: the pool needs one, and the admin must keep it.
+registry_key = params.get("registryKey", {})
+check("defaultValue" not in registry_key, "registryKey must be required (no defaultValue)")
+description = registry_key.get("metadata", {}).get("description", "")
+for text in ("openssl rand -base64 32", "keep", "previousRegistryKey"):
+    check(text in description, f"registryKey's description does not mention '{text}'")
+check(params.get("previousRegistryKey", {}).get("defaultValue") == "",
+      "previousRegistryKey must default to empty (no previous key)")
 
 
-# Every place the key parameter is used: only the extension's protectedSettings.
-def uses(node, path):
+# Every place a parameter is used.
+def uses(node, path, name):
     if isinstance(node, dict):
         for key, value in node.items():
-            yield from uses(value, path + [key])
+            yield from uses(value, path + [key], name)
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from uses(value, path + [str(index)])
-    elif isinstance(node, str) and "parameters('storageAccountKey')" in node:
+            yield from uses(value, path + [str(index)], name)
+    elif isinstance(node, str) and f"parameters('{name}')" in node:
         yield "/".join(path)
 
 
-key_uses = list(uses(template["resources"], ["resources"])) + \
-    list(uses(template.get("variables", {}), ["variables"])) + \
-    list(uses(template.get("outputs", {}), ["outputs"]))
-check(len(key_uses) == 1 and "/protectedSettings/" in key_uses[0],
-      f"storageAccountKey must be used once, in protectedSettings; used at {key_uses}")
+# Each key is used once: as the value of its own field in the extension's protectedSettings.
+for secret in protected_keys:
+    key_uses = list(uses(template["resources"], ["resources"], secret)) + \
+        list(uses(template.get("variables", {}), ["variables"], secret)) + \
+        list(uses(template.get("outputs", {}), ["outputs"], secret))
+    check(len(key_uses) == 1 and key_uses[0].endswith(f"/protectedSettings/{secret}"),
+          f"{secret} must be used once, in protectedSettings.{secret}; used at {key_uses}")
 
 vmss = [r for r in template["resources"]
         if r["type"] == "Microsoft.Compute/virtualMachineScaleSets"]
@@ -60,6 +74,10 @@ check(len(vmss) == 1, "exactly one scale set")
 extensions = vmss[0]["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]
 check(len(extensions) == 1, "exactly one extension (no CustomScript)")
 settings = extensions[0]["properties"]["settings"]
+# The agent refuses protected settings with any other key.
+protected = extensions[0]["properties"].get("protectedSettings", {})
+check(isinstance(protected, dict) and set(protected) == set(protected_keys),
+      f"protectedSettings must hold exactly {', '.join(protected_keys)}; it holds {protected}")
 
 # The public settings, evaluated for sample parameters, must be a pool config the agent accepts.
 sample = {"storageAccountName": "dslabfiles", "shareName": "dsvmshare",
@@ -91,7 +109,8 @@ def evaluate(node):
 
 
 config = evaluate(settings)
-check("storageAccountKey" not in json.dumps(config), "the key name appears in public settings")
+for secret in protected_keys:
+    check(secret not in json.dumps(config), f"the key name {secret} appears in public settings")
 with tempfile.TemporaryDirectory() as root:
     (Path(root) / "etc/dsvm-agent").mkdir(parents=True)
     (Path(root) / "etc/dsvm-agent/pool.json").write_text(json.dumps(config))
