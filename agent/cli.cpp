@@ -256,19 +256,27 @@ int run_cli(int argc, char** argv) {
     auto* registry_drop_command = registry->add_subcommand(
         "drop-previous-key", "Stop accepting registries signed with the previous key");
     auto* registry_sign_command = registry->add_subcommand(
-        "sign", "Accept the registry on the share as it is and sign it with this instance's key");
+        "sign", "Accept the registry on the share and sign it with this instance's key");
+    SignRequest sign_request;
     std::uint64_t sign_generation = 0;
-    bool accept_unverified = false;
     registry_sign_command->add_option(
         "--generation", sign_generation,
         "Sign at this generation at least (above what every instance saw; see their status)");
+    registry_sign_command->add_flag("--accept-unsigned", sign_request.accept_unsigned,
+                                    "Take a registry written by dsvm-agent 0.1 (not signed)");
     registry_sign_command->add_flag(
-        "--accept-unverified", accept_unverified,
-        "Also sign a registry whose signature fails or whose key is unknown (review it first)");
+        "--accept-unverified", sign_request.accept_unverified,
+        "Take a registry whose signature fails or whose key this instance does not hold");
+    registry_sign_command->add_option(
+        "--expect", sign_request.expect,
+        "The content digest of the registry you reviewed (`dsvm-agent users` shows it)");
     registry_sign_command->footer(
-        "For a registry written by dsvm-agent 0.1 (unsigned), one restored from a backup, or\n"
-        "one changed by hand: review it with `dsvm-agent users`, then sign it here once; every\n"
-        "instance applies it on its next pass.");
+        "A verified registry is signed again as it is (after a rotation, or to raise its\n"
+        "generation). One written by dsvm-agent 0.1 (unsigned), restored from a backup, or\n"
+        "changed by hand is signed only as reviewed: look at it with `dsvm-agent users`, then\n"
+        "  dsvm-agent registry sign --accept-unsigned --expect <its content digest>\n"
+        "The digest makes sure that exactly what you reviewed is signed; without it, sign shows\n"
+        "what it would sign and changes nothing. Every instance applies it on its next pass.");
 
     auto* extension = app.add_subcommand(
         "extension", "Azure VM extension handler entry points (the guest agent runs these)");
@@ -373,11 +381,10 @@ int run_cli(int argc, char** argv) {
         return registry_drop_previous_key(*root);
     }
     if (registry_sign_command->parsed()) {
-        return registry_sign(engine, *root,
-                             registry_sign_command->count("--generation") > 0
-                                 ? std::optional<std::uint64_t>(sign_generation)
-                                 : std::nullopt,
-                             accept_unverified);
+        if (registry_sign_command->count("--generation") > 0) {
+            sign_request.generation = sign_generation;
+        }
+        return registry_sign(engine, *root, sign_request);
     }
     if (adduser->parsed()) {
         return add_user(engine, *root, add_request);

@@ -26,6 +26,8 @@ constexpr std::string_view k_system_dirs[] = {"/bin",   "/boot",  "/dev",    "/e
                                               "/lib32", "/lib64", "/libx32", "/proc", "/run",
                                               "/sbin",  "/sys",   "/usr",    "/var"};
 // These hold other things: a share may live under them, but must not cover them.
+// Mount points may not be inside these (users' and root's own files, world-writable places).
+constexpr std::string_view k_private_dirs[] = {"/home", "/root", "/tmp"};
 constexpr std::string_view k_top_dirs[] = {"/home", "/root", "/tmp",   "/mnt",
                                            "/opt",  "/srv",  "/media", "/datamnt"};
 
@@ -345,7 +347,32 @@ Result<SourceShape> parse_source(std::string_view path, std::string_view source)
 }
 
 Result<void> check_mount_point(std::string_view path, std::string_view mount_point) {
-    return check_local_dir(path, mount_point, "/datamnt/<share>");
+    if (auto dir = check_local_dir(path, mount_point, "/datamnt/<share>"); !dir) {
+        return dir;
+    }
+    // Users' homes and root's: a share mounted over ~/.ssh (its files the share writer's, owned
+    // by root) would hand out logins. World-writable /tmp: a user could plant a link on the way.
+    for (const std::string_view private_dir : k_private_dirs) {
+        if (mount_point.starts_with(private_dir) && mount_point[private_dir.size()] == '/') {
+            return fail(path, shown(mount_point) + " is inside " + std::string(private_dir) +
+                                  ", where users' or root's own files live; use a dedicated path "
+                                  "such as /datamnt/<share>");
+        }
+    }
+    return {};
+}
+
+Result<void> check_metadata_mount_point(std::string_view path, std::string_view mount_point) {
+    // Anyone allowed to tag the scale set could otherwise choose where a share they control is
+    // mounted; from metadata, only the agent's own /datamnt.
+    static constexpr std::string_view k_datamnt = "/datamnt/";
+    if (!mount_point.starts_with(k_datamnt) || mount_point.size() == k_datamnt.size()) {
+        return fail(path, shown(mount_point) +
+                              " is not under /datamnt: instance metadata (tags) may only place a "
+                              "share there; set any other mount point in userData or "
+                              "/etc/dsvm-agent/pool.json");
+    }
+    return check_mount_point(path, mount_point);
 }
 
 Result<void> check_options(std::string_view path, std::string_view options) {

@@ -55,7 +55,11 @@ Result<SourceShape> parse_source(std::string_view path, std::string_view source)
 // An absolute, normalised path (no ".", "..", "//" or trailing "/") that is not "/", not a
 // system directory (/etc, /usr, ...) or inside one, and not one of the top-level directories
 // that hold other things (/home, /tmp, /mnt, /datamnt, ...).
+// Also not inside /home, /root or /tmp.
 Result<void> check_mount_point(std::string_view path, std::string_view mount_point);
+
+// A mount point from instance metadata (a tag): check_mount_point, and under /datamnt.
+Result<void> check_metadata_mount_point(std::string_view path, std::string_view mount_point);
 
 // Comma-separated "key" or "key=value" items of [A-Za-z0-9_.=:/+-]; empty is allowed. Keys
 // that carry credentials (password, user, credentials, ...) are refused.

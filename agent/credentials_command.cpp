@@ -20,6 +20,7 @@
 #include "agent/secret_input.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/text.h"
 #include "mount/credentials.h"
 
 namespace dsvm {
@@ -28,7 +29,7 @@ namespace {
 
 // Exit status and message for an error, through the CLI's logger.
 int report(const Error& error) {
-    spdlog::error("{}", error.message);
+    spdlog::error("{}", printable_line(error.message));
     return exit_status_for(error);
 }
 

@@ -201,6 +201,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         if (!locked) {
             outcome.exit_status = 1;
             outcome.status = new_status("failed", locked.error().message);
+            write_failed_status(outcome.status);
             return outcome;
         }
         pass_lock = std::move(locked).value();
@@ -218,20 +219,28 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     }
 
     const DesiredState desired = desired_state(loaded->config, m_root);
-    auto state = read_state();
-    if (!state) {
+    // A pass that stops early still says so in the status file: `status` must not go on
+    // showing the last good pass while, say, the share does not answer.
+    const auto stop_early = [&](const Error& error) {
         outcome.exit_status = 1;
         status.result = "failed";
-        status.message = state.error().message;
+        status.message = error.message;
+        if (!options.dry_run) {
+            write_failed_status(status);
+        }
         return outcome;
+    };
+    auto state = read_state();
+    if (!state) {
+        return stop_early(state.error());
     }
     m_share_gate.set_what(status.share ? "share " + status.share->mount_point : "share");
     auto observed = observe(desired, m_mounter, state->mounts, m_root, m_share_gate);
     if (!observed) {
-        outcome.exit_status = 1;
-        status.result = "failed";
-        status.message = observed.error().message;
-        return outcome;
+        if (status.share) {
+            status.share->mounted = share_mounted_now(status).value_or(false);
+        }
+        return stop_early(observed.error());
     }
     if (!options.dry_run) {
         adopt_interrupted_mounts(*state, desired, *observed);
@@ -253,7 +262,8 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
                                                  .root = m_root,
                                                  .runner = m_runner,
                                                  .share_gate = m_share_gate,
-                                                 .names = *m_names,
+                                                 .names = m_names,
+                                                 .names_gate = m_names_gate,
                                                  .share_mounted = mounted,
                                                  .dry_run = true,
                                                  .request = options.request,
@@ -281,10 +291,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     }
     if (!intended.mounting.empty()) {
         if (auto written = write_state(intended); !written) {
-            outcome.exit_status = 1;
-            status.result = "failed";
-            status.message = written.error().message;
-            return outcome;
+            return stop_early(written.error());
         }
     }
     status.actions = apply_plan(outcome.plan, m_mounter);
@@ -307,7 +314,8 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
          .root = m_root,
          .runner = m_runner,
          .share_gate = m_share_gate,
-         .names = *m_names,
+         .names = m_names,
+         .names_gate = m_names_gate,
          .share_mounted = mounted,
          .dry_run = false,
          .request = options.request,
@@ -337,6 +345,12 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         outcome.exit_status = 1;
     }
     return outcome;
+}
+
+void Engine::write_failed_status(const RunStatus& status) {
+    if (auto written = write_status(status); !written) {
+        spdlog::error("cannot record the pass: {}", written.error().message);
+    }
 }
 
 Result<Fd> Engine::lock_pass() {

@@ -76,6 +76,9 @@ class Engine {
     // The gate every access to the share goes through (a dead server is reported, not waited
     // for); it lives as long as the engine, so a daemon's passes share it.
     DeadlineGate& share_gate() { return m_share_gate; }
+    // The same for the system's name service (LDAP, SSSD...), and the service itself.
+    DeadlineGate& names_gate() { return m_names_gate; }
+    const std::shared_ptr<NameService>& names() const { return m_names; }
 
   private:
     std::string state_file() const;
@@ -85,6 +88,8 @@ class Engine {
     Result<void> record(const AgentState& state, const nlohmann::json& cache_update,
                         const RunStatus& status);
     Result<void> write_status(const RunStatus& status);
+    // write_status for a pass that stopped early; a failure is logged.
+    void write_failed_status(const RunStatus& status);
     RunStatus new_status(const std::string& result, const std::string& message) const;
     // The per-instance pass lock, <state dir>/pass.lock, waited for up to two minutes.
     Result<Fd> lock_pass();
@@ -95,8 +100,9 @@ class Engine {
     Mounter& m_mounter;
     Clock& m_clock;
     ProcessRunner& m_runner;
-    std::unique_ptr<NameService> m_names;
+    std::shared_ptr<NameService> m_names;
     DeadlineGate m_share_gate{"share"};
+    DeadlineGate m_names_gate{"the system's name service"};
 };
 
 }  // namespace dsvm

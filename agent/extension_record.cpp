@@ -1,7 +1,5 @@
 #include "agent/extension_record.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
@@ -82,13 +80,6 @@ Result<ExtensionRecord> parse_record(std::string_view text, std::string_view sho
         names->erase(std::unique(names->begin(), names->end()), names->end());
     }
     return record;
-}
-
-std::string sha256_hex(std::string_view bytes) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-    return hex_digits(digest, length);
 }
 
 }  // namespace dsvm

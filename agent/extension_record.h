@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/digest.h"
 #include "common/result.h"
 
 namespace dsvm {
@@ -33,8 +34,5 @@ std::string render_record(const ExtensionRecord& record);
 // the credentials rule refuses or a registry key file other than the two is a Runtime error (the
 // file is the agent's own; it was damaged), naming `shown`.
 Result<ExtensionRecord> parse_record(std::string_view text, std::string_view shown);
-
-// The SHA-256 of the bytes, as 64 lowercase hex digits.
-std::string sha256_hex(std::string_view bytes);
 
 }  // namespace dsvm

@@ -1,6 +1,10 @@
 #include "agent/observe.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
+
+#include <memory>
+#include <string_view>
 
 #include "common/fs.h"
 #include "mount/credentials.h"
@@ -11,6 +15,22 @@ namespace dsvm {
 namespace {
 
 constexpr const char* k_fstab = "/etc/fstab";
+// Whether a directory has no entries but "." and ".."; one that cannot be listed counts as not
+// empty (the mount would hide whatever it holds).
+bool directory_is_empty(const std::string& path) {
+    std::unique_ptr<DIR, int (*)(DIR*)> listing(::opendir(path.c_str()), ::closedir);
+    if (!listing) {
+        return false;
+    }
+    while (const dirent* entry = ::readdir(listing.get())) {
+        const std::string_view name = entry->d_name;
+        if (name != "." && name != "..") {
+            return false;
+        }
+    }
+    return true;
+}
+
 // Looking at the mount point: instant unless the share's server is gone.
 constexpr auto k_look_limit = std::chrono::seconds(30);
 
@@ -82,6 +102,7 @@ Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
     struct Looked {
         bool target_exists = false;
         bool target_is_directory = false;
+        bool target_is_empty = true;
         bool source_exists = true;
         bool target_shows_source = false;
     };
@@ -93,6 +114,9 @@ Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
             struct stat target {};
             out.target_exists = ::lstat(target_path.c_str(), &target) == 0;
             out.target_is_directory = out.target_exists && S_ISDIR(target.st_mode);
+            if (out.target_is_directory) {
+                out.target_is_empty = directory_is_empty(target_path);
+            }
             if (!source_path.empty()) {
                 struct stat source {};
                 out.source_exists =
@@ -108,6 +132,7 @@ Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
     }
     observed.target_exists = looked->target_exists;
     observed.target_is_directory = looked->target_is_directory;
+    observed.target_is_empty = looked->target_is_empty;
     observed.source_exists = looked->source_exists;
     observed.target_shows_source = looked->target_shows_source;
     if (!desired.credentials_name.empty()) {

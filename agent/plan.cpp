@@ -107,6 +107,13 @@ void plan_share(const DesiredState& desired, const ObservedState& observed, Plan
                         "share.mountPoint",
                         request.target));
         return;
+    } else if (!observed.target_is_empty) {
+        // Mounting there would hide what it holds (and put the share's files in its place).
+        plan.problems.push_back(
+            fmt::format("mount point {} is a directory with content, which the share would hide; "
+                        "empty it or choose another share.mountPoint",
+                        request.target));
+        return;
     }
     plan.actions.emplace_back(MountShare{request, stamp});
 }

@@ -51,7 +51,8 @@ struct ObservedState {
     std::vector<ManagedMount> managed_mounts;
     bool target_exists = false;  // the desired share's mount point
     bool target_is_directory = false;
-    bool source_exists = true;         // for a bind share: its source directory
+    bool target_is_empty = true;  // the mount point holds no entries (before anything is mounted)
+    bool source_exists = true;    // for a bind share: its source directory
     bool target_shows_source = false;  // for a bind share: target and source are the same inode
     std::optional<ObservedCredentials> credentials;  // SMB shares only
     std::string fstab_text;                          // empty when there is no fstab

@@ -534,6 +534,11 @@ Result<ConfigLayer> layer_from_tags(const std::vector<ImdsTag>& tags) {
         } else if (tag.name == "dsvm-share-type") {
             field["share"]["type"] = tag.value;
         } else if (tag.name == "dsvm-mount-point") {
+            if (auto checked = rules::check_metadata_mount_point(
+                    "IMDS tag dsvm-mount-point: share.mountPoint", tag.value);
+                !checked) {
+                return checked.error();
+            }
             field["share"]["mountPoint"] = tag.value;
         } else {
             field["users"] = json::array();

@@ -19,8 +19,29 @@ namespace dsvm {
 namespace {
 
 int report(const Error& error) {
-    spdlog::error("{}", error.message);
+    spdlog::error("{}", printable_line(error.message));
     return exit_status_for(error);
+}
+
+std::string list_or_none(const std::vector<std::string>& names);
+
+// "N active users (sudo: a, b), M deleted".
+std::string summary_of(const Registry& registry) {
+    std::vector<std::string> sudo;
+    std::size_t active = 0;
+    std::size_t deleted = 0;
+    for (const auto& user : registry.users) {
+        if (user.deleted) {
+            ++deleted;
+        } else {
+            ++active;
+            if (user.sudo) {
+                sudo.push_back(user.name);
+            }
+        }
+    }
+    return fmt::format("{} active users (sudo: {}), {} deleted", active, list_or_none(sudo),
+                       deleted);
 }
 
 std::string list_or_none(const std::vector<std::string>& names) {
@@ -93,8 +114,13 @@ int registry_drop_previous_key(const Root& root) {
     return 0;
 }
 
-int registry_sign(Engine& engine, const Root& root, std::optional<std::uint64_t> generation,
-                  bool accept_unverified) {
+int registry_sign(Engine& engine, const Root& root, const SignRequest& request) {
+    // Far below 2^64: a generation must always have room to grow.
+    constexpr std::uint64_t k_max_generation = std::uint64_t{1} << 53;
+    if (request.generation && *request.generation > k_max_generation) {
+        return report(invalid("--generation " + std::to_string(*request.generation) +
+                              " is too large: at most " + std::to_string(k_max_generation)));
+    }
     auto loaded = engine.load();
     if (!loaded) {
         return report(loaded.error());
@@ -123,42 +149,34 @@ int registry_sign(Engine& engine, const Root& root, std::optional<std::uint64_t>
     const RegistryStore store =
         registry_store_for(share, root, std::make_shared<const RegistryKeys>(std::move(*keys)));
     RegistryUpdate options;
-    options.accept_unsigned = true;
-    options.accept_unverified = accept_unverified;
+    options.accept_unsigned = request.accept_unsigned;
+    options.accept_unverified = request.accept_unverified;
     options.force_write = true;
+    options.review_older = true;
+    options.seen = state->registry_seen;
+    options.share_source = share.source;
+    options.expect_digest = request.expect;
     const std::uint64_t seen =
         state->registry_seen.share == share.source ? state->registry_seen.generation : 0;
-    options.min_generation = std::max(seen + 1, generation.value_or(0));
+    options.min_generation = std::max(seen + 1, request.generation.value_or(0));
     RegistryStore writer = store;
     auto signed_registry = engine.share_gate().run<LoadedRegistry>(
         k_share_write_limit, [writer, options]() mutable -> Result<LoadedRegistry> {
             return writer.update([](Registry&) { return Result<void>(); }, options);
         });
     if (!signed_registry) {
-        const std::string hint = accept_unverified
-                                     ? ""
-                                     : " (after reviewing it with `dsvm-agent users`, add "
-                                       "--accept-unverified to sign it as it is)";
-        return report(failure(signed_registry.error().message + hint));
-    }
-    std::vector<std::string> sudo;
-    std::vector<std::string> deleted;
-    std::size_t active = 0;
-    for (const auto& user : signed_registry->registry().users) {
-        if (user.deleted) {
-            deleted.push_back(user.name);
-        } else {
-            ++active;
-            if (user.sudo) {
-                sudo.push_back(user.name);
-            }
+        // Show what is there, so the admin reviews the very content the digest names.
+        auto current = engine.share_gate().run<LoadedRegistry>(
+            k_share_read_limit, [store]() -> Result<LoadedRegistry> { return store.load(); });
+        if (current && current->exists) {
+            fmt::print("the registry on the share: {}\n", summary_of(current->registry()));
+            fmt::print("content digest: {}\n", current->file.digest);
         }
+        return report(signed_registry.error());
     }
-    fmt::print(
-        "signed the pool registry with key {}: generation {}, {} active users (sudo: {}), "
-        "{} deleted\n",
-        signed_registry->file.key_id, signed_registry->registry().generation, active,
-        list_or_none(sudo), deleted.size());
+    fmt::print("signed the pool registry with key {}: generation {}, {}\n",
+               signed_registry->file.key_id, signed_registry->registry().generation,
+               summary_of(signed_registry->registry()));
     return 0;
 }
 

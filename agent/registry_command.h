@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "agent/engine.h"
 
@@ -19,12 +20,22 @@ int registry_set_key(const Root& root, bool keep_previous);
 // with it.
 int registry_drop_previous_key(const Root& root);
 
-// The admin's acceptance of the registry on the share as it is — after an upgrade from the
-// unsigned format, after a restore from backup, or to sign it with a new key: signs it with the
-// current key at a generation above what this instance saw (or `generation`, if higher). A
-// registry whose signature fails or whose key is unknown is refused unless accept_unverified. An
-// absent registry becomes an empty one. Prints what was signed: users, those with sudo, deleted.
-int registry_sign(Engine& engine, const Root& root, std::optional<std::uint64_t> generation,
-                  bool accept_unverified);
+// How `registry sign` may take the registry on the share.
+struct SignRequest {
+    std::optional<std::uint64_t> generation;  // sign at this generation at least
+    bool accept_unsigned = false;             // a version 1 registry (an upgrade from 0.1)
+    bool accept_unverified = false;           // a bad signature, or a key this instance lacks
+    std::string expect;  // the content digest reviewed; needed for anything not trusted as is
+};
+
+// The admin's acceptance of the registry on the share: signs it with the current key at a
+// generation above what this instance saw (or the requested one, if higher). A verified registry
+// no older than what this instance saw is signed again as it is (a rotation, a generation bump).
+// Anything else — unsigned, unverified, older — is signed only with its accept flag and
+// `expect` equal to its content digest, checked under the registry lock: exactly the content the
+// admin reviewed, never something swapped in since. Without them it prints what it would sign
+// (users, those with sudo, the digest) and exits 2, changing nothing. An absent registry becomes
+// an empty one.
+int registry_sign(Engine& engine, const Root& root, const SignRequest& request);
 
 }  // namespace dsvm

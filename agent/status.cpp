@@ -154,6 +154,7 @@ json to_json(const AgentState& state) {
             {"poolUsers", state.pool_users},
             {"registrySeen",
              {{"share", state.registry_seen.share},
+              {"poolId", state.registry_seen.pool_id},
               {"generation", state.registry_seen.generation},
               {"mac", state.registry_seen.mac}}}};
 }
@@ -207,6 +208,7 @@ Result<AgentState> agent_state_from_json(std::string_view text) {
     }
     if (const auto seen = parsed.find("registrySeen"); seen != parsed.end() && seen->is_object()) {
         state.registry_seen.share = text_or_empty(*seen, "share");
+        state.registry_seen.pool_id = text_or_empty(*seen, "poolId");
         state.registry_seen.mac = text_or_empty(*seen, "mac");
         if (const auto generation = seen->find("generation");
             generation != seen->end() && generation->is_number_unsigned()) {

@@ -31,7 +31,7 @@ namespace {
 constexpr auto k_remove_limit = std::chrono::minutes(10);
 
 int report(const Error& error) {
-    spdlog::error("{}", error.message);
+    spdlog::error("{}", printable_line(error.message));
     return exit_status_for(error);
 }
 
@@ -75,8 +75,16 @@ Result<void> check_new_name(Engine& engine, const Root& root, const std::string&
                 return invalid("user name '" + name + "' is " + describe(answer));
             }
         }
-        const auto names = name_service_for(root);
-        for (const auto& answer : {names->user_name(name), names->group_name(name)}) {
+        // A directory server (LDAP, SSSD) may not answer: asked under a deadline.
+        auto answers = engine.names_gate().run<std::vector<NameAnswer>>(
+            k_name_service_limit,
+            [names = engine.names(), name]() -> Result<std::vector<NameAnswer>> {
+                return std::vector<NameAnswer>{names->user_name(name), names->group_name(name)};
+            });
+        if (!answers) {
+            return answers.error();
+        }
+        for (const auto& answer : *answers) {
             if (answer.state == NameState::Taken) {
                 return invalid("user name '" + name + "' is " + describe(answer));
             }
@@ -220,8 +228,9 @@ int add_user(Engine& engine, const Root& root, const AddUserRequest& request) {
     }
     // Captures by value: the change may run on a worker that outlives this call (a dead share).
     const RegistryChange change = [name = request.name, sudo = request.sudo, groups = *groups, keys,
-                                   hash](Registry& registry, const PoolConfig& config) {
-        auto found = find_or_add_user(registry, name, config.uid_min, config.uid_max);
+                                   hash](Registry& registry, const PoolConfig& config,
+                                         const std::set<std::uint32_t>& taken) {
+        auto found = find_or_add_user(registry, name, config.uid_min, config.uid_max, taken);
         if (!found) {
             return Result<void>(invalid(found.error().message));
         }
@@ -248,7 +257,8 @@ int delete_user(Engine& engine, const Root& root, const std::string& name,
     if (auto checked = check_user_name(name); !checked) {
         return report(checked.error());
     }
-    const RegistryChange change = [name](Registry& registry, const PoolConfig& config) {
+    const RegistryChange change = [name](Registry& registry, const PoolConfig& config,
+                                         const std::set<std::uint32_t>&) {
         RegistryUser* user = find_user(registry, name);
         if (user == nullptr) {
             return Result<void>(invalid("'" + name + "' is not a pool user"));
@@ -259,6 +269,7 @@ int delete_user(Engine& engine, const Root& root, const std::string& name,
         }
         user->deleted = true;
         user->sudo = false;
+        user->groups.clear();
         user->ssh_keys.clear();
         user->password_hash.clear();
         return Result<void>();
@@ -330,15 +341,18 @@ int list_users(Engine& engine, const Root& root, bool as_json) {
                        {"thisInstance", here}});
     }
     if (as_json) {
-        // JSON escapes every control character, so names reach a terminal harmless.
-        fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+        // ASCII only: every control character and every non-ASCII one (C1 controls, bidi
+        // overrides) is a \u escape, so names reach a terminal harmless.
+        fmt::print("{}\n", out.dump(2, ' ', true, nlohmann::json::error_handler_t::replace));
         return registry->verified() ? 0 : 1;
     }
     if (!registry->verified()) {
         fmt::print("NOT VERIFIED: {}\n", printable_line(registry->problem));
+        fmt::print("content digest: {} (what `registry sign --expect` takes, once reviewed)\n",
+                   registry->file.digest);
     } else if (registry->exists) {
-        fmt::print("registry: generation {}, signed with key {}\n", registry->registry().generation,
-                   registry->file.key_id);
+        fmt::print("registry: generation {}, signed with key {}, content digest {}\n",
+                   registry->registry().generation, registry->file.key_id, registry->file.digest);
     }
     fmt::print("{:<20} {:>7}  {:<4}  {:<8}  {}\n", "NAME", "UID", "SUDO", "STATE", "THIS INSTANCE");
     for (const auto& user : out) {

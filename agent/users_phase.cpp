@@ -200,6 +200,27 @@ void note_state(const UsersPlan& plan, const std::vector<AccountOutcome>& outcom
     }
 }
 
+// Adds to the state's record of each user's groups every group a SetSupplementaryGroups of the
+// plan may grant; true when that changed the record.
+bool widen_groups(const UsersPlan& plan, AgentState& state) {
+    bool widened = false;
+    for (const auto& change : plan.changes) {
+        const auto* groups = std::get_if<SetSupplementaryGroups>(&change);
+        if (groups == nullptr || groups->wanted.empty()) {
+            continue;
+        }
+        std::vector<std::string>& recorded = state.groups[groups->user];
+        for (const auto& group : groups->wanted) {
+            if (std::find(recorded.begin(), recorded.end(), group) == recorded.end()) {
+                recorded.push_back(group);
+                widened = true;
+            }
+        }
+        std::sort(recorded.begin(), recorded.end());
+    }
+    return widened;
+}
+
 std::string stat_stamp(const std::string& path) {
     struct stat info {};
     if (::stat(path.c_str(), &info) != 0) {
@@ -229,11 +250,19 @@ Result<std::string> users_fingerprint(const UsersPhase& phase, const RegistrySto
 // Names and IDs of new accounts that something outside the account files holds: the NIS compat
 // entries in passwd and group, and the system's name service. The local files themselves are
 // the plan's to judge (an interrupted pass's leftovers included), so what they hold is not asked.
+// The name service may wait on a network directory (LDAP, SSSD), so it is asked under a
+// deadline; without an answer, no account is created.
 std::map<std::string, std::string> taken_elsewhere(const UsersPhase& phase,
                                                    const std::vector<RegistryUser>& users,
                                                    const AccountFiles& files,
                                                    const AccountView& view) {
+    struct Candidate {
+        std::string name;
+        std::uint32_t uid = 0;
+        std::uint32_t gid = 0;
+    };
     std::map<std::string, std::string> taken;
+    std::vector<Candidate> ask;
     const NisCompat users_nis = parse_nis_compat(files.passwd);
     const NisCompat groups_nis = parse_nis_compat(files.group);
     const bool host = phase.root.is_host();
@@ -249,15 +278,37 @@ std::map<std::string, std::string> taken_elsewhere(const UsersPhase& phase,
                                                user.name, asked, describe(answer));
             }
         }
-        if (taken.count(user.name) != 0 || view.group(user.name) != nullptr ||
-            view.user_by_uid(user.uid) != nullptr || view.group_by_gid(user.gid) != nullptr) {
-            continue;
-        }
-        if (auto clash = find_clash(phase.names, user.name, user.uid, user.gid)) {
-            taken[user.name] = fmt::format("pool user '{}' is not created: its {} is {}", user.name,
-                                           printable(clash->asked), describe(clash->answer));
+        if (taken.count(user.name) == 0 && view.group(user.name) == nullptr &&
+            view.user_by_uid(user.uid) == nullptr && view.group_by_gid(user.gid) == nullptr) {
+            ask.push_back({user.name, user.uid, user.gid});
         }
     }
+    if (ask.empty()) {
+        return taken;
+    }
+    auto answers = phase.names_gate.run<std::map<std::string, std::string>>(
+        k_name_service_limit,
+        [names = phase.names, ask]() -> Result<std::map<std::string, std::string>> {
+            std::map<std::string, std::string> clashes;
+            for (const Candidate& candidate : ask) {
+                if (auto clash = find_clash(*names, candidate.name, candidate.uid, candidate.gid)) {
+                    clashes[candidate.name] =
+                        fmt::format("pool user '{}' is not created: its {} is {}", candidate.name,
+                                    printable(clash->asked), describe(clash->answer));
+                }
+            }
+            return clashes;
+        });
+    if (!answers) {
+        for (const Candidate& candidate : ask) {
+            taken[candidate.name] = fmt::format(
+                "pool user '{}' is not created: whether its name and IDs are free "
+                "cannot be told ({})",
+                candidate.name, answers.error().message);
+        }
+        return taken;
+    }
+    taken.insert(answers->begin(), answers->end());
     return taken;
 }
 
@@ -366,6 +417,10 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         result.problems.push_back(loaded.error().message);
         return result;
     }
+    if (keys->current.empty() && (asked || loaded->exists)) {
+        result.problems.push_back(no_key_problem());
+        return result;
+    }
     // A registry that anyone but the agent wrote, or that vanished or went back in time, changes
     // nothing here; status says why in one line.
     if (!loaded->verified()) {
@@ -373,14 +428,26 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         return result;
     }
     const std::string& source = config.share->source;
-    if (auto fresh = check_not_older(state.registry_seen, source, loaded->exists,
-                                     loaded->registry().generation, loaded->file.mac);
-        !fresh) {
+    const RegistryIdentity identity{loaded->exists, loaded->registry().pool_id,
+                                    loaded->registry().generation, loaded->file.mac};
+    if (auto fresh = check_not_older(state.registry_seen, source, identity); !fresh) {
         result.problems.push_back(fresh.error().message);
         return result;
     }
-    if (keys->current.empty() && (asked || loaded->exists)) {
-        result.problems.push_back(no_key_problem());
+    // The previous key is kept for registries written before the rotation, not for new ones: a
+    // newer generation signed with it is refused (the key may be why it was rotated).
+    if (loaded->exists && loaded->verification.previous_key &&
+        loaded->registry().pool_id == state.registry_seen.pool_id &&
+        loaded->registry().generation > state.registry_seen.generation) {
+        result.problems.push_back("registry refused: the pool registry's generation " +
+                                  std::to_string(loaded->registry().generation) +
+                                  " is signed with the previous "
+                                  "registry key " +
+                                  keys->previous_id +
+                                  ", which only verifies registries written before "
+                                  "the rotation (this instance last saw generation " +
+                                  std::to_string(state.registry_seen.generation) +
+                                  "); nothing is applied: give every instance the current key");
         return result;
     }
     if (!asked && !loaded->exists) {
@@ -416,12 +483,12 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
                         if (auto merged = merge_config_users(config_copy, latest, taken); !merged) {
                             return merged;
                         }
-                        return request ? (*request)(latest, config_copy) : Result<void>();
+                        return request ? (*request)(latest, config_copy, taken) : Result<void>();
                     },
                     options);
             });
         if (!updated) {
-            if (updated.error().kind == ErrorKind::Invalid) {
+            if (updated.error().kind == ErrorKind::Invalid && phase.request != nullptr) {
                 result.request_error = updated.error();
             } else {
                 result.problems.push_back(updated.error().message);
@@ -429,9 +496,10 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
             return result;
         }
         registry = updated->registry();
-        state.registry_seen = {source, registry.generation, updated->file.mac};
+        state.registry_seen = {source, registry.pool_id, registry.generation, updated->file.mac};
     } else if (!phase.dry_run && loaded->exists) {
-        state.registry_seen = {source, loaded->registry().generation, loaded->file.mac};
+        state.registry_seen = {source, loaded->registry().pool_id, loaded->registry().generation,
+                               loaded->file.mac};
     }
 
     CheckedRegistry checked = check_registry(registry, config.uid_min, config.uid_max);
@@ -480,6 +548,16 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         return result;
     }
     if (!plan.changes.empty()) {
+        // Before the batch, the state file already counts every group the batch may grant as
+        // the agent's to take back: a pass killed after the batch leaves none it forgets.
+        AgentState before = state;
+        if (widen_groups(plan, before) && phase.save_state) {
+            if (auto saved = phase.save_state(before); !saved) {
+                result.problems.push_back(saved.error().message);
+                return result;
+            }
+            state.groups = before.groups;
+        }
         // Written before the batch: a pass killed inside it is finished by the next one.
         if (!plan.creating.empty()) {
             if (auto written = write_intent(phase.intent_file, plan.creating); !written) {
@@ -497,8 +575,9 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
             result.outcomes.push_back({outcome.description, outcome.ok, outcome.error});
         }
     }
-    // The accounts made are in the state file before the intent record goes.
-    if (!pending->empty() || !plan.creating.empty()) {
+    // What the batch did is in the state file at once (the accounts made before the intent
+    // record goes).
+    if (!pending->empty() || !plan.changes.empty()) {
         if (phase.save_state) {
             if (auto saved = phase.save_state(state); !saved) {
                 result.problems.push_back(saved.error().message);

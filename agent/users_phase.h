@@ -29,16 +29,21 @@
 namespace dsvm {
 
 // A change to the registry asked for on the command line (adduser, deluser); runs under the
-// registry lock after the config's users are merged in. It may run on a worker thread that
-// outlives the pass (a dead share), so it must own what it captures.
-using RegistryChange = std::function<Result<void>(Registry&, const PoolConfig&)>;
+// registry lock after the config's users are merged in, with the UIDs this instance knows were
+// the pool's (never to be handed out again). It may run on a worker thread that outlives the
+// pass (a dead share), so it must own what it captures.
+using RegistryChange =
+    std::function<Result<void>(Registry&, const PoolConfig&, const std::set<std::uint32_t>& taken)>;
 
 struct UsersPhase {
     const PoolConfig& config;
     const Root& root;
     ProcessRunner& runner;
     DeadlineGate& share_gate;  // every access to the share goes through it
-    NameService& names;        // names and IDs taken outside the account files
+    // Names and IDs taken outside the account files, asked through `names_gate` (a directory
+    // server may not answer); shared, since an abandoned lookup may outlive the pass.
+    std::shared_ptr<NameService> names;
+    DeadlineGate& names_gate;
     bool share_mounted = false;
     bool dry_run = false;
     const RegistryChange* request = nullptr;
@@ -69,6 +74,8 @@ RegistryStore registry_store_for(const ShareConfig& share, const Root& root,
 // reported as not responding.
 inline constexpr auto k_share_read_limit = std::chrono::seconds(30);
 inline constexpr auto k_share_write_limit = std::chrono::seconds(60);
+// How long the name service may take to answer for the new accounts of one pass.
+inline constexpr auto k_name_service_limit = std::chrono::seconds(60);
 
 // Runs the phase, recording what the agent now manages in `state`.
 UsersResult run_users_phase(const UsersPhase& phase, AgentState& state);

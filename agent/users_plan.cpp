@@ -177,6 +177,14 @@ UsersPlan plan_users(const std::vector<RegistryUser>& users, const UsersObserved
         plan_groups(user.name, wanted_groups(user), observed, false, plan);
         plan.active.push_back(user);
     }
+    // What an interrupted creation left of an account this plan does not create (its entry
+    // deleted or no longer valid since) goes too: the intent record is removed after this batch,
+    // and nothing else would ever clean it up.
+    for (const PendingAccount& pending : observed.pending) {
+        if (plan.created.count(pending.name) == 0 && accounts.user(pending.name) == nullptr) {
+            plan.changes.emplace_back(RemovePartialAccount{pending.name, pending.uid, pending.gid});
+        }
+    }
     // An account the agent made whose entry is gone (or no longer valid) keeps nothing it had.
     for (const std::string& name : observed.managed) {
         const UserRecord* local = accounts.user(name);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <cerrno>
 #include <cstdio>
+#include <optional>
 #include <vector>
 
 #include "common/fs.h"
@@ -38,7 +39,9 @@ Result<Fd> open_directory_at(int parent, const std::string& name, const std::str
     return fd;
 }
 
-Result<Fd> open_directory_below(const std::string& top, std::string_view path) {
+namespace {
+
+Result<Fd> walk_below(const std::string& top, std::string_view path, std::optional<mode_t> make) {
     // The top is configuration, not user-controlled, so it may be reached through links.
     Fd current(::open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!current) {
@@ -58,13 +61,49 @@ Result<Fd> open_directory_below(const std::string& top, std::string_view path) {
             return invalid("refusing " + std::string(path) + ": it has a '" + name + "' component");
         }
         shown += "/" + name;
+        const bool made = make && ::mkdirat(current.get(), name.c_str(), *make) == 0;
+        if (make && !made && errno != EEXIST) {
+            return failure("cannot create directory " + shown + ": " + errno_text(errno));
+        }
         auto next = open_directory_at(current.get(), name, shown);
         if (!next) {
             return next.error();
         }
+        // The umask may have narrowed the mode; set it exactly on what was made.
+        if (made && ::fchmod(next->get(), *make) != 0) {
+            return failure("cannot set the mode of " + shown + ": " + errno_text(errno));
+        }
         current = std::move(next).value();
     }
     return current;
+}
+
+}  // namespace
+
+Result<Fd> open_directory_below(const std::string& top, std::string_view path) {
+    return walk_below(top, path, std::nullopt);
+}
+
+Result<Fd> make_directories_below(const std::string& top, std::string_view path, mode_t mode) {
+    return walk_below(top, path, mode);
+}
+
+int rename_no_replace(int dir, const std::string& from, const std::string& to) {
+    if (::renameat2(dir, from.c_str(), dir, to.c_str(), RENAME_NOREPLACE) == 0) {
+        return 0;
+    }
+    if (errno != EINVAL) {
+        return -1;
+    }
+    struct stat there {};
+    if (::fstatat(dir, to.c_str(), &there, AT_SYMLINK_NOFOLLOW) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    if (errno != ENOENT) {
+        return -1;
+    }
+    return ::renameat(dir, from.c_str(), dir, to.c_str());
 }
 
 Result<Fd> open_or_create_directory_at(int dir, const std::string& name, mode_t mode, uid_t uid,
@@ -93,7 +132,7 @@ Result<Fd> open_or_create_directory_at(int dir, const std::string& name, mode_t 
         (void)remove_tree_at(dir, building, building);
         return failure("cannot set the owner and mode of " + name + ": " + errno_text(error));
     }
-    if (::renameat2(dir, building.c_str(), dir, name.c_str(), RENAME_NOREPLACE) != 0) {
+    if (rename_no_replace(dir, building, name) != 0) {
         const int error = errno;
         (void)remove_tree_at(dir, building, building);
         if (error == EEXIST) {
@@ -207,7 +246,14 @@ Result<OptionalText> read_untrusted_file_at(int directory, const std::string& na
     return result;
 }
 
-Result<void> remove_tree_at(int parent, const std::string& name, const std::string& shown) {
+namespace {
+
+// Deeper than any tree the agent is asked to remove legitimately; bounds the recursion (and the
+// descriptors held: one per level) that a tree someone else built could otherwise drive.
+constexpr int k_max_remove_depth = 128;
+
+Result<void> remove_tree_below(int parent, const std::string& name, const std::string& shown,
+                               int depth) {
     Fd directory(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!directory) {
         if (errno == ENOENT) {
@@ -222,20 +268,29 @@ Result<void> remove_tree_at(int parent, const std::string& name, const std::stri
         }
         return {};
     }
-    DIR* listing = ::fdopendir(::dup(directory.get()));
-    if (listing == nullptr) {
-        return failure("cannot list " + shown + ": " + errno_text(errno));
+    if (depth > k_max_remove_depth) {
+        return failure("cannot remove " + shown + ": it is nested more than " +
+                       std::to_string(k_max_remove_depth) + " levels deep");
     }
-    ScopeGuard close_listing([&] { ::closedir(listing); });
     std::vector<std::string> entries;
-    while (const dirent* entry = ::readdir(listing)) {
-        const std::string child = entry->d_name;
-        if (child != "." && child != "..") {
-            entries.push_back(child);
+    {
+        // Listed and closed before going down: one descriptor per level, not two.
+        DIR* listing = ::fdopendir(::dup(directory.get()));
+        if (listing == nullptr) {
+            return failure("cannot list " + shown + ": " + errno_text(errno));
+        }
+        ScopeGuard close_listing([&] { ::closedir(listing); });
+        while (const dirent* entry = ::readdir(listing)) {
+            const std::string child = entry->d_name;
+            if (child != "." && child != "..") {
+                entries.push_back(child);
+            }
         }
     }
     for (const auto& child : entries) {
-        if (auto removed = remove_tree_at(directory.get(), child, shown + "/" + child); !removed) {
+        if (auto removed =
+                remove_tree_below(directory.get(), child, shown + "/" + child, depth + 1);
+            !removed) {
             return removed;
         }
     }
@@ -243,6 +298,12 @@ Result<void> remove_tree_at(int parent, const std::string& name, const std::stri
         return failure("cannot remove " + shown + ": " + errno_text(errno));
     }
     return {};
+}
+
+}  // namespace
+
+Result<void> remove_tree_at(int parent, const std::string& name, const std::string& shown) {
+    return remove_tree_below(parent, name, shown, 0);
 }
 
 }  // namespace dsvm

@@ -28,6 +28,10 @@ Result<Fd> open_directory_at(int parent, const std::string& name, const std::str
 // Invalid.
 Result<Fd> open_directory_below(const std::string& top, std::string_view path);
 
+// open_directory_below, making each missing component on the way (mode `mode`, owned by the
+// caller) with mkdirat from its parent's descriptor: never through a symlink someone planted.
+Result<Fd> make_directories_below(const std::string& top, std::string_view path, mode_t mode);
+
 // open_directory_at(dir, name); when missing, creates it under a temporary name beside it
 // (.<name>.dsvm-agent-new), sets uid:gid and `mode` through the new descriptor (never by name)
 // and renames it into place (RENAME_NOREPLACE), so an interruption never leaves it with the
@@ -57,9 +61,16 @@ Result<OptionalText> read_untrusted_file_at(int directory, const std::string& na
 // a Runtime error naming `shown`, its owner and mode otherwise.
 Result<void> check_private_owner(int fd, uid_t owner, const std::string& shown);
 
+// renameat2(RENAME_NOREPLACE) from `from` to `to` in the directory `dir`: fails with EEXIST (in
+// errno, returning -1) when `to` exists. Filesystems without the flag (NFS answers EINVAL) get a
+// look first and a plain rename; there, another writer's name made in between can be replaced.
+int rename_no_replace(int dir, const std::string& from, const std::string& to);
+
 // Removes `name` in `parent` and everything below it without following a symlink: each directory
 // is opened with O_NOFOLLOW from its parent's descriptor, so a directory swapped for a link to
-// /etc mid-way gets the link removed, never /etc's content. A missing `name` is success.
+// /etc mid-way gets the link removed, never /etc's content. A missing `name` is success; a
+// tree nested more than 128 levels deep is a Runtime error (its top levels are left), so a tree
+// someone else built cannot drive the recursion.
 Result<void> remove_tree_at(int parent, const std::string& name, const std::string& shown);
 
 }  // namespace dsvm

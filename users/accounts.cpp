@@ -274,7 +274,7 @@ Result<void> require_managed(const Database& db, std::string_view name) {
         return invalid("user " + quoted(name) + " does not exist in /etc/passwd");
     }
     const auto fields = db.passwd.fields(name, k_passwd_fields);
-    if (fields.empty() || fields[4] != k_managed_gecos) {
+    if (fields.empty() || !is_managed_gecos(fields[4])) {
         return invalid("user " + quoted(name) +
                        " is not managed by dsvm-agent; it is left as it is");
     }
@@ -498,6 +498,10 @@ std::optional<std::string> AccountView::password_hash(std::string_view name) con
     return found == m_hashes.end() ? std::nullopt : std::optional<std::string>(found->second);
 }
 
+bool is_managed_gecos(std::string_view gecos) {
+    return gecos.substr(0, gecos.find(',')) == k_managed_gecos;
+}
+
 bool AccountView::is_locked(std::string_view name) const {
     const auto found = m_expire.find(std::string(name));
     return found != m_expire.end() && found->second == k_locked_expire;
@@ -510,7 +514,7 @@ const std::vector<std::string>* AccountView::gshadow_members(std::string_view gr
 
 bool AccountView::is_marked_managed(std::string_view name) const {
     const UserRecord* record = user(name);
-    return record != nullptr && record->gecos == k_managed_gecos;
+    return record != nullptr && is_managed_gecos(record->gecos);
 }
 
 std::string describe(const AccountChange& change) {
@@ -856,8 +860,7 @@ Result<bool> create_home(const Root& root, std::string_view home, uid_t uid, gid
         return os_failure("set the owner of", building_shown);
     }
     // NOREPLACE: a home that appeared meanwhile (even an empty directory) is never replaced.
-    if (::renameat2(parent->get(), building.c_str(), parent->get(), name.c_str(),
-                    RENAME_NOREPLACE) != 0) {
+    if (rename_no_replace(parent->get(), building, name) != 0) {
         const int error = errno;
         if (error == EEXIST) {
             (void)remove_tree_at(parent->get(), building, building_shown);

@@ -21,8 +21,13 @@
 namespace dsvm {
 
 // The GECOS field of every account the agent creates; with the state dir's list, how the agent
-// knows an account is its own.
+// knows an account is its own. Only its first subfield (the full name) is compared: chfn lets a
+// user change the others (room, phones: CHFN_RESTRICT "rwh" on Debian and Ubuntu), which must not
+// let them slip out from under the agent (a deluser that no longer locks them).
 inline constexpr std::string_view k_managed_gecos = "dsvm-agent pool user";
+
+// Whether a GECOS field marks an account as the agent's: its full-name subfield is the marker.
+bool is_managed_gecos(std::string_view gecos);
 
 struct AccountFiles {
     std::string passwd;
@@ -64,7 +69,7 @@ class AccountView {
     bool is_locked(std::string_view name) const;
     // The members gshadow lists for a group, or null when gshadow has no entry for it.
     const std::vector<std::string>* gshadow_members(std::string_view group) const;
-    // True for an account whose GECOS is k_managed_gecos.
+    // True for an account whose GECOS is marked (is_managed_gecos).
     bool is_marked_managed(std::string_view name) const;
     std::size_t user_count() const { return m_users.size(); }
 

@@ -60,11 +60,9 @@ namespace {
 Result<Fd> open_share_folder(const std::string& share_dir, std::string_view folder, uid_t uid,
                              gid_t gid, bool& created) {
     const auto [parent_path, name] = split_last(folder);
-    // Parents (notebooks/) are root's: only the user's own folder is theirs.
-    if (auto made = make_directories(share_dir + "/" + parent_path, 0755); !made) {
-        return made.error();
-    }
-    auto parent = open_directory_below(share_dir, parent_path);
+    // Parents (notebooks/) are root's: only the user's own folder is theirs. Made one at a time
+    // from their parent's descriptor: a link someone put on the share is never followed.
+    auto parent = make_directories_below(share_dir, parent_path, 0755);
     if (!parent) {
         return parent.error();
     }
@@ -162,11 +160,21 @@ Result<LinkChange> ensure_notebook_link(const Root& root, std::string_view home,
     if (::symlinkat(std::string(target).c_str(), dir, temporary.c_str()) != 0) {
         return failure("cannot create a link in " + notebooks_path + ": " + errno_text(errno));
     }
-    if (::fchownat(dir, temporary.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 ||
+    // Given to the user through a descriptor of the link itself, never by name: the user owns
+    // this directory and could swap the name for a hard link to a file of root's meanwhile.
+    Fd link(::openat(dir, temporary.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat info {};
+    char made[4096];
+    const ssize_t made_length = link ? ::readlinkat(link.get(), "", made, sizeof made - 1) : -1;
+    const bool ours = link && ::fstat(link.get(), &info) == 0 && S_ISLNK(info.st_mode) &&
+                      made_length >= 0 &&
+                      std::string_view(made, static_cast<size_t>(made_length)) == target;
+    if (!ours || ::fchownat(link.get(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 ||
         ::renameat(dir, temporary.c_str(), dir, "remote") != 0) {
-        const int error = errno;
+        const int error = ours ? errno : EAGAIN;
         ::unlinkat(dir, temporary.c_str(), 0);
-        return failure("cannot create " + link_path + ": " + errno_text(error));
+        return failure("cannot create " + link_path + ": " +
+                       (ours ? errno_text(error) : "the new link was replaced while it was made"));
     }
     return length >= 0 ? LinkChange::Replaced : LinkChange::Created;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
 
 #include "common/text.h"
 #include "users/rules.h"
@@ -143,31 +144,49 @@ Result<RegistryUser*> find_or_add_user(Registry& registry, const std::string& na
     return &registry.users.back();
 }
 
-Result<void> check_not_older(const SeenRegistry& seen, std::string_view share, bool exists,
-                             std::uint64_t generation, std::string_view mac) {
-    if (seen.share != share || seen.generation == 0) {
+Result<void> check_not_older(const SeenRegistry& seen, std::string_view share,
+                             const RegistryIdentity& now) {
+    const bool same_share = seen.share == share;
+    const bool same_pool = now.exists && !seen.pool_id.empty() && now.pool_id == seen.pool_id;
+    if (seen.generation == 0 || (!same_share && !same_pool)) {
         return {};
     }
     const std::string last = "generation " + std::to_string(seen.generation);
     const std::string fix =
-        "; nothing is applied. If the pool's registry was restored on purpose, re-sign it with "
-        "`dsvm-agent registry sign --generation " +
-        std::to_string(seen.generation + 1) + "`";
-    if (!exists) {
+        "; nothing is applied. If the pool's registry was restored on purpose, review it with "
+        "`dsvm-agent users` and accept it with `dsvm-agent registry sign --generation " +
+        std::to_string(seen.generation + 1) + " --expect <its content digest>`";
+    if (!now.exists) {
         return failure("the pool registry has disappeared from the share (this instance last saw " +
                        last + ")" + fix);
     }
-    if (generation < seen.generation) {
-        return failure("the pool registry went back to generation " + std::to_string(generation) +
-                       " (this instance last saw " + last + "): an older copy was put back" + fix);
+    if (now.generation < seen.generation) {
+        return failure("the pool registry went back to generation " +
+                       std::to_string(now.generation) + " (this instance last saw " + last +
+                       "): an older copy was put back, by someone who can write the share or by "
+                       "a restore" +
+                       fix);
     }
-    if (generation == seen.generation && mac != seen.mac) {
+    if (now.generation == seen.generation && now.mac != seen.mac) {
         return failure("the pool registry's " + last +
-                       " differs from the one this instance saw: a copy with the same generation "
-                       "was put in its place" +
+                       " differs from the one this instance saw: another copy with the same "
+                       "generation was put in its place" +
                        fix);
     }
     return {};
+}
+
+std::string new_pool_id() {
+    std::random_device entropy;
+    std::string id;
+    for (int i = 0; i < 4; ++i) {
+        const std::uint32_t word = entropy();
+        const unsigned char bytes[4] = {
+            static_cast<unsigned char>(word >> 24), static_cast<unsigned char>(word >> 16),
+            static_cast<unsigned char>(word >> 8), static_cast<unsigned char>(word)};
+        id += hex_digits(bytes, 4);
+    }
+    return id;
 }
 
 }  // namespace dsvm

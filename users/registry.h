@@ -27,6 +27,10 @@ struct RegistryUser {
 };
 
 struct Registry {
+    // The pool this registry belongs to: 32 random hex digits chosen when it is first written,
+    // inside what is signed, so an instance can tell an old copy of its own pool's registry (put
+    // back, or on another share) from another pool's.
+    std::string pool_id;
     std::uint64_t generation = 0;  // grows with every write that changes something
     // No UID below this is handed out again, even when the entry that had it is gone: the
     // high-water mark of every UID the pool ever gave (0 when it gave none).
@@ -72,16 +76,30 @@ void sort_users(std::vector<RegistryUser>& users);
 // that vanished or went back in time (an older, validly signed copy put back by someone who can
 // write the share) is refused rather than applied.
 struct SeenRegistry {
-    std::string share;  // the share source it was read from
+    std::string share;    // the share source it was read from
+    std::string pool_id;  // the pool it belongs to
     std::uint64_t generation = 0;
     std::string mac;  // its signature
     bool operator==(const SeenRegistry&) const = default;
 };
 
-// Whether a registry read from `share` may be applied by an instance that saw `seen`: absent
-// when it saw one on the same share is an error; a lower generation, or the same generation with
-// another signature, is an error. A different share starts afresh. The message says what to do.
-Result<void> check_not_older(const SeenRegistry& seen, std::string_view share, bool exists,
-                             std::uint64_t generation, std::string_view mac);
+// What check_not_older looks at in the registry read now.
+struct RegistryIdentity {
+    bool exists = false;
+    std::string pool_id;
+    std::uint64_t generation = 0;
+    std::string mac;
+};
+
+// Whether a registry read from `share` may be applied by an instance that saw `seen`. Absent when
+// it saw one on the same share is an error. For the same pool — on this share or any other, so
+// an old copy cannot come back through another share source — a lower generation, or the same
+// generation with another signature, is an error. Another pool on another share starts afresh.
+// The message says what to do.
+Result<void> check_not_older(const SeenRegistry& seen, std::string_view share,
+                             const RegistryIdentity& now);
+
+// 32 random hex digits for a new pool's pool_id.
+std::string new_pool_id();
 
 }  // namespace dsvm

@@ -130,6 +130,16 @@ Result<Registry> parse_body(const json& body, std::string_view where) {
         return generation_value.error();
     }
     registry.generation = *generation_value;
+    if (const auto pool_id = body.find("poolId"); pool_id != body.end()) {
+        const bool hex32 =
+            pool_id->is_string() && pool_id->get<std::string>().size() == 32 &&
+            pool_id->get<std::string>().find_first_not_of("0123456789abcdef") == std::string::npos;
+        if (!hex32) {
+            return failure(prefix + "poolId must be 32 lower-case hex digits, not " +
+                           shown(*pool_id));
+        }
+        registry.pool_id = pool_id->get<std::string>();
+    }
     if (const auto next_uid = body.find("nextUid"); next_uid != body.end()) {
         auto value = unsigned_field(*next_uid, prefix + "nextUid",
                                     std::numeric_limits<std::uint32_t>::max());
@@ -181,6 +191,9 @@ Json body_json(const Registry& registry) {
     std::vector<RegistryUser> users = registry.users;
     sort_users(users);
     Json body;
+    if (!registry.pool_id.empty()) {
+        body["poolId"] = registry.pool_id;
+    }
     body["generation"] = registry.generation;
     body["nextUid"] = registry.next_uid;
     body["users"] = Json::array();
@@ -236,6 +249,8 @@ Result<RegistryFile> parse_registry_file(std::string_view text) {
             return registry.error();
         }
         file.registry = std::move(*registry);
+        file.digest =
+            sha256_hex(document.dump(-1, ' ', false, json::error_handler_t::replace)).substr(0, 16);
         return file;
     }
     auto key_id = hex_field(document, "keyId", 16);
@@ -258,6 +273,7 @@ Result<RegistryFile> parse_registry_file(std::string_view text) {
     file.key_id = std::move(*key_id);
     file.mac = std::move(*mac);
     file.signed_text = signed_text_of(*body);
+    file.digest = sha256_hex(file.signed_text).substr(0, 16);
     return file;
 }
 
@@ -289,9 +305,11 @@ std::string trust_problem(const Verification& verification, const RegistryFile& 
             return {};
         case RegistryTrust::Unsigned:
             return "registry refused: " + where +
-                   " is not signed (written by dsvm-agent 0.1, or by someone else); nothing is "
-                   "applied: review it with `dsvm-agent users` and sign it with `dsvm-agent "
-                   "registry sign`";
+                   " is not signed: written by dsvm-agent 0.1 before an upgrade, or put there by "
+                   "someone without the registry key; nothing is applied. After an upgrade, "
+                   "review it with `dsvm-agent users` and sign it with `dsvm-agent registry sign "
+                   "--accept-unsigned --expect " +
+                   file.digest + "`";
         case RegistryTrust::UnknownKey: {
             std::string held = keys.current.empty() ? "none" : keys.current_id;
             if (!keys.previous.empty()) {
@@ -304,9 +322,14 @@ std::string trust_problem(const Verification& verification, const RegistryFile& 
         case RegistryTrust::BadSignature:
             return "registry refused: " + where +
                    " fails its signature check: it was changed by someone without the pool's "
-                   "registry key; nothing is applied";
+                   "registry key; nothing is applied (content digest " +
+                   file.digest + ")";
     }
     return {};
+}
+
+std::string registry_digest(const Registry& registry) {
+    return sha256_hex(signed_text_of(body_json<json>(registry))).substr(0, 16);
 }
 
 std::string registry_signature(const Registry& registry, std::string_view key) {

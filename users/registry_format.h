@@ -1,7 +1,7 @@
 // registry.json on the share, as text (docs/users.md, "The registry"). Version 2 is signed:
 //
 //   {"version": 2, "keyId": "<16 hex>", "hmacSha256": "<64 hex>",
-//    "registry": {"generation": 42, "nextUid": 20003, "users": [...]}}
+//    "registry": {"poolId": "<32 hex>", "generation": 42, "nextUid": 20003, "users": [...]}}
 //
 // The signature is HMAC-SHA256, under the pool's registry key, of a fixed label and the
 // canonical form of the "registry" value (nlohmann's compact dump with sorted keys) — of the
@@ -20,8 +20,9 @@
 
 namespace dsvm {
 
-// Far above a 10,000-user registry with keys (a few MB); bounds memory and parse time.
-inline constexpr std::size_t k_max_registry_bytes = 32 * 1024 * 1024;
+// About twice a 10,000-user registry with a key each (4 MB); bounds memory (a parsed document
+// takes some 30 times its text) and parse time.
+inline constexpr std::size_t k_max_registry_bytes = 8 * 1024 * 1024;
 // The format nests 5 deep (document, registry, users, entry, keys); a little room beyond.
 inline constexpr std::size_t k_max_registry_depth = 8;
 
@@ -31,6 +32,9 @@ struct RegistryFile {
     std::string key_id;       // version 2: the key that signed it
     std::string mac;          // version 2: the signature as written
     std::string signed_text;  // version 2: what the signature covers
+    // 16 hex digits of SHA-256 over the registry's canonical form: what an admin reviewed, named
+    // back to `registry sign --expect` so that exactly that content is signed.
+    std::string digest;
 };
 
 // Parses registry.json (bounded in size and nesting first). A file that is not a registry (bad
@@ -57,6 +61,9 @@ std::string trust_problem(const Verification& verification, const RegistryFile& 
 
 // registry.json, version 2, signed with `key`: pretty-printed, users in name order.
 std::string render_registry_file(const Registry& registry, std::string_view key);
+
+// The content digest (RegistryFile::digest) `registry` has once written.
+std::string registry_digest(const Registry& registry);
 
 // The signature render_registry_file writes for `registry` under `key`.
 std::string registry_signature(const Registry& registry, std::string_view key);

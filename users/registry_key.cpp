@@ -1,9 +1,7 @@
 #include "users/registry_key.h"
 
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,20 +114,6 @@ std::string registry_key_id(std::string_view key) {
         throw std::runtime_error("SHA-256 is not available from OpenSSL");
     }
     return hex_digits(digest, 8);
-}
-
-std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-         reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &length);
-    std::string hex = hex_digits(mac, length);
-    ::explicit_bzero(mac, sizeof mac);
-    return hex;
-}
-
-bool equal_in_constant_time(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 Result<RegistryKeys> read_registry_keys(const Root& root) {

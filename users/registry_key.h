@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/digest.h"
 #include "common/result.h"
 #include "common/root.h"
 #include "common/secret.h"
@@ -45,11 +46,5 @@ Result<RegistryKeys> read_registry_keys(const Root& root);
 // checked first: an Invalid key changes nothing.
 Result<void> write_registry_keys(const Root& root, std::string_view current,
                                  std::string_view previous);
-
-// HMAC-SHA256 of `data` under `key`, as 64 lower-case hex digits.
-std::string hmac_sha256_hex(std::string_view key, std::string_view data);
-
-// a == b, in time that depends only on their lengths (for MACs).
-bool equal_in_constant_time(std::string_view a, std::string_view b);
 
 }  // namespace dsvm

@@ -106,18 +106,47 @@ Result<LoadedRegistry> load_at(int directory, const RegistryShare& share, const 
     return loaded;
 }
 
+RegistryIdentity identity_of(const LoadedRegistry& loaded) {
+    return {loaded.exists, loaded.registry().pool_id, loaded.registry().generation,
+            loaded.file.mac};
+}
+
 // May `loaded` be changed by an update with these options?
-Result<void> check_writable(const LoadedRegistry& loaded, const RegistryUpdate& options) {
-    if (loaded.verified()) {
-        return {};
+Result<void> check_writable(const LoadedRegistry& loaded, const RegistryUpdate& options,
+                            const std::string& share_source) {
+    bool review = false;
+    if (!loaded.verified()) {
+        const RegistryTrust trust = loaded.verification.trust;
+        const bool accepted =
+            (trust == RegistryTrust::Unsigned && options.accept_unsigned) ||
+            ((trust == RegistryTrust::UnknownKey || trust == RegistryTrust::BadSignature) &&
+             options.accept_unverified);
+        if (!accepted && options.force_write) {
+            // `registry sign` without the flag that takes this kind of registry: a usage error.
+            return invalid(
+                loaded.problem + "; to sign it as it is, review it and add " +
+                (trust == RegistryTrust::Unsigned ? "--accept-unsigned" : "--accept-unverified") +
+                " --expect " + loaded.file.digest);
+        }
+        if (!accepted) {
+            return failure(loaded.problem);
+        }
+        review = true;
     }
-    const RegistryTrust trust = loaded.verification.trust;
-    if ((trust == RegistryTrust::Unsigned && options.accept_unsigned) ||
-        ((trust == RegistryTrust::UnknownKey || trust == RegistryTrust::BadSignature) &&
-         options.accept_unverified)) {
-        return {};
+    if (options.review_older &&
+        !check_not_older(options.seen, share_source, identity_of(loaded)).ok()) {
+        review = true;
     }
-    return failure(loaded.problem);
+    if (review && loaded.file.digest != options.expect_digest) {
+        return invalid(
+            options.expect_digest.empty()
+                ? "the registry on the share is not one this instance trusts as it is; review it "
+                  "with `dsvm-agent users` and name its content digest " +
+                      loaded.file.digest + " with --expect to sign exactly that"
+                : "the registry on the share has content digest " + loaded.file.digest + ", not " +
+                      options.expect_digest + " as reviewed: it changed since; review it again");
+    }
+    return {};
 }
 
 // Called under the lock only, which is why a fixed temporary name is enough; one found already
@@ -181,12 +210,11 @@ Result<LoadedRegistry> RegistryStore::update(const std::function<Result<void>(Re
     if (!current) {
         return current.error();
     }
-    if (auto writable = check_writable(*current, options); !writable) {
+    if (auto writable = check_writable(*current, options, options.share_source); !writable) {
         return writable.error();
     }
     if (options.check_seen) {
-        if (auto fresh = check_not_older(options.seen, options.share_source, current->exists,
-                                         current->registry().generation, current->file.mac);
+        if (auto fresh = check_not_older(options.seen, options.share_source, identity_of(*current));
             !fresh) {
             return fresh.error();
         }
@@ -195,8 +223,9 @@ Result<LoadedRegistry> RegistryStore::update(const std::function<Result<void>(Re
     if (auto changed_ok = change(changed); !changed_ok) {
         return changed_ok.error();
     }
-    // The generation is the store's to set, and order is not content.
+    // The generation and the pool's id are the store's to set, and order is not content.
     changed.generation = current->registry().generation;
+    changed.pool_id = current->registry().pool_id;
     sort_users(changed.users);
     for (const auto& user : changed.users) {
         if (user.uid >= changed.next_uid && user.uid != UINT32_MAX) {
@@ -207,6 +236,9 @@ Result<LoadedRegistry> RegistryStore::update(const std::function<Result<void>(Re
         return current;
     }
     changed.generation = std::max(current->registry().generation + 1, options.min_generation);
+    if (changed.pool_id.empty()) {
+        changed.pool_id = new_pool_id();
+    }
     const std::string_view key = m_keys->current.view();
     if (auto written = replace_file(directory->get(), directory_path, k_registry_file,
                                     render_registry_file(changed, key));
@@ -225,6 +257,7 @@ Result<LoadedRegistry> RegistryStore::update(const std::function<Result<void>(Re
     after.file.registry = std::move(changed);
     after.file.key_id = m_keys->current_id;
     after.file.mac = registry_signature(after.file.registry, key);
+    after.file.digest = registry_digest(after.file.registry);
     after.verification.trust = RegistryTrust::Verified;
     return after;
 }

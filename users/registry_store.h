@@ -50,6 +50,11 @@ struct RegistryUpdate {
     bool accept_unverified = false;
     bool force_write = false;
     std::uint64_t min_generation = 0;
+    // Content that is not already trusted — unsigned, unverified, or (with review_older) older
+    // than `seen` — is taken only when its content digest is `expect_digest`: exactly what the
+    // admin reviewed, checked under the lock, so nothing swapped in meanwhile gets signed.
+    bool review_older = false;
+    std::string expect_digest;
 };
 
 class RegistryStore {

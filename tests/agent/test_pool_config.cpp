@@ -128,10 +128,10 @@ TEST_CASE("config: dsvm tags are recognised in any case but must be spelt exactl
 }
 
 TEST_CASE("config: a bad tag value names the tag, the field and the rule", "[config]") {
-    auto etc = layer_from_tags({{"dsvm-mount-point", "/etc"}});
+    auto etc = layer_from_tags({{"dsvm-mount-point", "/datamnt/../etc"}});
     CHECK(error_of(etc) ==
-          "IMDS tag dsvm-mount-point: share.mountPoint: '/etc' is a system directory; use a "
-          "dedicated path such as /datamnt/<share>");
+          "IMDS tag dsvm-mount-point: share.mountPoint: '/datamnt/../etc' is not normalised: no "
+          "'.', '..', '//' or trailing '/' allowed");
     auto type = layer_from_tags({{"dsvm-share-type", "cifs"}});
     CHECK_THAT(error_of(type), StartsWith("IMDS tag dsvm-share-type: share.type: 'cifs' is not "
                                           "one of smb, nfs, bind"));
@@ -352,10 +352,29 @@ TEST_CASE("config: credentials in the source are refused and never shown", "[con
 
 TEST_CASE("config: mount points must be dedicated, absolute, normalised paths", "[config]") {
     const std::string good =
-        GENERATE(as<std::string>(), "/datamnt/dsvmshare", "/home/pool", "/mnt/pool",
-                 "/srv/pool/data", "/data", "/homework", "/etcetera", "/opt/lab-1.2_x+y~");
+        GENERATE(as<std::string>(), "/datamnt/dsvmshare", "/mnt/pool", "/srv/pool/data", "/data",
+                 "/homework", "/etcetera", "/opt/lab-1.2_x+y~");
     CAPTURE(good);
     CHECK(share_of({{"source", "//h/share"}, {"mountPoint", good}}).mount_point == good);
+}
+
+TEST_CASE("config: mount points inside homes, root's home or /tmp are refused", "[config]") {
+    // A share mounted over ~/.ssh would put its writer's authorized_keys there, owned by root.
+    for (const char* inside : {"/root/.ssh", "/home/azureuser/.ssh", "/home/pool", "/tmp/share"}) {
+        CAPTURE(inside);
+        CHECK_THAT(share_error({{"source", "//h/share"}, {"mountPoint", inside}}),
+                   Contains("where users' or root's own files live"));
+    }
+}
+
+TEST_CASE("config: a mount point from a tag must be under /datamnt", "[config]") {
+    for (const char* elsewhere : {"/root/.ssh", "/opt/conda/bin", "/mnt/pool", "/datamnt/"}) {
+        CAPTURE(elsewhere);
+        CHECK_THAT(error_of(layer_from_tags({{"dsvm-mount-point", elsewhere}})),
+                   Contains("IMDS tag dsvm-mount-point") &&
+                       (Contains("is not under /datamnt") || Contains("is not normalised")));
+    }
+    CHECK(error_of(layer_from_tags({{"dsvm-mount-point", "/datamnt/pool"}})).empty());
 }
 
 TEST_CASE("config: system and top-level directories are refused as mount points", "[config]") {

@@ -195,3 +195,38 @@ TEST_CASE("users plan: a name or ID taken outside the account files is a conflic
     CHECK(plan.conflicts ==
           std::vector<std::string>{"pool user 'erin' is not created: its uid 20004 is taken"});
 }
+
+TEST_CASE(
+    "users plan: what an interrupted creation left goes even if the user is not created "
+    "after all",
+    "[users-plan]") {
+    AccountFiles files = files_with({});
+    files.group += "bob:x:20001:\n";
+    files.gshadow += "bob:!::\n";
+    files.shadow += "bob:!:19000:0:99999:7:::\n";
+    RegistryUser bob = make_user("bob", 20001);
+    bob.deleted = true;  // deleted before the next pass came
+    UsersObserved observed = observed_of(files, {});
+    observed.pending = {{"bob", 20001, 20001}};
+    const UsersPlan plan = plan_users({bob}, observed);
+    CHECK(descriptions(plan) ==
+          std::vector<std::string>{"remove what an interrupted pass left of user bob"});
+    const AppliedAccounts applied = apply_account_changes(files, plan.changes);
+    CHECK(applied.files == files_with({}));
+}
+
+TEST_CASE("users plan: a user who changed their GECOS room field is still the agent's",
+          "[users-plan]") {
+    // chfn -r (allowed by the default CHFN_RESTRICT) turns the marker into "...,1,,".
+    AccountFiles files = files_with({{"bob", 20001, "$y$hash", "", {}}});
+    const auto at = files.passwd.find(std::string(k_managed_gecos) + ":/home/bob");
+    files.passwd.insert(at + k_managed_gecos.size(), ",1,,");
+    RegistryUser bob = make_user("bob", 20001);
+    bob.deleted = true;
+    const UsersPlan plan = plan_users({bob}, observed_of(files, {"bob"}));
+    CHECK(plan.conflicts.empty());
+    REQUIRE(descriptions(plan) == std::vector<std::string>{"lock user bob"});
+    const AppliedAccounts applied = apply_account_changes(files, plan.changes);
+    CHECK(applied.outcomes[0].ok);
+    CHECK(AccountView::parse(applied.files).is_locked("bob"));
+}

@@ -102,3 +102,17 @@ TEST_CASE("safe_open: where owners mean something, the untrusted reader checks t
     CHECK_THAT(read_untrusted_file_at(dir.get(), "private", "dir/private", rules).error().message,
                Catch::Contains("it is owned by uid"));
 }
+
+TEST_CASE("safe_open: a tree nested too deeply is refused, not followed down", "[safe-open]") {
+    Sandbox sandbox;
+    std::string deep = "top";
+    for (int level = 0; level < 200; ++level) {
+        deep += "/d";
+    }
+    sandbox.mkdir(deep);
+    Fd dir(::open(sandbox.path().c_str(), O_RDONLY | O_DIRECTORY));
+    const auto removed = remove_tree_at(dir.get(), "top", "top");
+    REQUIRE_FALSE(removed.ok());
+    CHECK_THAT(removed.error().message, Catch::Contains("more than 128 levels deep"));
+    CHECK(sandbox.exists("top"));
+}

@@ -260,3 +260,57 @@ TEST_CASE("trust: on a POSIX share, a registry planted by another user makes nob
     CHECK_THAT(status_of(one), Catch::Contains("owned by uid 65534, not root") ||
                                    Catch::Contains("symlink or not a directory"));
 }
+
+TEST_CASE("trust: a registry put in place by someone else is signed only as the admin reviewed it",
+          "[trust]") {
+    Sandbox share;
+    const std::string pool =
+        R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"}})";
+    Instance one(share.path(), pool);
+    REQUIRE(one.agent({"adduser", "alice"}).exit_code == 0);
+    // A downgrade to the unsigned format, with a sudo user in it, as a share writer would plant.
+    const std::string planted = R"({"version": 1, "generation": 1, "users": [
+        {"name": "alice", "uid": 20000}, {"name": "mallory", "uid": 20001, "sudo": true}]})";
+    share.write(".dsvm-agent/registry.json", planted, 0600);
+    const auto refused = one.agent({"reconcile"});
+    CHECK(refused.exit_code == 1);
+    CHECK_THAT(refused.out,
+               Catch::Contains("is not signed") && Catch::Contains("--accept-unsigned --expect"));
+
+    // Following the advice half way signs nothing: the admin must name what they reviewed.
+    for (const std::vector<std::string>& sign :
+         {std::vector<std::string>{"registry", "sign", "--generation", "51"},
+          {"registry", "sign", "--accept-unsigned"},
+          {"registry", "sign", "--accept-unsigned", "--expect", "0123456789abcdef"}}) {
+        const auto result = one.agent(sign);
+        INFO(sign.back() << ": " << result.out << result.err);
+        CHECK(result.exit_code == 2);
+        CHECK_THAT(result.out,
+                   Catch::Contains("sudo: mallory") && Catch::Contains("content digest"));
+        CHECK(share.read(".dsvm-agent/registry.json") == planted);
+    }
+    CHECK(one.uids().count("mallory") == 0);
+
+    // What the admin reviews is what gets signed: a swap after the review is refused.
+    const auto review = one.agent({"users"});
+    const auto at = review.out.find("content digest: ");
+    REQUIRE(at != std::string::npos);
+    const std::string digest = review.out.substr(at + 16, 16);
+    share.write(".dsvm-agent/registry.json",
+                R"({"version": 1, "generation": 1, "users": [{"name": "eve", "uid": 20002,
+                    "sudo": true}]})",
+                0600);
+    const auto swapped = one.agent({"registry", "sign", "--accept-unsigned", "--expect", digest});
+    CHECK(swapped.exit_code == 2);
+    CHECK_THAT(swapped.err, Catch::Contains("changed since"));
+    CHECK(one.uids().count("eve") == 0);
+
+    // The reviewed content, signed on purpose, is applied.
+    share.write(".dsvm-agent/registry.json", planted, 0600);
+    const auto signed_registry =
+        one.agent({"registry", "sign", "--accept-unsigned", "--expect", digest});
+    INFO(signed_registry.out << signed_registry.err);
+    CHECK(signed_registry.exit_code == 0);
+    REQUIRE(one.agent({"reconcile"}).exit_code == 0);
+    CHECK(one.uids().at("mallory") == "20001");
+}

@@ -162,12 +162,15 @@ check "/usr/share/doc/dsvm-agent/README.md (the unit's Documentation=)" \
 marker=$(sed -n "s/^marker='\(.*\)'$/\1/p" "$source_dir/packaging/deb/postrm")
 echo '{"share": {"source": "//acct.file.core.windows.net/share"}}' >"$root/etc/dsvm-agent/pool.json"
 install -m 0600 /dev/null "$root/etc/dsvm-agent/credentials/acct.cred"
+install -m 0600 /dev/null "$root/etc/dsvm-agent/credentials/registry.key"
 echo '{}' >"$root/var/lib/dsvm-agent/status.json"
+echo '{"creating": []}' >"$root/var/lib/dsvm-agent/users-intent.json"
 mkdir -p "$root/etc/sudoers.d" "$root/etc/auto.master.d"
 install -m 0440 /dev/null "$root/etc/sudoers.d/dsvm-agent"
 echo "/run/dsvm-agent/notebooks /etc/dsvm-agent/notebooks.autofs --timeout=600" \
     >"$root/etc/auto.master.d/dsvm-agent.autofs"
 cp "$root/etc/fstab" "$root/etc/fstab.dsvm-agent.bak"
+install -m 0600 /dev/null "$root/etc/fstab.dsvm-agent.lock"
 fstab_before=$(cat "$root/etc/fstab")
 {
     # An entry before the admin's lines, a stale marker (its entry removed by hand) right

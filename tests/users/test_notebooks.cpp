@@ -153,3 +153,16 @@ TEST_CASE("notebooks: on SMB the folder is only made to exist, never through a s
     CHECK_FALSE(ensure_share_folder(other.path(), "notebooks/bob").ok());
     CHECK_FALSE(elsewhere.exists("bob"));
 }
+
+TEST_CASE("notebooks: a link planted among the parents on the share is never followed",
+          "[notebooks]") {
+    // The pattern nb/{user}/work: someone who can write the share turns nb into a link.
+    test::Sandbox share;
+    test::Sandbox outside;
+    REQUIRE(::symlink(outside.path().c_str(), share.path("nb").c_str()) == 0);
+    const auto made =
+        ensure_notebook_folder(share.path(), "nb/alice/work", ::geteuid(), ::getegid());
+    REQUIRE_FALSE(made.ok());
+    CHECK_THAT(made.error().message, Catch::Contains("nb: it is a symlink"));
+    CHECK_FALSE(outside.exists("alice"));
+}

@@ -187,26 +187,43 @@ TEST_CASE("registry: adding a user raises the high-water mark", "[registry]") {
 }
 
 TEST_CASE("registry: a registry that vanished or went back in time is refused", "[registry]") {
-    const SeenRegistry seen{"//acct.file.core.windows.net/pool", 42, std::string(64, 'a')};
+    const std::string pool(32, 'p');
+    const SeenRegistry seen{"//acct.file.core.windows.net/pool", pool, 42, std::string(64, 'a')};
     const std::string share = seen.share;
-    const std::string mac(64, 'a');
+    const auto copy = [&](std::uint64_t generation, char mac) {
+        return RegistryIdentity{true, pool, generation, std::string(64, mac)};
+    };
 
-    CHECK(check_not_older(seen, share, true, 42, mac).ok());
-    CHECK(check_not_older(seen, share, true, 43, std::string(64, 'b')).ok());
+    CHECK(check_not_older(seen, share, copy(42, 'a')).ok());
+    CHECK(check_not_older(seen, share, copy(43, 'b')).ok());
 
-    const auto vanished = check_not_older(seen, share, false, 0, "");
+    const auto vanished = check_not_older(seen, share, RegistryIdentity{});
     REQUIRE_FALSE(vanished.ok());
-    CHECK_THAT(vanished.error().message, Catch::Contains("has disappeared") &&
-                                             Catch::Contains("generation 42") &&
-                                             Catch::Contains("registry sign --generation 43"));
-    const auto older = check_not_older(seen, share, true, 41, std::string(64, 'c'));
+    CHECK_THAT(vanished.error().message,
+               Catch::Contains("has disappeared") && Catch::Contains("generation 42") &&
+                   Catch::Contains("registry sign --generation 43 --expect"));
+    const auto older = check_not_older(seen, share, copy(41, 'c'));
     REQUIRE_FALSE(older.ok());
-    CHECK_THAT(older.error().message, Catch::Contains("went back to generation 41"));
-    const auto forked = check_not_older(seen, share, true, 42, std::string(64, 'c'));
+    CHECK_THAT(older.error().message, Catch::Contains("went back to generation 41") &&
+                                          Catch::Contains("by someone who can write the share"));
+    const auto forked = check_not_older(seen, share, copy(42, 'c'));
     REQUIRE_FALSE(forked.ok());
     CHECK_THAT(forked.error().message, Catch::Contains("differs from the one this instance saw"));
 
-    // Another share is another registry; nothing seen yet means nothing to compare with.
-    CHECK(check_not_older(seen, "othernfs:/export", false, 0, "").ok());
-    CHECK(check_not_older(SeenRegistry{}, share, false, 0, "").ok());
+    // An old copy of the same pool is refused on another share too (a share source changed by
+    // a tag, or spelt another way) ...
+    CHECK_FALSE(check_not_older(seen, "othernfs:/export", copy(41, 'c')).ok());
+    // ... while another pool, or no registry, on another share starts afresh.
+    CHECK(check_not_older(seen, "othernfs:/export",
+                          RegistryIdentity{true, std::string(32, 'q'), 1, std::string(64, 'd')})
+              .ok());
+    CHECK(check_not_older(seen, "othernfs:/export", RegistryIdentity{}).ok());
+    CHECK(check_not_older(SeenRegistry{}, share, RegistryIdentity{}).ok());
+}
+
+TEST_CASE("registry: a new pool id is 32 hex digits, different every time", "[registry]") {
+    const std::string first = new_pool_id();
+    CHECK(first.size() == 32);
+    CHECK(first.find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(new_pool_id() != first);
 }

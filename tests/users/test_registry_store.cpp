@@ -214,12 +214,23 @@ TEST_CASE("registry store: a registry it cannot verify is not changed", "[regist
     CHECK_THAT(updated.error().message, Catch::Contains("registry refused"));
     CHECK(share.read(".dsvm-agent/registry.json") == before);
 
-    // registry sign --accept-unverified takes it as it is, at a generation above what was seen.
+    // registry sign --accept-unverified takes it as it is, at a generation above what was seen,
+    // but only the very content reviewed (named by its digest).
     RegistryUpdate sign;
     sign.accept_unsigned = true;
     sign.accept_unverified = true;
     sign.force_write = true;
     sign.min_generation = 10;
+    const auto unreviewed = store.update([](Registry&) { return Result<void>(); }, sign);
+    REQUIRE_FALSE(unreviewed.ok());
+    CHECK(unreviewed.error().kind == ErrorKind::Invalid);
+    CHECK_THAT(unreviewed.error().message,
+               Catch::Contains("--expect") && Catch::Contains(loaded->file.digest));
+    sign.expect_digest = "0000000000000000";
+    CHECK_THAT(store.update([](Registry&) { return Result<void>(); }, sign).error().message,
+               Catch::Contains("it changed since; review it again"));
+    CHECK(share.read(".dsvm-agent/registry.json") == before);
+    sign.expect_digest = loaded->file.digest;
     const auto signed_registry = store.update([](Registry&) { return Result<void>(); }, sign);
     REQUIRE(signed_registry.ok());
     CHECK(signed_registry->registry().generation == 10);
@@ -240,14 +251,38 @@ TEST_CASE("registry store: an unsigned registry from version 1 is signed only on
     RegistryUpdate sign;
     sign.accept_unsigned = true;
     sign.force_write = true;
+    sign.expect_digest = store.load()->file.digest;
     const auto signed_registry = store.update([](Registry&) { return Result<void>(); }, sign);
     REQUIRE(signed_registry.ok());
     CHECK(signed_registry->registry().generation == 5);
+    CHECK(signed_registry->registry().pool_id.size() == 32);
     // The high-water mark starts above every UID the old registry held.
     CHECK(signed_registry->registry().next_uid == 20004);
     const auto bob = store.update(add_user("bob"));
     REQUIRE(bob.ok());
     CHECK(bob->registry().users[1] == make_user("bob", 20004));
+}
+
+TEST_CASE("registry store: signing an older, validly signed copy needs its review", "[registry]") {
+    // A backup put back: signed with the pool key, but older than what this instance saw.
+    test::Sandbox share;
+    RegistryStore store = store_of(share.path());
+    REQUIRE(store.update(add_user("alice")).ok());
+    const auto loaded = store.load();
+    RegistryUpdate sign;
+    sign.force_write = true;
+    sign.review_older = true;
+    sign.share_source = "/srv/share";
+    sign.seen = {"/srv/share", loaded->registry().pool_id, 7, std::string(64, 'a')};
+    sign.min_generation = 8;
+    const auto unreviewed = store.update([](Registry&) { return Result<void>(); }, sign);
+    REQUIRE_FALSE(unreviewed.ok());
+    CHECK_THAT(unreviewed.error().message, Catch::Contains("--expect"));
+    sign.expect_digest = loaded->file.digest;
+    const auto accepted = store.update([](Registry&) { return Result<void>(); }, sign);
+    REQUIRE(accepted.ok());
+    CHECK(accepted->registry().generation == 8);
+    CHECK(accepted->registry().pool_id == loaded->registry().pool_id);
 }
 
 TEST_CASE("registry store: an update refuses a registry older than the one seen", "[registry]") {
@@ -257,7 +292,7 @@ TEST_CASE("registry store: an update refuses a registry older than the one seen"
     RegistryUpdate options;
     options.check_seen = true;
     options.share_source = "/srv/share";
-    options.seen = {"/srv/share", 5, std::string(64, 'a')};
+    options.seen = {"/srv/share", store.load()->registry().pool_id, 5, std::string(64, 'a')};
     const auto refused = store.update(add_user("bob"), options);
     REQUIRE_FALSE(refused.ok());
     CHECK_THAT(refused.error().message, Catch::Contains("went back to generation 1"));
