@@ -236,13 +236,13 @@ def smb(run, report):
 REGISTRY_DIR = SMB_MOUNT + "/.dsvm-agent"
 REGISTRY = REGISTRY_DIR + "/registry.json"
 REFUSED = "registry refused: pool registry "
-# One line per fact, "name: value"; run as root on a node. Whatever bob did to the registry must
+# One line per fact, "name: value"; run as root on a node. Whatever carol did to the registry must
 # leave every one of them as it was.
 ACCOUNT_FACTS = r"""
-echo "groups: $(id -nG bob 2>&1)"
+echo "groups: $(id -nG carol 2>&1)"
 echo "dsvm-sudo: $(getent group dsvm-sudo)"
 if id -u mallory >/dev/null 2>&1; then echo "mallory: exists, $(id mallory)"; else echo "mallory: absent"; fi
-echo "sudo -l bob: $(sudo -l -U bob 2>&1 | tr '\n' ' ')"
+echo "sudo -l carol: $(sudo -l -U carol 2>&1 | tr '\n' ' ')"
 echo "sudo -l alice: $(sudo -l -U alice 2>&1 | tr '\n' ' ')"
 echo "account files: $(cat /etc/passwd /etc/group /etc/shadow /etc/gshadow | sha256sum | cut -c1-16)"
 echo "sudoers: $({ ls -l /etc/sudoers.d; cat /etc/sudoers.d/*; } 2>&1 | sha256sum | cut -c1-16)"
@@ -259,27 +259,31 @@ def account_facts(guest):
 
 
 def forged_body(original):
-    """What bob wants the registry to say: sudo for himself, and a new sudo user, mallory."""
+    """What carol wants the registry to say: sudo for herself, and a new sudo user, mallory.
+    carol is the attacker because she is a pool user without sudo who exists through the
+    registry alone (`adduser` in smb): alice's and bob's entries are also in the pool config,
+    which sets their sudo on every pass, so a registry giving bob sudo would show nothing even
+    if it were accepted; carol's would."""
     body = copy.deepcopy(original["registry"])
     body["generation"] = body.get("generation", 0) + 1
-    bob = None
+    carol = None
     for user in body["users"]:
-        if user.get("name") == "bob":
+        if user.get("name") == "carol":
             user["sudo"] = True
-            bob = user
+            carol = user
     uid = max([u.get("uid", 0) for u in body["users"]] + [body.get("nextUid", 0)]) + 1
-    mallory = dict(bob or {}, name="mallory", uid=uid, gid=uid, sudo=True, deleted=False)
+    mallory = dict(carol or {}, name="mallory", uid=uid, gid=uid, sudo=True, deleted=False)
     body["users"] = sorted(body["users"] + [mallory], key=lambda u: u["name"])
     body["nextUid"] = uid + 1
     return body
 
 
 def forgeries(original):
-    """(what bob does, the file he writes, the refusal every instance must report)."""
+    """(what carol does, the file she writes, the refusal every instance must report)."""
     body = forged_body(original)
     edited = dict(original, registry=body)  # the pool's signature kept as it was
     unsigned = dict({"version": 1}, **body)  # the format of dsvm-agent 0.1, no signature
-    # A registry key of bob's own: his signature is valid, but for a key no instance holds.
+    # A registry key of carol's own: her signature is valid, but for a key no instance holds.
     key = new_registry_key()
     key_id = hashlib.sha256(b"dsvm-agent registry key id\0" + key.encode()).hexdigest()[:16]
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -289,7 +293,7 @@ def forgeries(original):
     return [
         ("edits the signed registry", edited, "fails its signature check"),
         ("removes the signature", unsigned, "is not signed"),
-        ("signs it with a key of his own", own,
+        ("signs it with a key of her own", own,
          "is signed with registry key %s, which this instance does not hold" % key_id),
     ]
 
@@ -311,7 +315,7 @@ def wait_everywhere(run, predicate, since, timeout):
 
 
 def refused_everywhere(report, run, what, phrase, written_at, before):
-    """Both nodes refuse the registry bob wrote, within a pass or two, and two passes in a row;
+    """Both nodes refuse the registry carol wrote, within a pass or two, and two passes in a row;
     nothing about accounts or sudo changed."""
     bound = 2 * INTERVAL * 1.1 + PASS_SLACK
 
@@ -324,7 +328,7 @@ def refused_everywhere(report, run, what, phrase, written_at, before):
         document, seconds = found[name]
         report.measure("%s_refused_%s_seconds" % (name, what.split()[0]),
                        None if seconds is None else round(seconds, 1))
-        report.check("%s: status refuses the registry (bob %s: \"%s\") within a pass or two "
+        report.check("%s: status refuses the registry (carol %s: \"%s\") within a pass or two "
                      "(%.0f s)" % (name, what, phrase[:40], bound),
                      seconds is not None and seconds <= bound,
                      "after %s s: %s" % (None if seconds is None else round(seconds),
@@ -339,15 +343,15 @@ def refused_everywhere(report, run, what, phrase, written_at, before):
         report.check("%s: the next pass refuses it again" % name, ok and refusing(document),
                      brief(document))
         facts = account_facts(guest)
-        report.check("%s: bob is not in dsvm-sudo" % name,
+        report.check("%s: carol is not in dsvm-sudo" % name,
                      "dsvm-sudo" not in facts.get("groups", "dsvm-sudo").split() and
-                     "bob" not in re.split(r"[:,]", facts.get("dsvm-sudo", "")),
-                     "id -nG bob: %s; %s" % (facts.get("groups"), facts.get("dsvm-sudo")))
-        report.check("%s: sudo -l -U bob grants nothing" % name,
-                     "is not allowed to run sudo" in facts.get("sudo -l bob", "") and
-                     "may run" not in facts.get("sudo -l bob", "may run"),
-                     facts.get("sudo -l bob"))
-        report.check("%s: the user bob added (mallory) does not exist" % name,
+                     "carol" not in re.split(r"[:,]", facts.get("dsvm-sudo", "")),
+                     "id -nG carol: %s; %s" % (facts.get("groups"), facts.get("dsvm-sudo")))
+        report.check("%s: sudo -l -U carol grants nothing" % name,
+                     "is not allowed to run sudo" in facts.get("sudo -l carol", "") and
+                     "may run" not in facts.get("sudo -l carol", "may run"),
+                     facts.get("sudo -l carol"))
+        report.check("%s: the user carol added (mallory) does not exist" % name,
                      facts.get("mallory") == "absent", facts.get("mallory"))
         changed = [k for k in ("account files", "sudoers", "groups", "dsvm-sudo")
                    if facts.get(k) != before[name].get(k)]
@@ -359,13 +363,13 @@ def smb_shared(run, report):
     node1, node2 = run.guests["node1"], run.guests["node2"]
     for guest in run.guests.values():
         wait_share(report, guest, SMB_MOUNT, "cifs")
-    denied(report, node2, "bob", "cat %s" % REGISTRY, "read the registry (per-user mode)")
+    denied(report, node2, "carol", "cat %s" % REGISTRY, "read the registry (per-user mode)")
     saved = node1.run("base64 -w0 %s" % REGISTRY)
     report.check("node1: the registry is saved as it is", saved.ok and saved.out, saved.summary())
     original_bytes = saved.out.strip()
     original = json.loads(base64.b64decode(original_bytes))
-    report.check("the registry is signed (version 2) and has alice and bob",
-                 original.get("version") == 2 and {"alice", "bob"} <=
+    report.check("the registry is signed (version 2) and has alice and carol",
+                 original.get("version") == 2 and {"alice", "carol"} <=
                  {u.get("name") for u in original.get("registry", {}).get("users", [])},
                  json.dumps({k: original.get(k) for k in ("version", "keyId")}))
     restore = ("base64 -d > %s/.e2e-restore && mv -f %s/.e2e-restore %s"
@@ -377,7 +381,7 @@ def smb_shared(run, report):
             waited = wait_mount_options(report, guest, SMB_MOUNT,
                                         ["dir_mode=0777", "file_mode=0777", "nosuid", "nodev"])
             report.measure("%s_remount_seconds" % guest.name, round(waited, 1))
-            for user in ("alice", "bob"):
+            for user in ("alice", "bob", "carol"):
                 wait_link(report, guest, user, "%s/notebooks/%s" % (SMB_MOUNT, user))
             document, ok, _ = wait_status(
                 guest, lambda d: (d.get("share") or {}).get("smbAccess") == "shared" and
@@ -387,26 +391,26 @@ def smb_shared(run, report):
             text = guest.run("dsvm-agent status").out
             report.check("%s: dsvm-agent status says INSECURE" % guest.name, "INSECURE" in text,
                          text[-1500:])
-        writable = node2.run(as_user("bob", "test -r %s && test -w %s && test -w %s"
+        writable = node2.run(as_user("carol", "test -r %s && test -w %s && test -w %s"
                                      % (REGISTRY, REGISTRY, REGISTRY_DIR)))
-        report.check("node2: bob can read and write the registry through the shared mount "
+        report.check("node2: carol can read and write the registry through the shared mount "
                      "(what the attack needs)", writable.ok, writable.summary())
         before = {name: account_facts(g) for name, g in run.guests.items()}
         for name, facts in before.items():
-            report.check("%s: before: bob is not a sudoer, alice is, mallory does not exist"
-                         % name, "is not allowed" in facts.get("sudo -l bob", "") and
+            report.check("%s: before: carol is not a sudoer, alice is, mallory does not exist"
+                         % name, "is not allowed" in facts.get("sudo -l carol", "") and
                          "may run" in facts.get("sudo -l alice", "") and
                          facts.get("mallory") == "absent", json.dumps(facts))
 
         for what, document, phrase in forgeries(original):
             text = json.dumps(document, indent=2) + "\n"
-            wrote = node2.run(as_user("bob", "cat > %s" % REGISTRY), stdin=text)
+            wrote = node2.run(as_user("carol", "cat > %s" % REGISTRY), stdin=text)
             written_at = time.time()
-            report.check("node2: bob %s and writes it through the shared mount" % what,
+            report.check("node2: carol %s and writes it through the shared mount" % what,
                          wrote.ok, wrote.summary())
             digest = hashlib.sha256(text.encode()).hexdigest()
             landed, _ = node1.wait_until("sha256sum %s | grep -q ^%s" % (REGISTRY, digest), 20)
-            report.check("node1: the share holds bob's registry", landed.ok, landed.summary())
+            report.check("node1: the share holds carol's registry", landed.ok, landed.summary())
             refused_everywhere(report, run, what, phrase, written_at, before)
     finally:
         # Best effort, whatever failed: the pool as the later scenarios expect it.
@@ -428,7 +432,7 @@ def smb_shared(run, report):
                      facts.get("account files"))
     read_as(report, node2, "alice", "/home/alice/notebooks/remote/from-node1.txt",
             "alice on node1")
-    denied(report, node2, "bob", "cat %s" % REGISTRY, "read the registry (per-user again)")
+    denied(report, node2, "carol", "cat %s" % REGISTRY, "read the registry (per-user again)")
 
 
 # ---- 5. key rotation ------------------------------------------------------------------------
@@ -891,8 +895,9 @@ def storage_silent(run, report):
                      "%s; %s" % (unsilenced.summary(), qdisc.strip()))
         recovered(run, report, process, baseline, uids, back_at)
     finally:
-        node2.run("rm -f %s %s /run/e2e-status.out && systemctl daemon-reload"
-                  % (WATCHDOG_DROPIN, PROBE))
+        # The unit's own watchdog again (a running service keeps the one it started with).
+        node2.run("rm -f %s %s /run/e2e-status.out; systemctl daemon-reload && "
+                  "systemctl restart dsvm-agent.service" % (WATCHDOG_DROPIN, PROBE), timeout=300)
         node1.run("rm -f %s" % SILENT_FILE)
 
 SCENARIOS = {
