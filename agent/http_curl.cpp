@@ -1,4 +1,8 @@
+// CURLOPT_PROTOCOLS and CURLOPT_REDIR_PROTOCOLS are deprecated since curl 7.85, but they are
+// the only way to restrict protocols on the curl of Ubuntu 22.04 (7.81); see set_protocols.
+#define CURL_DISABLE_DEPRECATION 1
 #include <curl/curl.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <memory>
@@ -42,10 +46,36 @@ size_t write_body(char* data, size_t size, size_t count, void* user) {
 }
 
 // curl_global_init is not thread-safe and must run once per process before any handle exists.
+// The library found at run time is logged once: the package runs on several releases' curl.
 CURLcode global_init() {
     static std::once_flag once;
     static CURLcode code = CURLE_OK;
-    std::call_once(once, [] { code = curl_global_init(CURL_GLOBAL_DEFAULT); });
+    std::call_once(once, [] {
+        code = curl_global_init(CURL_GLOBAL_DEFAULT);
+        const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
+        spdlog::debug("libcurl {} (built against {})",
+                      info != nullptr && info->version != nullptr ? info->version : "unknown",
+                      LIBCURL_VERSION);
+    });
+    return code;
+}
+
+// Only http and https, for the request and for any redirect. CURLOPT_PROTOCOLS_STR came with
+// curl 7.85; an older library (Ubuntu 22.04 has 7.81) answers CURLE_UNKNOWN_OPTION, and then the
+// bitmask options, which every curl since 7.19.4 knows, say the same thing.
+CURLcode set_protocols(CURL* handle) {
+    CURLcode code = curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (code == CURLE_OK) {
+        code = curl_easy_setopt(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
+    if (code != CURLE_UNKNOWN_OPTION) {
+        return code;
+    }
+    constexpr long k_protocols = CURLPROTO_HTTP | CURLPROTO_HTTPS;
+    code = curl_easy_setopt(handle, CURLOPT_PROTOCOLS, k_protocols);
+    if (code == CURLE_OK) {
+        code = curl_easy_setopt(handle, CURLOPT_REDIR_PROTOCOLS, k_protocols);
+    }
     return code;
 }
 
@@ -105,7 +135,7 @@ Result<HttpResponse> CurlHttpClient::get(const HttpRequest& request) {
     // IMDS is link-local: a proxy from the environment would either fail or, worse, answer for it.
     set(curl_easy_setopt(handle, CURLOPT_NOPROXY, "*"));
     set(curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L));
-    set(curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https"));
+    set(set_protocols(handle));
     // Signals would fire SIGALRM into a multi-threaded daemon for DNS timeouts.
     set(curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L));
     set(curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms(request.connect_timeout)));

@@ -113,10 +113,28 @@ set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE ${DSVM_DEB_ARCH})
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${DSVM_DEB_MAINTAINER}")
-set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# One package for Debian 12, Ubuntu 22.04 and Ubuntu 24.04 (docs/packaging.md, "Where it
+# installs"), so Depends is written here: dpkg-shlibdeps would name this machine's packages.
+# One package per soname the binary needs, Ubuntu 24.04's name (t64) as the alternative, each
+# floor the version Ubuntu 22.04 (the oldest release) was released with.
+# tests/packaging/check_portable.sh checks that every NEEDED soname has its package here, that
+# no floor is below what dpkg-shlibdeps finds, and that the line resolves in each release.
+set(DSVM_DEB_LIBRARY_DEPENDS
+    "libc6 (>= 2.35)"
+    "libcrypt1 (>= 1:4.4.27)"
+    "libcurl4 (>= 7.81.0) | libcurl4t64 (>= 8.5.0)"
+    "libgcc-s1 (>= 12)"
+    "libmount1 (>= 2.37.2)"
+    "libssl3 (>= 3.0.2) | libssl3t64 (>= 3.0.13)"
+    "libstdc++6 (>= 12)"
+    "libsystemd0 (>= 249)")
 # mount.cifs and mount.nfs are run by libmount; useradd/usermod come from passwd; sudo reads
 # the agent's sudoers drop-in; autofs mounts per-user SMB notebook folders on demand.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "cifs-utils, nfs-common, passwd, sudo, autofs")
+set(DSVM_DEB_TOOL_DEPENDS cifs-utils nfs-common passwd sudo autofs)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
+list(JOIN DSVM_DEB_LIBRARY_DEPENDS ", " dsvm_library_depends)
+list(JOIN DSVM_DEB_TOOL_DEPENDS ", " dsvm_tool_depends)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "${dsvm_library_depends}, ${dsvm_tool_depends}")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${DSVM_PACKAGING_DIR}/deb/postinst ${DSVM_PACKAGING_DIR}/deb/prerm
     ${DSVM_PACKAGING_DIR}/deb/postrm)

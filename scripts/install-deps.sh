@@ -10,7 +10,7 @@ packages=(
   util-linux mount ca-certificates systemd
   cifs-utils nfs-common sudo passwd libcrypt-dev autofs
   libssl-dev openssl
-  dpkg-dev lintian zip unzip file
+  dpkg-dev lintian zip unzip file binutils dose-distcheck
   debootstrap qemu-system-x86 qemu-utils e2fsprogs python3
 )
 

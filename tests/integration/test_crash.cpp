@@ -10,8 +10,10 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -220,9 +222,25 @@ TEST_CASE(
     constexpr int k_users = 2000;
     constexpr int k_kills = 12;
     // On a tmpfs, as the instance's disk cache would absorb it: the test measures where a kill
-    // lands, not how fast this machine's disk syncs. The test runs in its own mount namespace.
-    REQUIRE(::mount("tmpfs", "/tmp", "tmpfs", 0, "size=2g,mode=1777") == 0);
-    ScopeGuard unmount_tmp([] { ::umount2("/tmp", MNT_DETACH); });
+    // lands, not how fast this machine's disk syncs. The test runs in its own mount namespace;
+    // the tmpfs gets a directory of its own (TMPDIR for the sandboxes), so a build tree under
+    // /tmp stays visible.
+    std::string tmpfs = (fs::temp_directory_path() / "dsvm-crash-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpfs.data()) != nullptr);
+    REQUIRE(::mount("tmpfs", tmpfs.c_str(), "tmpfs", 0, "size=2g,mode=1777") == 0);
+    const char* previous_tmpdir = std::getenv("TMPDIR");
+    const std::optional<std::string> saved_tmpdir =
+        previous_tmpdir != nullptr ? std::optional<std::string>(previous_tmpdir) : std::nullopt;
+    REQUIRE(::setenv("TMPDIR", tmpfs.c_str(), 1) == 0);
+    ScopeGuard unmount_tmp([&tmpfs, &saved_tmpdir] {
+        if (saved_tmpdir) {
+            ::setenv("TMPDIR", saved_tmpdir->c_str(), 1);
+        } else {
+            ::unsetenv("TMPDIR");
+        }
+        ::umount2(tmpfs.c_str(), MNT_DETACH);
+        ::rmdir(tmpfs.c_str());
+    });
     // The uninterrupted run, and how long it takes here.
     Sandbox reference_share;
     seed_registry(reference_share, k_users);

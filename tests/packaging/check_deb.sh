@@ -101,6 +101,14 @@ for package in cifs-utils nfs-common passwd sudo autofs libc6 libmount1 libcurl4
     check "Depends names $package: $depends" \
         sh -c "printf '%s\n' '$depends' | tr ',' '\n' | sed 's/^ *//; s/ .*//' | grep -qx '$package'"
 done
+# One package for Debian 12, Ubuntu 22.04 and 24.04: spdlog and fmt are header-only (their
+# sonames differ in each release), and Ubuntu 24.04's t64 names are alternatives.
+check "Depends names no spdlog or fmt package: $depends" \
+    sh -c "! printf '%s\n' '$depends' | grep -Eq '(^|[ ,|])lib(spdlog|fmt)'"
+for alternative in 'libcurl4 (>= 7.81.0) | libcurl4t64' 'libssl3 (>= 3.0.2) | libssl3t64'; do
+    check "Depends has the alternative '$alternative': $depends" \
+        sh -c "printf '%s\n' '$depends' | grep -qF '$alternative'"
+done
 check "Section is admin" test "$(field Section)" = admin
 check "Package is dsvm-agent" test "$(field Package)" = dsvm-agent
 check "Version is $version-$release" test "$(field Version)" = "$version-$release"

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The scale-set template (packaging/azure/dsvm-pool.json): valid JSON with the reference
-template's parameters, the storage key and the pool registry keys securestrings that reach only
-the extension's protectedSettings, and public settings that the agent itself accepts as a pool
-config.
+template's parameters, every parameter and variable it uses declared, the storage key and the
+pool registry keys securestrings that reach only the extension's protectedSettings, the image
+chosen by one `image` parameter (the Ubuntu 22.04 Data Science VM by default), and public
+settings that the agent itself accepts as a pool config.
 
 usage: check_template.py TEMPLATE DSVM_AGENT_BINARY
 """
@@ -59,6 +60,62 @@ def uses(node, path, name):
     elif isinstance(node, str) and f"parameters('{name}')" in node:
         yield "/".join(path)
 
+
+# Every parameter and variable the template uses is declared: Azure refuses a template that
+# names one it lacks, and nothing here would notice otherwise.
+template_text = json.dumps(template)
+for kind, declared in (("parameters", params), ("variables", template.get("variables", {}))):
+    for name in sorted(set(re.findall(kind + r"\('([^']+)'\)", template_text))):
+        check(name in declared, f"{kind}('{name}') is used but not declared")
+
+# The image: one parameter whose allowed values name complete image references, mapped through a
+# variable; the Ubuntu 22.04 Data Science VM by default. A typo here is a failed deployment.
+EXPECTED_IMAGES = {
+    "dsvm-ubuntu-2204": {"publisher": "microsoft-dsvm", "offer": "ubuntu-2204",
+                         "sku": "2204-gen2", "version": "latest"},
+    "ubuntu-2404": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server",
+                    "version": "latest"},
+    "debian-12": {"publisher": "Debian", "offer": "debian-12", "sku": "12-gen2",
+                  "version": "latest"},
+}
+DEFAULT_IMAGE = "dsvm-ubuntu-2204"
+for old in ("imagePublisher", "imageOffer", "imageSku"):
+    check(old not in params, f"parameter {old} is replaced by 'image'")
+image = params.get("image", {})
+allowed = image.get("allowedValues", [])
+check(image.get("type") == "string", "parameter image must be a string")
+check(sorted(allowed) == sorted(EXPECTED_IMAGES),
+      f"image's allowedValues must be exactly {sorted(EXPECTED_IMAGES)}; they are {allowed}")
+check(image.get("defaultValue") == DEFAULT_IMAGE,
+      f"image must default to {DEFAULT_IMAGE}; it defaults to {image.get('defaultValue')}")
+scale_sets = [r for r in template["resources"]
+              if r["type"] == "Microsoft.Compute/virtualMachineScaleSets"]
+reference = (scale_sets[0]["properties"]["virtualMachineProfile"]["storageProfile"]
+             .get("imageReference") if scale_sets else None)
+mapping_use = re.fullmatch(r"\[variables\('([^']+)'\)\[parameters\('image'\)\]\]",
+                           reference if isinstance(reference, str) else "")
+check(mapping_use is not None,
+      "the scale set's imageReference must be [variables('<map>')[parameters('image')]]; "
+      f"it is {reference}")
+if mapping_use:
+    mapping = template.get("variables", {}).get(mapping_use.group(1), {})
+    check(isinstance(mapping, dict) and sorted(mapping) == sorted(allowed),
+          f"variables('{mapping_use.group(1)}') must map exactly the allowed images {allowed}; "
+          f"it maps {sorted(mapping) if isinstance(mapping, dict) else mapping}")
+    for value in allowed:
+        ref = mapping.get(value) if isinstance(mapping, dict) else None
+        complete = (isinstance(ref, dict)
+                    and sorted(ref) == ["offer", "publisher", "sku", "version"]
+                    and all(isinstance(v, str) and v and not v.startswith("[")
+                            for v in ref.values()))
+        check(complete, f"image {value} must map to a complete literal image reference "
+              f"(publisher, offer, sku, version); it maps to {ref}")
+        check(ref == EXPECTED_IMAGES.get(value),
+              f"image {value} must map to {EXPECTED_IMAGES.get(value)}; it maps to {ref}")
+    default_ref = mapping.get(image.get("defaultValue")) if isinstance(mapping, dict) else None
+    check(default_ref == EXPECTED_IMAGES[DEFAULT_IMAGE],
+          f"the default image must be the Ubuntu 22.04 Data Science VM "
+          f"{EXPECTED_IMAGES[DEFAULT_IMAGE]}; it is {default_ref}")
 
 # Each key is used once: as the value of its own field in the extension's protectedSettings.
 for secret in protected_keys:
