@@ -28,7 +28,8 @@ namespace {
 // over untrusted JSON, here and in nlohmann's recursive copy and dump, far from the stack's end.
 constexpr int k_max_depth = 16;
 
-constexpr std::string_view k_top_keys[] = {"share", "users", "notebooks", "uidRange", "interval"};
+constexpr std::string_view k_top_keys[] = {"share",    "users",    "notebooks",
+                                           "uidRange", "interval", "sudoAuthentication"};
 constexpr std::string_view k_share_keys[] = {"source", "type", "mountPoint", "options",
                                              "smbAccess"};
 constexpr std::string_view k_user_keys[] = {"name", "sudo", "sshKeys", "groups"};
@@ -204,6 +205,7 @@ Result<void> check_enum(std::string_view path, std::string_view value,
 
 constexpr std::string_view k_share_types[] = {"smb", "nfs", "bind"};
 constexpr std::string_view k_smb_access[] = {"per-user", "shared"};
+constexpr std::string_view k_sudo_authentication[] = {"password", "none"};
 
 using StringRule = Result<void> (*)(std::string_view path, std::string_view value);
 
@@ -218,6 +220,9 @@ Result<void> check_share_type(std::string_view path, std::string_view value) {
 }
 Result<void> check_smb_access(std::string_view path, std::string_view value) {
     return check_enum(path, value, k_smb_access);
+}
+Result<void> check_sudo_authentication(std::string_view path, std::string_view value) {
+    return check_enum(path, value, k_sudo_authentication);
 }
 
 struct StringField {
@@ -389,6 +394,11 @@ Result<void> check_document(const json& document, bool from_metadata) {
             return checked;
         }
     }
+    if (auto checked = check_string(document, "sudoAuthentication", "sudoAuthentication",
+                                    check_sudo_authentication);
+        !checked) {
+        return checked;
+    }
     return {};
 }
 
@@ -497,6 +507,10 @@ std::string_view to_string(ShareType type) {
 
 std::string_view to_string(SmbAccess access) {
     return access == SmbAccess::Shared ? "shared" : "per-user";
+}
+
+std::string_view to_string(SudoAuthentication authentication) {
+    return authentication == SudoAuthentication::None ? "none" : "password";
 }
 
 Result<ConfigLayer> layer_from_tags(const std::vector<ImdsTag>& tags) {
@@ -671,6 +685,9 @@ Result<PoolConfig> build_pool_config(const json& merged) {
     if (const auto interval = merged.find("interval"); interval != merged.end()) {
         config.interval = static_cast<int>(*integer_of(*interval));
     }
+    config.sudo_authentication = string_or(merged, "sudoAuthentication", "password") == "none"
+                                     ? SudoAuthentication::None
+                                     : SudoAuthentication::Password;
     return config;
 }
 
@@ -694,6 +711,7 @@ json to_json(const PoolConfig& config) {
     out["notebooks"] = config.notebooks;
     out["uidRange"] = {config.uid_min, config.uid_max};
     out["interval"] = config.interval;
+    out["sudoAuthentication"] = to_string(config.sudo_authentication);
     return out;
 }
 

@@ -13,11 +13,13 @@
 #include "agent/imds.h"
 #include "common/result.h"
 #include "mount/share.h"
+#include "users/sudo.h"
 
 namespace dsvm {
 
 std::string_view to_string(ShareType type);
 std::string_view to_string(SmbAccess access);
+std::string_view to_string(SudoAuthentication password);
 
 struct ShareConfig {
     std::string source;
@@ -45,6 +47,7 @@ struct PoolConfig {
     std::uint32_t uid_min = 20000;
     std::uint32_t uid_max = 59999;
     int interval = 60;  // seconds
+    SudoAuthentication sudo_authentication = SudoAuthentication::Password;
 
     bool operator==(const PoolConfig&) const = default;
 };

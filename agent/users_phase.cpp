@@ -592,7 +592,7 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
                                       [](const auto& user) { return user.sudo && !user.deleted; });
     if (any_sudo) {
         record(result.outcomes, "install sudoers drop-in " + std::string(k_sudoers_path),
-               install_sudoers(phase.root, phase.runner));
+               install_sudoers(phase.root, phase.runner, phase.config.sudo_authentication));
     }
     std::vector<RegistryUser> active;
     for (const RegistryUser& user : plan.active) {

@@ -107,16 +107,21 @@ std::string trimmed(std::string text) {
 
 }  // namespace
 
-std::string render_sudoers() {
+std::string render_sudoers(SudoAuthentication authentication) {
+    const bool required = authentication == SudoAuthentication::Password;
     return "# Managed by dsvm-agent: members of " + std::string(k_sudo_group) +
-           " may run any command as any user.\n"
+           " may run any command as any user" +
+           (required ? std::string(", after typing their own password.\n")
+                     : std::string(", without a password (sudoAuthentication: none).\n")) +
            "# Edits are overwritten on the next pass.\n"
            "%" +
-           std::string(k_sudo_group) + " ALL=(ALL:ALL) ALL\n";
+           std::string(k_sudo_group) +
+           (required ? " ALL=(ALL:ALL) ALL\n" : " ALL=(ALL:ALL) NOPASSWD: ALL\n");
 }
 
-Result<bool> install_sudoers(const Root& root, ProcessRunner& runner) {
-    const std::string content = render_sudoers();
+Result<bool> install_sudoers(const Root& root, ProcessRunner& runner,
+                             SudoAuthentication authentication) {
+    const std::string content = render_sudoers(authentication);
     const std::string target = root.path(k_sudoers_path);
     if (already_installed(target, content)) {
         return false;

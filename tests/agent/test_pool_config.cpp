@@ -160,6 +160,27 @@ TEST_CASE("config: userData alone gives a pool config", "[config]") {
     CHECK(config->interval == 120);
 }
 
+TEST_CASE("config: sudoAuthentication is password unless the pool says none", "[config]") {
+    auto defaulted = build_pool_config(merge_layers({{k_file, json::object()}}));
+    REQUIRE(error_of(defaulted) == "");
+    CHECK(defaulted->sudo_authentication == SudoAuthentication::Password);
+    CHECK(to_json(*defaulted)["sudoAuthentication"] == "password");
+
+    // From userData too: the key is not taken for a secret.
+    auto layer = layer_from_user_data(R"({"dsvmPool": {"sudoAuthentication": "none"}})");
+    REQUIRE(error_of(layer) == "");
+    REQUIRE(*layer);
+    auto none = build_pool_config(merge_layers({**layer}));
+    REQUIRE(error_of(none) == "");
+    CHECK(none->sudo_authentication == SudoAuthentication::None);
+    CHECK(to_json(*none)["sudoAuthentication"] == "none");
+
+    CHECK_THAT(file_error({{"sudoAuthentication", "NOPASSWD"}}),
+               Contains("sudoAuthentication: 'NOPASSWD' is not one of"));
+    CHECK_THAT(file_error({{"sudoAuthentication", false}}),
+               Contains("sudoAuthentication: expected a string, got a boolean"));
+}
+
 TEST_CASE("config: userData that holds no pool config is ignored", "[config]") {
     const std::string text =
         GENERATE(as<std::string>(), "#cloud-config\npackages:\n  - htop\n", "[{\"dsvmPool\": {}}]",
@@ -252,7 +273,7 @@ TEST_CASE("config: unknown keys are named by their path with the allowed keys", 
     CHECK(file_error({{"shares", json::object()}}) ==
           k_file +
               ": shares: unknown key (did you mean 'share'?); allowed keys at the top level: "
-              "share, users, notebooks, uidRange, interval");
+              "share, users, notebooks, uidRange, interval, sudoAuthentication");
     CHECK(share_error({{"mountpiont", "/datamnt/x"}}) ==
           k_file +
               ": share.mountpiont: unknown key (did you mean 'mountPoint'?); allowed keys in "
@@ -792,7 +813,8 @@ TEST_CASE("config: to_json gives the canonical form, which round-trips", "[confi
         "users": [{"name": "alice", "sudo": true, "sshKeys": [")" +
                                       k_ed25519 + R"("]},
                   {"name": "bob", "groups": ["datasci"]}],
-        "notebooks": "nb/{user}", "uidRange": [70000, 80000], "interval": 15})");
+        "notebooks": "nb/{user}", "uidRange": [70000, 80000], "interval": 15,
+        "sudoAuthentication": "none"})");
     auto config = build_file(document);
     REQUIRE(error_of(config) == "");
     const json canonical = to_json(*config);
@@ -804,7 +826,8 @@ TEST_CASE("config: to_json gives the canonical form, which round-trips", "[confi
                                    k_ed25519 + R"("],
                    "groups": []},
                   {"name": "bob", "sudo": false, "sshKeys": [], "groups": ["datasci"]}],
-        "notebooks": "nb/{user}", "uidRange": [70000, 80000], "interval": 15})"));
+        "notebooks": "nb/{user}", "uidRange": [70000, 80000], "interval": 15,
+        "sudoAuthentication": "none"})"));
     auto again = build_pool_config(canonical);
     REQUIRE(error_of(again) == "");
     CHECK(*again == *config);

@@ -418,3 +418,66 @@ TEST_CASE("users: names from an unverified registry reach the terminal escaped",
         CHECK(text.find('\x07') == std::string::npos);
     }
 }
+
+namespace {
+
+// Runs `sudo -n true` as `user` with the real sudo, against the instance's account files and
+// sudoers drop-in: in a child mount namespace they are bound over /etc (and sudo's timestamp
+// directories over tmpfs), so nothing outside the sandbox is read or written.
+ProcessResult sudo_as(Instance& instance, const std::string& user) {
+    const std::string script = R"(set -e
+root=$1 user=$2
+for file in passwd group shadow gshadow; do mount --bind "$root/etc/$file" "/etc/$file"; done
+mount --bind "$root/etc/sudoers.d" /etc/sudoers.d
+for dir in /run/sudo /var/lib/sudo; do
+    if [ -d "$dir" ]; then mount -t tmpfs tmpfs "$dir"; fi
+done
+exec runuser -u "$user" -- sudo -n true
+)";
+    return run_process({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                        script, "sudo_as", instance.sandbox().path(), user});
+}
+
+}  // namespace
+
+TEST_CASE(
+    "users: sudoAuthentication decides whether the real sudo asks a key-only user for a "
+    "password",
+    "[users][sudo]") {
+    Sandbox share;
+    const std::string without_password =
+        R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"},
+            "sudoAuthentication": "none",
+            "users": [{"name": "alice", "sudo": true}, {"name": "bob"}]})";
+    Instance one(share.path(), without_password);
+
+    const auto first = one.agent({"reconcile"});
+    INFO(first.out << first.err);
+    REQUIRE(first.exit_code == 0);
+    CHECK_THAT(one.sandbox().read("etc/sudoers.d/dsvm-agent"),
+               Catch::Contains("%dsvm-sudo ALL=(ALL:ALL) NOPASSWD: ALL"));
+    // alice has no password (only keys would let her in), and sudo lets her through.
+    const auto alice = sudo_as(one, "alice");
+    INFO(alice.out << alice.err);
+    CHECK(alice.exit_code == 0);
+    // bob has no sudo at all.
+    const auto bob = sudo_as(one, "bob");
+    INFO(bob.out << bob.err);
+    CHECK(bob.exit_code != 0);
+
+    // Back to the default: the drop-in is rewritten and sudo asks alice for a password she
+    // does not have.
+    one.sandbox().write("etc/dsvm-agent/pool.json",
+                        R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"},
+                            "users": [{"name": "alice", "sudo": true}, {"name": "bob"}]})");
+    const auto second = one.agent({"reconcile"});
+    INFO(second.out << second.err);
+    REQUIRE(second.exit_code == 0);
+    const std::string dropin = one.sandbox().read("etc/sudoers.d/dsvm-agent");
+    CHECK_THAT(dropin, Catch::Contains("%dsvm-sudo ALL=(ALL:ALL) ALL"));
+    CHECK_THAT(dropin, !Catch::Contains("NOPASSWD"));
+    const auto asked = sudo_as(one, "alice");
+    INFO(asked.out << asked.err);
+    CHECK(asked.exit_code != 0);
+    CHECK_THAT(asked.err, Catch::Contains("password is required"));
+}

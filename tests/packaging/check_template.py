@@ -139,6 +139,7 @@ check(isinstance(protected, dict) and set(protected) == set(protected_keys),
 # The public settings, evaluated for sample parameters, must be a pool config the agent accepts.
 sample = {"storageAccountName": "dslabfiles", "shareName": "dsvmshare",
           "mountpointPath": "/datamnt/dsvmshare", "smbAccess": "per-user",
+          "sudoAuthentication": "password",
           "poolUsers": [{"name": "alice", "sudo": True}, {"name": "bob"}]}
 
 

@@ -13,9 +13,15 @@ using namespace dsvm;
 namespace {
 
 const std::string k_expected_text =
-    "# Managed by dsvm-agent: members of dsvm-sudo may run any command as any user.\n"
+    "# Managed by dsvm-agent: members of dsvm-sudo may run any command as any user, after "
+    "typing their own password.\n"
     "# Edits are overwritten on the next pass.\n"
     "%dsvm-sudo ALL=(ALL:ALL) ALL\n";
+const std::string k_expected_without_password =
+    "# Managed by dsvm-agent: members of dsvm-sudo may run any command as any user, without a "
+    "password (sudoAuthentication: none).\n"
+    "# Edits are overwritten on the next pass.\n"
+    "%dsvm-sudo ALL=(ALL:ALL) NOPASSWD: ALL\n";
 
 // Records every command; looks at the file visudo is given while it exists.
 class FakeRunner final : public test::RecordingRunner {
@@ -43,6 +49,26 @@ using dsvm::test::stat_of;
 
 TEST_CASE("sudo: the drop-in grants the group everything and says who owns it", "[sudo]") {
     CHECK(render_sudoers() == k_expected_text);
+}
+
+TEST_CASE("sudo: with sudoAuthentication none the drop-in asks for no password", "[sudo]") {
+    CHECK(render_sudoers(SudoAuthentication::None) == k_expected_without_password);
+}
+
+TEST_CASE("sudo: the password-less drop-in passes real visudo and replaces the other one",
+          "[sudo]") {
+    test::Sandbox sandbox;
+    SystemProcessRunner runner;
+    REQUIRE(install_sudoers(Root(sandbox.path()), runner).ok());
+    auto changed = install_sudoers(Root(sandbox.path()), runner, SudoAuthentication::None);
+    INFO((changed ? std::string() : changed.error().message));
+    REQUIRE(changed.ok());
+    CHECK(*changed);
+    CHECK(sandbox.read("etc/sudoers.d/dsvm-agent") == k_expected_without_password);
+    auto back = install_sudoers(Root(sandbox.path()), runner, SudoAuthentication::Password);
+    REQUIRE(back.ok());
+    CHECK(*back);
+    CHECK(sandbox.read("etc/sudoers.d/dsvm-agent") == k_expected_text);
 }
 
 TEST_CASE("sudo: install writes 0440 root:root and real visudo accepts it", "[sudo]") {
