@@ -547,6 +547,16 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         }
         return result;
     }
+    // The drop-in says what the config says before the batch can put anyone in dsvm-sudo, and
+    // also when nobody has sudo (an existing file is kept in line): a pool that went from
+    // sudoAuthentication "none" to "password" never leaves a NOPASSWD line for the next member.
+    const bool any_sudo = std::any_of(checked.valid.begin(), checked.valid.end(),
+                                      [](const auto& user) { return user.sudo && !user.deleted; });
+    struct stat dropin {};
+    if (any_sudo || ::lstat(phase.root.path(k_sudoers_path).c_str(), &dropin) == 0) {
+        record(result.outcomes, "install sudoers drop-in " + std::string(k_sudoers_path),
+               install_sudoers(phase.root, phase.runner, phase.config.sudo_authentication));
+    }
     if (!plan.changes.empty()) {
         // Before the batch, the state file already counts every group the batch may grant as
         // the agent's to take back: a pass killed after the batch leaves none it forgets.
@@ -587,12 +597,6 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         if (auto removed = remove_intent(phase.intent_file); !removed) {
             result.problems.push_back(removed.error().message);
         }
-    }
-    const bool any_sudo = std::any_of(checked.valid.begin(), checked.valid.end(),
-                                      [](const auto& user) { return user.sudo && !user.deleted; });
-    if (any_sudo) {
-        record(result.outcomes, "install sudoers drop-in " + std::string(k_sudoers_path),
-               install_sudoers(phase.root, phase.runner, phase.config.sudo_authentication));
     }
     std::vector<RegistryUser> active;
     for (const RegistryUser& user : plan.active) {

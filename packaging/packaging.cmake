@@ -116,8 +116,8 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${DSVM_DEB_MAINTAINER}")
 # One package for Debian 12, Ubuntu 22.04 and Ubuntu 24.04 (docs/packaging.md, "Where it
 # installs"), so Depends is written here: dpkg-shlibdeps would name this machine's packages.
 # One package per soname the binary needs, Ubuntu 24.04's name (t64) as the alternative, each
-# floor the version Ubuntu 22.04 (the oldest release) was released with.
-# tests/packaging/check_portable.sh checks that every NEEDED soname has its package here, that
+# floor the upstream version Ubuntu 22.04 (the oldest release) was released with.
+# tests/packaging/check_portable.py checks that every NEEDED soname has its package here, that
 # no floor is below what dpkg-shlibdeps finds, and that the line resolves in each release.
 set(DSVM_DEB_LIBRARY_DEPENDS
     "libc6 (>= 2.35)"

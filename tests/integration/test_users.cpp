@@ -421,21 +421,50 @@ TEST_CASE("users: names from an unverified registry reach the terminal escaped",
 
 namespace {
 
-// Runs `sudo -n true` as `user` with the real sudo, against the instance's account files and
-// sudoers drop-in: in a child mount namespace they are bound over /etc (and sudo's timestamp
+// Runs `command` with the real sudo tools against the instance's account files and sudoers
+// drop-in: in a child mount namespace they are bound over /etc (and sudo's timestamp
 // directories over tmpfs), so nothing outside the sandbox is read or written.
-ProcessResult sudo_as(Instance& instance, const std::string& user) {
+ProcessResult with_instance_etc(Instance& instance, const std::vector<std::string>& command) {
     const std::string script = R"(set -e
-root=$1 user=$2
+root=$1
+shift
 for file in passwd group shadow gshadow; do mount --bind "$root/etc/$file" "/etc/$file"; done
 mount --bind "$root/etc/sudoers.d" /etc/sudoers.d
 for dir in /run/sudo /var/lib/sudo; do
     if [ -d "$dir" ]; then mount -t tmpfs tmpfs "$dir"; fi
 done
-exec runuser -u "$user" -- sudo -n true
+exec "$@"
 )";
-    return run_process({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
-                        script, "sudo_as", instance.sandbox().path(), user});
+    std::vector<std::string> argv{"/usr/bin/unshare",
+                                  "--mount",
+                                  "--propagation",
+                                  "private",
+                                  "/bin/sh",
+                                  "-c",
+                                  script,
+                                  "with_etc",
+                                  instance.sandbox().path()};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return run_process(argv);
+}
+
+// `sudo -n true` as `user`, from a login-less process with the user's own groups.
+ProcessResult sudo_as(Instance& instance, const std::string& user) {
+    return with_instance_etc(instance, {"runuser", "-u", user, "--", "sudo", "-n", "true"});
+}
+
+// What sudo's policy grants `user` (asked as root).
+std::string sudo_rights(Instance& instance, const std::string& user) {
+    const auto listed = with_instance_etc(instance, {"sudo", "-n", "-l", "-U", user});
+    return listed.out + listed.err;
+}
+
+std::string group_id(Instance& instance, const std::string& name) {
+    const std::string text = instance.sandbox().read("etc/group");
+    const auto at = text.find("\n" + name + ":x:");
+    REQUIRE(at != std::string::npos);
+    const auto start = at + name.size() + 4;
+    return text.substr(start, text.find(':', start) - start);
 }
 
 }  // namespace
@@ -460,10 +489,9 @@ TEST_CASE(
     const auto alice = sudo_as(one, "alice");
     INFO(alice.out << alice.err);
     CHECK(alice.exit_code == 0);
+    CHECK_THAT(sudo_rights(one, "alice"), Catch::Contains("(ALL : ALL) NOPASSWD: ALL"));
     // bob has no sudo at all.
-    const auto bob = sudo_as(one, "bob");
-    INFO(bob.out << bob.err);
-    CHECK(bob.exit_code != 0);
+    CHECK_THAT(sudo_rights(one, "bob"), Catch::Contains("not allowed to run sudo"));
 
     // Back to the default: the drop-in is rewritten and sudo asks alice for a password she
     // does not have.
@@ -476,8 +504,71 @@ TEST_CASE(
     const std::string dropin = one.sandbox().read("etc/sudoers.d/dsvm-agent");
     CHECK_THAT(dropin, Catch::Contains("%dsvm-sudo ALL=(ALL:ALL) ALL"));
     CHECK_THAT(dropin, !Catch::Contains("NOPASSWD"));
+    const std::string rights = sudo_rights(one, "alice");
+    CHECK_THAT(rights, Catch::Contains("(ALL : ALL) ALL"));
+    CHECK_THAT(rights, !Catch::Contains("NOPASSWD"));
     const auto asked = sudo_as(one, "alice");
     INFO(asked.out << asked.err);
     CHECK(asked.exit_code != 0);
     CHECK_THAT(asked.err, Catch::Contains("password is required"));
+}
+
+TEST_CASE(
+    "users: a pool that drops NOPASSWD and every sudo user in one change keeps no NOPASSWD line",
+    "[users][sudo]") {
+    Sandbox share;
+    Instance one(share.path(),
+                 R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"},
+            "sudoAuthentication": "none", "users": [{"name": "alice", "sudo": true}]})");
+    const auto first = one.agent({"reconcile"});
+    INFO(first.out << first.err);
+    REQUIRE(first.exit_code == 0);
+    const std::string gid = group_id(one, "dsvm-sudo");
+
+    // A process alice started while she had sudo keeps dsvm-sudo in its groups.
+    const std::vector<std::string> as_member{"setpriv",  "--reuid", "alice", "--regid", "alice",
+                                             "--groups", gid,       "sudo",  "-n",      "true"};
+    const auto before = with_instance_etc(one, as_member);
+    INFO(before.out << before.err);
+    REQUIRE(before.exit_code == 0);
+
+    // alice loses sudo and the pool goes back to passwords in the same change.
+    one.sandbox().write("etc/dsvm-agent/pool.json",
+                        R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"},
+                            "users": [{"name": "alice"}]})");
+    const auto second = one.agent({"reconcile"});
+    INFO(second.out << second.err);
+    REQUIRE(second.exit_code == 0);
+    CHECK_THAT(one.sandbox().read("etc/sudoers.d/dsvm-agent"), !Catch::Contains("NOPASSWD"));
+    const auto after = with_instance_etc(one, as_member);
+    INFO(after.out << after.err);
+    CHECK(after.exit_code != 0);
+    CHECK_THAT(after.err, Catch::Contains("password is required"));
+}
+
+TEST_CASE("users: with sudoAuthentication none, a deleted sudo user's running process gets no root",
+          "[users][sudo]") {
+    Sandbox share;
+    Instance one(share.path(),
+                 R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"},
+            "sudoAuthentication": "none"})");
+    const auto added = one.agent({"adduser", "carol", "--sudo"});
+    INFO(added.out << added.err);
+    REQUIRE(added.exit_code == 0);
+    const std::string gid = group_id(one, "dsvm-sudo");
+    const std::vector<std::string> as_member{"setpriv",  "--reuid", "carol", "--regid", "carol",
+                                             "--groups", gid,       "sudo",  "-n",      "true"};
+    const auto before = with_instance_etc(one, as_member);
+    INFO(before.out << before.err);
+    REQUIRE(before.exit_code == 0);
+
+    // Deleted: out of dsvm-sudo and expired. A process that still carries the group matches
+    // the NOPASSWD line, and PAM's account check refuses it.
+    const auto removed = one.agent({"deluser", "carol"});
+    INFO(removed.out << removed.err);
+    REQUIRE(removed.exit_code == 0);
+    const auto after = with_instance_etc(one, as_member);
+    INFO(after.out << after.err);
+    CHECK(after.exit_code != 0);
+    CHECK_THAT(after.err, Catch::Contains("account validation failure"));
 }

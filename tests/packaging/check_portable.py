@@ -47,7 +47,10 @@ WEAK_UNVERSIONED = {"_ITM_deregisterTMCloneTable", "_ITM_registerTMCloneTable", 
 
 
 def run(*command, **kwargs):
-    return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs).stdout
+    # The C locale: readelf's and objdump's words ("Shared library:") are parsed.
+    environment = dict(os.environ, LC_ALL="C")
+    return subprocess.run(command, check=True, capture_output=True, text=True, env=environment,
+                          **kwargs).stdout
 
 
 def version_key(text):
@@ -56,7 +59,10 @@ def version_key(text):
 
 def needed_sonames(binary):
     output = run("readelf", "-d", "-W", binary)
-    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", output)
+    found = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", output)
+    if not found:
+        raise SystemExit(f"readelf found no NEEDED entry in {binary}: is it a dynamic executable?")
+    return found
 
 
 def depends_clauses(deb):
@@ -113,14 +119,15 @@ def check_symbols(args):
             continue
         fields = line.split()
         symbol = fields[-1]
-        match = re.search(r"\(([A-Z_]+?)_([0-9][0-9.]*)\)", line)
+        # Version names such as GLIBC_2.34, CURL_OPENSSL_4 and, in newer libmount, MOUNT_2_38.
+        match = re.search(r"\(([A-Z][A-Z_]*?)_([0-9][0-9._]*)\)", line)
         if not match:
             weak = len(fields) > 1 and fields[1] == "w"
             if not (weak and symbol in WEAK_UNVERSIONED):
                 problems.append(f"{symbol} is imported without a symbol version: its library's ABI "
                                 "is not pinned by any release")
             continue
-        namespace, version = match.groups()
+        namespace, version = match.group(1), match.group(2).replace("_", ".")
         ceiling = CEILINGS.get(namespace)
         if ceiling is None:
             problems.append(f"{symbol}@{namespace}_{version}: no ceiling is known for {namespace}")
