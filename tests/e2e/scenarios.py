@@ -1,6 +1,6 @@
 """The e2e scenarios. Each takes the Run and a Report, drives both guests, and records checks;
 the first failed check ends it. They share one pair of guests and run in the order set in
-CMakeLists.txt: smb, smb-shared, key-rotation, secrets, reboot, storage-down, nfs,
+CMakeLists.txt: smb, smb-shared, ssh, key-rotation, secrets, reboot, storage-down, nfs,
 storage-silent."""
 
 import base64
@@ -900,9 +900,113 @@ def storage_silent(run, report):
                   "systemctl restart dsvm-agent.service" % (WATCHDOG_DROPIN, PROBE), timeout=300)
         node1.run("rm -f %s" % SILENT_FILE)
 
+# ---- 9. SSH and sudo: the real sshd and sudo use what the agent made -----------------------
+
+SSH_DIR = "/root/e2e-ssh"
+SSH_OPTIONS = ("-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+               "-o ConnectTimeout=10 -o LogLevel=ERROR -o IdentitiesOnly=yes")
+
+
+def ssh_command(key, user, command):
+    """From node1: log in to node2 as user with the private key, and run command there."""
+    return "ssh -i %s %s %s@%s %s" % (q("%s/%s" % (SSH_DIR, key)), SSH_OPTIONS, q(user),
+                                      NODES["node2"][1], q(command))
+
+
+def logs_in(report, run, key, user, timeout, what):
+    """Waits until `ssh` as user with key succeeds; checks it answers with user's own name."""
+    result, waited = run.guests["node1"].wait_until(ssh_command(key, user, "id -un"), timeout,
+                                                    interval=3)
+    report.check("node2: %s logs in over SSH %s" % (user, what),
+                 result.ok and result.out.strip() == user, result.summary())
+    return waited
+
+
+def locked_out(report, run, key, user, timeout, what):
+    """Waits until `ssh` as user with key is refused; checks sshd refused the key itself."""
+    result, waited = run.guests["node1"].wait_until(
+        "if %s 2>/tmp/e2e-ssh.err; then exit 1; fi; cat /tmp/e2e-ssh.err >&2"
+        % ssh_command(key, user, "true"), timeout, interval=3)
+    report.check("node2: %s cannot log in over SSH %s" % (user, what),
+                 result.ok and "Permission denied" in result.err, result.summary())
+    return waited
+
+
+def ssh_sudo(run, key, user):
+    return run.guests["node1"].run(ssh_command(key, user, "sudo -n id -u"), timeout=60)
+
+
+def ssh(run, report):
+    node1, node2 = run.guests["node1"], run.guests["node2"]
+    bound = 3 * INTERVAL + PASS_SLACK
+    node1.must("rm -rf %s && mkdir -m 0700 %s" % (SSH_DIR, SSH_DIR))
+    keys = {}
+    for name in ("alice", "frank", "stranger"):
+        node1.must("ssh-keygen -q -t ed25519 -N '' -C %s@e2e -f %s/%s" % (name, SSH_DIR, name))
+        keys[name] = node1.must("cat %s/%s.pub" % (SSH_DIR, name)).strip()
+    active = node2.run("systemctl is-active ssh.service")
+    report.check("node2: sshd runs", active.ok, active.summary())
+
+    try:
+        # alice (sudo: true) with a key from the pool config, the default sudoAuthentication.
+        pool = smb_pool()
+        pool["users"][0]["sshKeys"] = [keys["alice"]]
+        switch_pool(run, pool)
+        waited = logs_in(report, run, "alice", "alice", bound, "with the key from the pool config")
+        report.measure("config_key_login_seconds", round(waited, 1))
+        locked_out(report, run, "stranger", "alice", 30, "with a key nobody gave her")
+        asked = ssh_sudo(run, "alice", "alice")
+        report.check("node2: sudo asks alice (a key, no password) for a password by default",
+                     not asked.ok and "password is required" in asked.err, asked.summary())
+        rights = node2.run("sudo -l -U alice")
+        report.check("node2: sudo -l -U alice lists (ALL : ALL) ALL, without NOPASSWD",
+                     rights.ok and "(ALL : ALL) ALL" in rights.out and "NOPASSWD" not in rights.out,
+                     rights.summary())
+
+        # frank, added on node1 with a key: node2 lets him in within one interval.
+        added = node1.run("e2e-agent adduser frank --ssh-key -", stdin=keys["frank"] + "\n",
+                          timeout=180)
+        report.check("node1: dsvm-agent adduser frank --ssh-key -", added.ok, added.summary())
+        waited = logs_in(report, run, "frank", "frank", bound, "with the key given to adduser")
+        report.measure("adduser_key_login_seconds", round(added.seconds + waited, 1))
+        no_sudo = ssh_sudo(run, "frank", "frank")
+        report.check("node2: frank (no sudo) gets no root", not no_sudo.ok, no_sudo.summary())
+        rights = node2.run("sudo -l -U frank")
+        report.check("node2: sudo -l -U frank says he may not run sudo",
+                     "not allowed to run sudo" in rights.out + rights.err, rights.summary())
+
+        # The pool says no password for sudo: alice's key alone is root.
+        pool["sudoAuthentication"] = "none"
+        switch_pool(run, pool)
+        result, waited = node1.wait_until(ssh_command("alice", "alice", "sudo -n id -u"), bound,
+                                          interval=3)
+        report.check("node2: with sudoAuthentication none, alice runs sudo without a password",
+                     result.ok and result.out.strip() == "0", result.summary())
+        no_sudo = ssh_sudo(run, "frank", "frank")
+        report.check("node2: frank still gets no root", not no_sudo.ok, no_sudo.summary())
+
+        # alice's key leaves the config: the next pass takes it away.
+        switch_pool(run, smb_pool())
+        waited = locked_out(report, run, "alice", "alice", bound,
+                            "once her key is removed from the pool config")
+        report.measure("removed_key_refused_seconds", round(waited, 1))
+        dropin = node2.run("cat /etc/sudoers.d/dsvm-agent")
+        report.check("node2: the drop-in asks for passwords again",
+                     dropin.ok and "NOPASSWD" not in dropin.out, dropin.summary())
+
+        # frank deleted on node1: node2 refuses his key on its next pass.
+        removed = node1.run("e2e-agent deluser frank", timeout=180)
+        report.check("node1: dsvm-agent deluser frank", removed.ok, removed.summary())
+        waited = locked_out(report, run, "frank", "frank", bound, "once deleted")
+        report.measure("deleted_user_refused_seconds", round(removed.seconds + waited, 1))
+    finally:
+        switch_pool(run, smb_pool())
+
+
 SCENARIOS = {
     "smb": smb,
     "smb-shared": smb_shared,
+    "ssh": ssh,
     "key-rotation": key_rotation,
     "secrets": secrets_nowhere,
     "reboot": reboot,
