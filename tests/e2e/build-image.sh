@@ -19,6 +19,9 @@ packages=(
   qemu-guest-agent
 )
 
+# Installed with apt after debootstrap: debootstrap cannot configure their dependencies.
+apt_packages=(jupyterhub python3-notebook)
+
 recipe_hash() {
   {
     cat "$here/build-image.sh"
@@ -90,8 +93,11 @@ mount --rbind /dev "$rootfs/dev"
 # No service may start inside the chroot.
 printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
 chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
+# JupyterHub (and Node.js for its proxy) through apt, whose resolver its dependencies need.
 chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive sh -c \
-  'apt-get update -qq && apt-get -y -qq upgrade && apt-get clean' >"$work/upgrade.log" 2>&1 ||
+  "apt-get update -qq && apt-get -y -qq upgrade &&
+   apt-get -y -qq install --no-install-recommends ${apt_packages[*]} && apt-get clean" \
+  >"$work/upgrade.log" 2>&1 ||
   { tail -n 30 "$work/upgrade.log" >&2; exit 1; }
 rm -f "$rootfs/usr/sbin/policy-rc.d"
 for m in proc sys dev; do umount -l "$rootfs/$m"; done
@@ -117,6 +123,8 @@ chroot "$rootfs" sh -eu -c '
     systemctl mask "$unit" >/dev/null 2>&1 || true
   done
   systemctl enable autofs.service >/dev/null 2>&1
+  # JupyterHub runs on node2 only, started by its scenario.
+  systemctl disable jupyterhub.service >/dev/null 2>&1 || true
 '
 echo "dsvm-e2e" >"$rootfs/etc/hostname"
 
@@ -129,6 +137,6 @@ echo "build-image: image done at $((SECONDS - start)) s" >&2
 rm -rf "$image_dir"
 mkdir "$image_dir"
 mv "$work/base.img" "$work/vmlinuz" "$work/initrd.img" "$image_dir/"
-printf '%s\n' "${packages[@]}" >"$image_dir/packages"
+printf '%s\n' "${packages[@]}" "${apt_packages[@]}" >"$image_dir/packages"
 touch "$image_dir/READY"
 echo "$image_dir"

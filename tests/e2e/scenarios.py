@@ -1,6 +1,6 @@
 """The e2e scenarios. Each takes the Run and a Report, drives both guests, and records checks;
 the first failed check ends it. They share one pair of guests and run in the order set in
-CMakeLists.txt: smb, smb-shared, ssh, key-rotation, secrets, reboot, storage-down, nfs,
+CMakeLists.txt: smb, smb-shared, ssh, jupyterhub, key-rotation, secrets, reboot, storage-down, nfs,
 storage-silent."""
 
 import base64
@@ -941,7 +941,7 @@ def ssh(run, report):
     bound = 3 * INTERVAL + PASS_SLACK
     node1.must("rm -rf %s && mkdir -m 0700 %s" % (SSH_DIR, SSH_DIR))
     keys = {}
-    for name in ("alice", "frank", "stranger"):
+    for name in ("alice", "heidi", "stranger"):
         node1.must("ssh-keygen -q -t ed25519 -N '' -C %s@e2e -f %s/%s" % (name, SSH_DIR, name))
         keys[name] = node1.must("cat %s/%s.pub" % (SSH_DIR, name)).strip()
     active = node2.run("systemctl is-active ssh.service")
@@ -963,16 +963,16 @@ def ssh(run, report):
                      rights.ok and "(ALL : ALL) ALL" in rights.out and "NOPASSWD" not in rights.out,
                      rights.summary())
 
-        # frank, added on node1 with a key: node2 lets him in within one interval.
-        added = node1.run("e2e-agent adduser frank --ssh-key -", stdin=keys["frank"] + "\n",
+        # heidi, added on node1 with a key: node2 lets him in within one interval.
+        added = node1.run("e2e-agent adduser heidi --ssh-key -", stdin=keys["heidi"] + "\n",
                           timeout=180)
-        report.check("node1: dsvm-agent adduser frank --ssh-key -", added.ok, added.summary())
-        waited = logs_in(report, run, "frank", "frank", bound, "with the key given to adduser")
+        report.check("node1: dsvm-agent adduser heidi --ssh-key -", added.ok, added.summary())
+        waited = logs_in(report, run, "heidi", "heidi", bound, "with the key given to adduser")
         report.measure("adduser_key_login_seconds", round(added.seconds + waited, 1))
-        no_sudo = ssh_sudo(run, "frank", "frank")
-        report.check("node2: frank (no sudo) gets no root", not no_sudo.ok, no_sudo.summary())
-        rights = node2.run("sudo -l -U frank")
-        report.check("node2: sudo -l -U frank says he may not run sudo",
+        no_sudo = ssh_sudo(run, "heidi", "heidi")
+        report.check("node2: heidi (no sudo) gets no root", not no_sudo.ok, no_sudo.summary())
+        rights = node2.run("sudo -l -U heidi")
+        report.check("node2: sudo -l -U heidi says he may not run sudo",
                      "not allowed to run sudo" in rights.out + rights.err, rights.summary())
 
         # The pool says no password for sudo: alice's key alone is root.
@@ -982,8 +982,8 @@ def ssh(run, report):
                                           interval=3)
         report.check("node2: with sudoAuthentication none, alice runs sudo without a password",
                      result.ok and result.out.strip() == "0", result.summary())
-        no_sudo = ssh_sudo(run, "frank", "frank")
-        report.check("node2: frank still gets no root", not no_sudo.ok, no_sudo.summary())
+        no_sudo = ssh_sudo(run, "heidi", "heidi")
+        report.check("node2: heidi still gets no root", not no_sudo.ok, no_sudo.summary())
 
         # alice's key leaves the config: the next pass takes it away.
         switch_pool(run, smb_pool())
@@ -994,19 +994,166 @@ def ssh(run, report):
         report.check("node2: the drop-in asks for passwords again",
                      dropin.ok and "NOPASSWD" not in dropin.out, dropin.summary())
 
-        # frank deleted on node1: node2 refuses his key on its next pass.
-        removed = node1.run("e2e-agent deluser frank", timeout=180)
-        report.check("node1: dsvm-agent deluser frank", removed.ok, removed.summary())
-        waited = locked_out(report, run, "frank", "frank", bound, "once deleted")
+        # heidi deleted on node1: node2 refuses his key on its next pass.
+        removed = node1.run("e2e-agent deluser heidi", timeout=180)
+        report.check("node1: dsvm-agent deluser heidi", removed.ok, removed.summary())
+        waited = locked_out(report, run, "heidi", "heidi", bound, "once deleted")
         report.measure("deleted_user_refused_seconds", round(removed.seconds + waited, 1))
     finally:
         switch_pool(run, smb_pool())
+
+
+# ---- 10. JupyterHub: a pool user logs in with the password the agent set ------------------
+
+HUB_CONFIG = """
+c.JupyterHub.bind_url = 'http://127.0.0.1:8000'
+c.JupyterHub.redirect_to_server = False
+c.JupyterHub.cookie_secret_file = '/var/lib/jupyterhub/jupyterhub_cookie_secret'
+c.JupyterHub.db_url = 'sqlite:////var/lib/jupyterhub/jupyterhub.sqlite'
+c.ConfigurableHTTPProxy.pid_file = '/var/lib/jupyterhub/jupyterhub-proxy.pid'
+c.PAMAuthenticator.open_sessions = False
+c.Spawner.environment = {'JUPYTERHUB_SINGLEUSER_APP': 'notebook.notebookapp.NotebookApp'}
+c.Spawner.notebook_dir = '~'
+c.Spawner.default_url = '/tree'
+c.Spawner.start_timeout = 600
+c.Spawner.http_timeout = 600
+"""
+# The distribution's unit with this config; its order after dsvm-agent comes from
+# dsvm-agent.service's own Before=jupyterhub.service, as on a Data Science VM.
+HUB_DROPIN = """[Service]
+ExecStart=
+ExecStart=/usr/bin/python3 -m jupyterhub.app -f /etc/jupyterhub/e2e_config.py
+"""
+HUB_CLIENT = None
+
+
+def hub(guest, *args, timeout=900):
+    """Runs hub_client.main(*args) in the guest; returns its JSON answer (or the failure)."""
+    global HUB_CLIENT
+    if HUB_CLIENT is None:
+        import os
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "hub_client.py")) as f:
+            HUB_CLIENT = f.read()
+    script = HUB_CLIENT + "\nmain(*%r)\n" % (args,)
+    result = guest.run("python3 -", stdin=script, timeout=timeout)
+    try:
+        return json.loads(result.out.strip().splitlines()[-1]), result
+    except (ValueError, IndexError):
+        return {}, result
+
+
+def set_password(report, node1, user, password):
+    result = node1.run("e2e-agent adduser %s --password-stdin" % q(user), stdin=password + "\n",
+                       timeout=180)
+    report.check("node1: dsvm-agent adduser %s --password-stdin" % user, result.ok,
+                 result.summary())
+
+
+def jupyterhub(run, report):
+    node1, node2 = run.guests["node1"], run.guests["node2"]
+    bound = 3 * INTERVAL + PASS_SLACK
+    passwords = {"alice": "alice-hub-%d" % time.time(), "bob": "bob-hub-%d" % time.time(),
+                 "grace": "grace-hub-%d" % time.time()}
+    node2.must("cat > /etc/jupyterhub/e2e_config.py", stdin=HUB_CONFIG)
+    node2.must("mkdir -p /etc/systemd/system/jupyterhub.service.d && "
+               "cat > /etc/systemd/system/jupyterhub.service.d/e2e.conf", stdin=HUB_DROPIN)
+    try:
+        after = node2.run("systemctl daemon-reload && systemctl show -p After jupyterhub.service")
+        report.check("node2: jupyterhub.service is ordered after dsvm-agent.service",
+                     "dsvm-agent.service" in after.out, after.summary())
+        started = node2.run("systemctl start jupyterhub.service", timeout=300)
+        report.check("node2: jupyterhub.service starts", started.ok, started.summary())
+        up, waited = node2.wait_until("python3 -c \"import urllib.request; "
+                                      "urllib.request.urlopen('http://127.0.0.1:8000/hub/login')\"",
+                                      300, interval=5)
+        report.check("node2: JupyterHub answers on 127.0.0.1:8000", up.ok,
+                     up.summary() + " | " + node2.run(
+                         "journalctl -u jupyterhub.service -n 20 --no-pager").out[-800:])
+        report.measure("hub_up_seconds", round(waited, 1))
+
+        # Passwords set on node1 reach node2's /etc/shadow within one interval.
+        for user in ("alice", "bob", "grace"):
+            set_password(report, node1, user, passwords[user])
+        reached, waited = node2.wait_until("id -u grace && grep -q '^bob:[$]' /etc/shadow && "
+                                           "grep -q '^alice:[$]' /etc/shadow", bound, interval=2)
+        report.check("node2: the passwords set on node1 are in its /etc/shadow", reached.ok,
+                     reached.summary())
+
+        wrong, _ = hub(node2, "login", "alice", passwords["alice"] + "x")
+        report.check("node2: JupyterHub refuses alice with a wrong password",
+                     wrong.get("login", {}).get("logged_in") is False
+                     and wrong.get("login", {}).get("invalid") is True, json.dumps(wrong))
+
+        saved, result = hub(node2, "save", "alice", passwords["alice"],
+                            "notebooks/remote/hub.ipynb", "alice's notebook, saved by JupyterHub")
+        report.check("node2: alice logs in through the JupyterHub login form",
+                     saved.get("login", {}).get("logged_in") is True,
+                     json.dumps(saved) or result.summary())
+        report.check("node2: alice's single-user server starts",
+                     saved.get("server_seconds") is not None,
+                     json.dumps(saved) + " | " + node2.run(
+                         "journalctl -u jupyterhub.service -n 30 --no-pager").out[-1500:])
+        report.measure("server_start_seconds", saved.get("server_seconds"))
+        report.check("node2: the contents API saves notebooks/remote/hub.ipynb",
+                     saved.get("put", {}).get("status") == 201, json.dumps(saved))
+        report.check("node2: the contents API reads it back",
+                     saved.get("read_back") == "alice's notebook, saved by JupyterHub",
+                     json.dumps(saved))
+        mount = node2.run("findmnt -n -o FSTYPE,OPTIONS --mountpoint %s/alice" % AUTOFS_ROOT)
+        uid = uid_of(node2, "alice")
+        report.check("node2: the save went through alice's own on-demand SMB mount",
+                     mount.out.startswith("cifs") and ("uid=%s," % uid) in mount.out,
+                     mount.summary())
+
+        path = "/home/alice/notebooks/remote/hub.ipynb"
+        read, _ = node1.wait_until(as_user("alice", "cat %s" % q(path)), 60, interval=3)
+        report.check("node1: alice reads the notebook JupyterHub saved on node2",
+                     read.ok and "alice's notebook, saved by JupyterHub" in read.out,
+                     read.summary())
+        owner = node1.run(as_user("alice", "stat -c %%u:%%U %s" % q(path)))
+        report.check("node1: the notebook is alice's (uid %s)" % uid_of(node1, "alice"),
+                     owner.ok and owner.out.strip() == "%s:alice" % uid_of(node1, "alice"),
+                     owner.summary())
+        on_server = node1.run("test -s /srv/dsvmshare/notebooks/alice/hub.ipynb")
+        report.check("node1 (storage): the file is in alice's folder on the share", on_server.ok,
+                     on_server.summary())
+
+        # bob's own server runs as bob, who cannot read alice's folder by any path.
+        denied(report, node2, "bob", "cat %s" % q(path), "read alice's notebook (as his server)")
+        other, _ = hub(node2, "read_other", "bob", passwords["bob"], "alice",
+                       "notebooks/remote/hub.ipynb")
+        report.check("node2: bob logs in", other.get("login", {}).get("logged_in") is True,
+                     json.dumps(other))
+        report.check("node2: bob's browser gets nothing of alice's notebook from her server",
+                     other.get("files", {}).get("status") not in (200, None)
+                     and other.get("api", {}).get("status") not in (200, None)
+                     and not other["files"].get("leaked") and not other["api"].get("leaked"),
+                     json.dumps(other))
+
+        # grace logs in, is deleted on node1, and is refused on node2 after its next pass.
+        before, _ = hub(node2, "login", "grace", passwords["grace"])
+        report.check("node2: grace logs in before she is deleted",
+                     before.get("login", {}).get("logged_in") is True, json.dumps(before))
+        removed = node1.run("e2e-agent deluser grace", timeout=180)
+        report.check("node1: dsvm-agent deluser grace", removed.ok, removed.summary())
+        locked, _ = node2.wait_until("grep -q '^grace:!' /etc/shadow", bound, interval=2)
+        report.check("node2: grace is locked", locked.ok, locked.summary())
+        after_delete, _ = hub(node2, "login", "grace", passwords["grace"])
+        report.check("node2: JupyterHub refuses grace once she is deleted",
+                     after_delete.get("login", {}).get("logged_in") is False
+                     and after_delete.get("login", {}).get("invalid") is True,
+                     json.dumps(after_delete))
+    finally:
+        node2.run("systemctl stop jupyterhub.service; pkill -u alice; pkill -u bob; "
+                  "pkill -u grace; rm -rf /etc/systemd/system/jupyterhub.service.d; "
+                  "systemctl daemon-reload", timeout=120)
 
 
 SCENARIOS = {
     "smb": smb,
     "smb-shared": smb_shared,
     "ssh": ssh,
+    "jupyterhub": jupyterhub,
     "key-rotation": key_rotation,
     "secrets": secrets_nowhere,
     "reboot": reboot,
