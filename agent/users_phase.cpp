@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
@@ -41,6 +42,29 @@ void record(std::vector<ActionOutcome>& outcomes, std::string description, Resul
     } else if (*done) {
         outcomes.push_back({std::move(description), true, {}});
     }
+}
+
+// Brings /etc/sudoers.d/dsvm-agent in line with sudoAuthentication. A drop-in that cannot be
+// brought in line is removed, so a failure never leaves more than the config grants: sudo for
+// the pool's users then waits for a pass that can write it.
+void sync_sudoers(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes) {
+    auto installed = install_sudoers(phase.root, phase.runner, phase.config.sudo_authentication);
+    if (!installed) {
+        const std::string path = phase.root.path(k_sudoers_path);
+        const bool removed = ::unlink(path.c_str()) == 0;
+        outcomes.push_back({"install sudoers drop-in " + std::string(k_sudoers_path), false,
+                            installed.error().message +
+                                (removed ? "; the old drop-in was removed (no pool user has sudo "
+                                           "until it can be written)"
+                                         : "")});
+        return;
+    }
+    record(outcomes, "install sudoers drop-in " + std::string(k_sudoers_path), installed);
+}
+
+bool sudoers_exist(const UsersPhase& phase) {
+    struct stat info {};
+    return ::lstat(phase.root.path(k_sudoers_path).c_str(), &info) == 0;
 }
 
 std::string names_list(const std::vector<std::string>& names) {
@@ -363,6 +387,13 @@ Result<void> merge_config_users(const PoolConfig& config, Registry& registry,
 UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     UsersResult result;
     const PoolConfig& config = phase.config;
+    // Asking for passwords takes effect at once, on every pass, whatever the share or the
+    // registry say (the drop-in depends on the config alone); dropping them waits for the batch
+    // below, so users it takes sudo from never hold a password-less rule meanwhile.
+    const bool passwords = config.sudo_authentication == SudoAuthentication::Password;
+    if (!phase.dry_run && passwords && sudoers_exist(phase)) {
+        sync_sudoers(phase, result.outcomes);
+    }
     if (!phase.dry_run && (!config.share || !per_user_smb(*config.share))) {
         // A pool that left SMB per-user keeps no notebook map behind.
         auto removed = remove_notebook_automount(phase.root);
@@ -547,15 +578,11 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         }
         return result;
     }
-    // The drop-in says what the config says before the batch can put anyone in dsvm-sudo, and
-    // also when nobody has sudo (an existing file is kept in line): a pool that went from
-    // sudoAuthentication "none" to "password" never leaves a NOPASSWD line for the next member.
+    // With passwords the drop-in is in line before the batch can put anyone in dsvm-sudo.
     const bool any_sudo = std::any_of(checked.valid.begin(), checked.valid.end(),
                                       [](const auto& user) { return user.sudo && !user.deleted; });
-    struct stat dropin {};
-    if (any_sudo || ::lstat(phase.root.path(k_sudoers_path).c_str(), &dropin) == 0) {
-        record(result.outcomes, "install sudoers drop-in " + std::string(k_sudoers_path),
-               install_sudoers(phase.root, phase.runner, phase.config.sudo_authentication));
+    if (passwords && any_sudo && !sudoers_exist(phase)) {
+        sync_sudoers(phase, result.outcomes);
     }
     if (!plan.changes.empty()) {
         // Before the batch, the state file already counts every group the batch may grant as
@@ -597,6 +624,11 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         if (auto removed = remove_intent(phase.intent_file); !removed) {
             result.problems.push_back(removed.error().message);
         }
+    }
+    // Without passwords only now, the batch done and recorded: whoever it took sudo from is out
+    // of dsvm-sudo before the rule stops asking.
+    if (!passwords && (any_sudo || sudoers_exist(phase))) {
+        sync_sudoers(phase, result.outcomes);
     }
     std::vector<RegistryUser> active;
     for (const RegistryUser& user : plan.active) {

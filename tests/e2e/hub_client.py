@@ -42,7 +42,7 @@ class Browser:
         return {"status": status, "at": where, "logged_in": logged_in,
                 "invalid": "Invalid username or password" in body}
 
-    def start_server(self, user, timeout=600):
+    def start_server(self, user, timeout=300):
         """Asks the hub for the user's server and waits until its tree page answers."""
         started = time.time()
         self.request("/hub/spawn/%s" % user, timeout=timeout)

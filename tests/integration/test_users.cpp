@@ -1,6 +1,7 @@
 // Pool users across two instances: two sandbox roots whose /srv/share is the same directory (the
 // "share"), each running the real binary with local config only.
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <csignal>
@@ -422,17 +423,17 @@ TEST_CASE("users: names from an unverified registry reach the terminal escaped",
 namespace {
 
 // Runs `command` with the real sudo tools against the instance's account files and sudoers
-// drop-in: in a child mount namespace they are bound over /etc (and sudo's timestamp
-// directories over tmpfs), so nothing outside the sandbox is read or written.
+// drop-in: in a child mount namespace they are bound over /etc, and /run (sudo's timestamps,
+// the log sockets) is a fresh tmpfs, so nothing outside the sandbox is read or written.
 ProcessResult with_instance_etc(Instance& instance, const std::vector<std::string>& command) {
     const std::string script = R"(set -e
 root=$1
 shift
 for file in passwd group shadow gshadow; do mount --bind "$root/etc/$file" "/etc/$file"; done
 mount --bind "$root/etc/sudoers.d" /etc/sudoers.d
-for dir in /run/sudo /var/lib/sudo; do
-    if [ -d "$dir" ]; then mount -t tmpfs tmpfs "$dir"; fi
-done
+# sudo's timestamps and every log socket stay in the namespace: a fresh /run, /var/lib/sudo.
+mount -t tmpfs tmpfs /run
+if [ -d /var/lib/sudo ]; then mount -t tmpfs tmpfs /var/lib/sudo; fi
 exec "$@"
 )";
     std::vector<std::string> argv{"/usr/bin/unshare",
@@ -571,4 +572,29 @@ TEST_CASE("users: with sudoAuthentication none, a deleted sudo user's running pr
     INFO(after.out << after.err);
     CHECK(after.exit_code != 0);
     CHECK_THAT(after.err, Catch::Contains("account validation failure"));
+}
+
+TEST_CASE(
+    "users: sudoAuthentication password takes effect even on a pass that stops before the "
+    "accounts",
+    "[users][sudo]") {
+    Sandbox share;
+    Instance one(share.path(),
+                 R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"},
+            "sudoAuthentication": "none", "users": [{"name": "alice", "sudo": true}]})");
+    const auto first = one.agent({"reconcile"});
+    INFO(first.out << first.err);
+    REQUIRE(first.exit_code == 0);
+    REQUIRE_THAT(one.sandbox().read("etc/sudoers.d/dsvm-agent"), Catch::Contains("NOPASSWD"));
+
+    // Without its registry key the pass stops before any account is looked at.
+    REQUIRE(::unlink(one.sandbox().path("etc/dsvm-agent/credentials/registry.key").c_str()) == 0);
+    one.sandbox().write("etc/dsvm-agent/pool.json",
+                        R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"},
+                            "users": [{"name": "alice", "sudo": true}]})");
+    const auto second = one.agent({"reconcile"});
+    INFO(second.out << second.err);
+    CHECK(second.exit_code != 0);
+    CHECK_THAT(one.sandbox().read("etc/sudoers.d/dsvm-agent"), !Catch::Contains("NOPASSWD"));
+    CHECK_THAT(sudo_rights(one, "alice"), !Catch::Contains("NOPASSWD"));
 }
