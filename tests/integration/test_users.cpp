@@ -468,6 +468,13 @@ std::string group_id(Instance& instance, const std::string& name) {
     return text.substr(start, text.find(':', start) - start);
 }
 
+// `sudo -n true` as `user` from a process that carries dsvm-sudo in its groups, as one the
+// user started while they had sudo would.
+ProcessResult sudo_as_member(Instance& instance, const std::string& user) {
+    return with_instance_etc(instance, {"setpriv", "--reuid", user, "--regid", user, "--groups",
+                                        group_id(instance, "dsvm-sudo"), "sudo", "-n", "true"});
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -524,12 +531,8 @@ TEST_CASE(
     const auto first = one.agent({"reconcile"});
     INFO(first.out << first.err);
     REQUIRE(first.exit_code == 0);
-    const std::string gid = group_id(one, "dsvm-sudo");
-
     // A process alice started while she had sudo keeps dsvm-sudo in its groups.
-    const std::vector<std::string> as_member{"setpriv",  "--reuid", "alice", "--regid", "alice",
-                                             "--groups", gid,       "sudo",  "-n",      "true"};
-    const auto before = with_instance_etc(one, as_member);
+    const auto before = sudo_as_member(one, "alice");
     INFO(before.out << before.err);
     REQUIRE(before.exit_code == 0);
 
@@ -541,7 +544,7 @@ TEST_CASE(
     INFO(second.out << second.err);
     REQUIRE(second.exit_code == 0);
     CHECK_THAT(one.sandbox().read("etc/sudoers.d/dsvm-agent"), !Catch::Contains("NOPASSWD"));
-    const auto after = with_instance_etc(one, as_member);
+    const auto after = sudo_as_member(one, "alice");
     INFO(after.out << after.err);
     CHECK(after.exit_code != 0);
     CHECK_THAT(after.err, Catch::Contains("password is required"));
@@ -556,10 +559,7 @@ TEST_CASE("users: with sudoAuthentication none, a deleted sudo user's running pr
     const auto added = one.agent({"adduser", "carol", "--sudo"});
     INFO(added.out << added.err);
     REQUIRE(added.exit_code == 0);
-    const std::string gid = group_id(one, "dsvm-sudo");
-    const std::vector<std::string> as_member{"setpriv",  "--reuid", "carol", "--regid", "carol",
-                                             "--groups", gid,       "sudo",  "-n",      "true"};
-    const auto before = with_instance_etc(one, as_member);
+    const auto before = sudo_as_member(one, "carol");
     INFO(before.out << before.err);
     REQUIRE(before.exit_code == 0);
 
@@ -568,7 +568,7 @@ TEST_CASE("users: with sudoAuthentication none, a deleted sudo user's running pr
     const auto removed = one.agent({"deluser", "carol"});
     INFO(removed.out << removed.err);
     REQUIRE(removed.exit_code == 0);
-    const auto after = with_instance_etc(one, as_member);
+    const auto after = sudo_as_member(one, "carol");
     INFO(after.out << after.err);
     CHECK(after.exit_code != 0);
     CHECK_THAT(after.err, Catch::Contains("account validation failure"));
