@@ -308,8 +308,14 @@ int run_extension(const Root& root, const ExtensionRequest& request, ProcessRunn
     ExtensionStatus status;
     status.name = handler->environment.name;
     status.operation = std::string(to_string(request.operation));
+    // install and update report only a failure. The status file of a sequence number is what
+    // the guest agent uploads for it; an "Install: success" there would stand for the settings
+    // if the enable that follows failed before it could write its own, and hide the failure
+    // (the guest agent writes its own error only when the file does not exist yet).
+    const bool reports_success = request.operation != ExtensionOperation::Install &&
+                                 request.operation != ExtensionOperation::Update;
     const auto report = [&]() -> Result<void> {
-        if (!settings) {
+        if (!settings || (!reports_success && status.status == HandlerStatus::Success)) {
             return {};
         }
         return write_status(handler->environment.status_folder, settings->sequence, status,

@@ -20,7 +20,8 @@ packages=(
 )
 
 # Installed with apt after debootstrap: debootstrap cannot configure their dependencies.
-apt_packages=(jupyterhub python3-notebook)
+# waagent is WALinuxAgent, the Azure guest agent, which runs the agent's VM extension handler.
+apt_packages=(jupyterhub python3-notebook waagent)
 
 recipe_hash() {
   {
@@ -123,8 +124,8 @@ chroot "$rootfs" sh -eu -c '
     systemctl mask "$unit" >/dev/null 2>&1 || true
   done
   systemctl enable autofs.service >/dev/null 2>&1
-  # JupyterHub runs on node2 only, started by its scenario.
-  systemctl disable jupyterhub.service >/dev/null 2>&1 || true
+  # JupyterHub and the Azure guest agent run on node2 only, started by their scenarios.
+  systemctl disable jupyterhub.service walinuxagent.service >/dev/null 2>&1 || true
 '
 echo "dsvm-e2e" >"$rootfs/etc/hostname"
 

@@ -141,12 +141,33 @@ def build_deb(build_dir):
     return debs[-1], "cpack -G DEB: " + os.path.basename(debs[-1])
 
 
-def make_payload(run, agent, fake_imds, deb):
+def build_handler_zip(build_dir):
+    """The VM extension's handler package (target handler-zip); returns (its path or None, how
+    or why not)."""
+    result = subprocess.run(["cmake", "--build", build_dir, "--target", "handler-zip"],
+                            capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    version = None
+    with open(os.path.join(build_dir, "CMakeCache.txt")) as f:
+        for line in f:
+            if line.startswith("CMAKE_PROJECT_VERSION:"):
+                version = line.split("=", 1)[1].strip()
+    path = os.path.join(build_dir, "dsvm-agent-handler-%s.zip" % version)
+    if result.returncode != 0 or not os.path.exists(path):
+        tail = output.strip().splitlines()[-5:]
+        return None, "cmake --build --target handler-zip failed: " + " | ".join(tail)
+    return path, "handler-zip: " + os.path.basename(path)
+
+
+def make_payload(run, agent, fake_imds, deb, handler_zip):
     if os.path.exists(run.payload):
         shutil.rmtree(run.payload)
     os.makedirs(run.payload)
-    for name in ("install.sh", "dsvm-fake-imds.service", "dsvm-agent-e2e.conf"):
+    for name in ("install.sh", "dsvm-fake-imds.service", "dsvm-agent-e2e.conf",
+                 "fake_wireserver.py", "waagent.conf", "walinuxagent-e2e.conf"):
         shutil.copy(os.path.join(HERE, "payload", name), run.payload)
+    if handler_zip:
+        shutil.copy(handler_zip, run.payload)
     shutil.copy(fake_imds, os.path.join(run.payload, "dsvm-fake-imds"))
     if deb:
         shutil.copy(deb, run.payload)
@@ -204,7 +225,10 @@ def setup(args):
 
         deb, how = build_deb(os.path.abspath(args.build_dir))
         report.measure("agent_install", how if deb else "binary and unit (%s)" % how)
-        make_payload(run, args.agent, args.fake_imds, deb)
+        # Only the waagent scenario needs it, and says so when it is missing.
+        handler_zip, how = build_handler_zip(os.path.abspath(args.build_dir))
+        report.measure("handler_zip", how)
+        make_payload(run, args.agent, args.fake_imds, deb, handler_zip)
         key = new_storage_key()
         registry_key = new_registry_key()
         # keys: the storage keys so far; registry_keys: the pool's registry key(s).

@@ -1,7 +1,7 @@
 """The e2e scenarios. Each takes the Run and a Report, drives both guests, and records checks;
 the first failed check ends it. They share one pair of guests and run in the order set in
 CMakeLists.txt: smb, smb-shared, ssh, jupyterhub, key-rotation, secrets, reboot, storage-down, nfs,
-storage-silent."""
+storage-silent, and waagent (scenario_waagent.py), which must stay last."""
 
 import base64
 import copy
@@ -1161,6 +1161,8 @@ def jupyterhub(run, report):
                   "systemctl daemon-reload", timeout=120)
 
 
+from scenario_waagent import waagent  # noqa: E402 (it uses this module's helpers)
+
 SCENARIOS = {
     "smb": smb,
     "smb-shared": smb_shared,
@@ -1172,4 +1174,5 @@ SCENARIOS = {
     "storage-down": storage_down,
     "nfs": nfs,
     "storage-silent": storage_silent,
+    "waagent": waagent,
 }

@@ -120,6 +120,10 @@ class ExtensionFixture {
                            environment);
     }
 
+    bool status_exists(int sequence) const {
+        return m_handler.exists("status/" + std::to_string(sequence) + ".status");
+    }
+
     json status(int sequence) const {
         return json::parse(m_handler.read("status/" + std::to_string(sequence) + ".status"));
     }
@@ -605,6 +609,18 @@ TEST_CASE("extension: uninstall keeps a pool.json edited after enable", "[extens
     CHECK(warned);
 }
 
+TEST_CASE("extension: a failed install reports its error for the sequence number", "[extension]") {
+    ExtensionFixture fixture;
+    fixture.root().write("etc/dsvm-agent", "a file where the config directory belongs\n");
+    const ProcessResult installed = fixture.run("install", {"ConfigSequenceNumber=0"});
+    INFO(installed.err);
+    CHECK(installed.exit_code != 0);
+    REQUIRE(fixture.status_exists(0));
+    CHECK(status_of(fixture.status(0)) == "error");
+    CHECK(fixture.status(0)[0]["status"]["operation"] == "Install");
+    CHECK(fixture.status(0)[0]["status"]["code"] == installed.exit_code);
+}
+
 TEST_CASE("extension: install prepares the directories, update succeeds, disable keeps the config",
           "[extension]") {
     ExtensionFixture fixture;
@@ -614,8 +630,8 @@ TEST_CASE("extension: install prepares the directories, update succeeds, disable
     REQUIRE(installed.exit_code == 0);
     CHECK(mode_of(fixture.root().path("etc/dsvm-agent")) == 0755);
     CHECK(mode_of(fixture.root().path("etc/dsvm-agent/credentials")) == 0700);
-    CHECK(status_of(fixture.status(0)) == "success");
-    CHECK(fixture.status(0)[0]["status"]["operation"] == "Install");
+    // A successful install leaves the sequence number's status to enable (see run_extension).
+    CHECK_FALSE(fixture.status_exists(0));
 
     fixture.write_settings(0, smb_pool(), protected_json(k_key));
     REQUIRE(fixture.run("enable").exit_code == 0);
@@ -623,10 +639,10 @@ TEST_CASE("extension: install prepares the directories, update succeeds, disable
     const std::string wants = "etc/systemd/system/multi-user.target.wants/dsvm-agent.service";
     CHECK(fixture.root().exists(wants));
 
+    const json enabled = fixture.status(0);
     const ProcessResult updated = fixture.run("update");
     REQUIRE(updated.exit_code == 0);
-    CHECK(fixture.status(0)[0]["status"]["operation"] == "Update");
-    CHECK(status_of(fixture.status(0)) == "success");
+    CHECK(fixture.status(0) == enabled);  // enable's status stands
 
     const ProcessResult disabled = fixture.run("disable");
     INFO(disabled.err);
