@@ -139,9 +139,10 @@ Result<void> disable(const Context& context) {
 }
 
 // The guest agent updates a handler as: old disable, new update, old uninstall, new install, new
-// enable. The package and the config are shared by both versions, so `update` leaves this
-// marker and the old version's uninstall (and the handler's uninstall.sh, which would remove
-// the package) keep everything for the new version; its enable removes the marker.
+// enable (on a downgrade the old version runs update). The package and the config are shared by
+// both versions, so `update` leaves this marker and the old version's uninstall (and the handler's
+// uninstall.sh, which would remove the package) keep everything for the new version; its enable
+// removes the marker.
 constexpr std::string_view k_update_marker = "extension-update";
 constexpr std::time_t k_update_window_seconds = 3600;
 
@@ -308,15 +309,21 @@ int run_extension(const Root& root, const ExtensionRequest& request, ProcessRunn
     ExtensionStatus status;
     status.name = handler->environment.name;
     status.operation = std::string(to_string(request.operation));
-    // install and update report only a failure. The status file of a sequence number is what
-    // the guest agent uploads for it; an "Install: success" there would stand for the settings
-    // if the enable that follows failed before it could write its own, and hide the failure
-    // (the guest agent writes its own error only when the file does not exist yet).
+    // install and update report only a failure, and on success remove the sequence number's
+    // status file if there is one. That file is what the guest agent uploads for the settings,
+    // and an enable follows for the same sequence number: if it then failed before it could
+    // write its own, an "Install: success" — or, in an update, the old version's "Disable:
+    // success", which the guest agent copies into the new handler directory — would stand for
+    // the settings and hide the failure. Without a file the guest agent reports the settings
+    // as transitioning and the handler NotReady with the command's error.
     const bool reports_success = request.operation != ExtensionOperation::Install &&
                                  request.operation != ExtensionOperation::Update;
     const auto report = [&]() -> Result<void> {
-        if (!settings || (!reports_success && status.status == HandlerStatus::Success)) {
+        if (!settings) {
             return {};
+        }
+        if (!reports_success && status.status == HandlerStatus::Success) {
+            return remove_status(handler->environment.status_folder, settings->sequence);
         }
         return write_status(handler->environment.status_folder, settings->sequence, status,
                             format_utc(clock.wall_now()));
@@ -345,7 +352,7 @@ int run_extension(const Root& root, const ExtensionRequest& request, ProcessRunn
         spdlog::error("extension {}: {}", operation, result.error().message);
     }
     if (auto written = report(); !written) {
-        spdlog::error("extension {}: cannot write the status file: {}", operation,
+        spdlog::error("extension {}: cannot update the status file: {}", operation,
                       written.error().message);
         return result ? 1 : status.code;
     }

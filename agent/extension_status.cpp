@@ -1,5 +1,9 @@
 #include "agent/extension_status.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "common/fs.h"
 
 namespace dsvm {
@@ -66,6 +70,14 @@ Result<void> write_status(const std::string& status_folder, std::uint64_t sequen
     }
     const std::string path = status_folder + "/" + std::to_string(sequence) + ".status";
     return write_file_atomic(path, status_document(status, timestamp_utc).dump(2) + "\n", 0644);
+}
+
+Result<void> remove_status(const std::string& status_folder, std::uint64_t sequence) {
+    const std::string path = status_folder + "/" + std::to_string(sequence) + ".status";
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        return failure("cannot remove " + path + ": " + errno_text(errno));
+    }
+    return {};
 }
 
 }  // namespace dsvm

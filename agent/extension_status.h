@@ -45,4 +45,8 @@ nlohmann::json status_document(const ExtensionStatus& status, std::string_view t
 Result<void> write_status(const std::string& status_folder, std::uint64_t sequence,
                           const ExtensionStatus& status, std::string_view timestamp_utc);
 
+// Removes <status_folder>/<sequence>.status if there is one. Runtime error naming the file when
+// it exists and cannot be removed.
+Result<void> remove_status(const std::string& status_folder, std::uint64_t sequence);
+
 }  // namespace dsvm

@@ -37,12 +37,10 @@ rm -f /etc/dsvm-agent/pool.json /etc/dsvm-agent/credentials/* /var/lib/dsvm-agen
 rm -rf /var/lib/waagent %(wire_dir)s /var/log/waagent.log
 # 168.63.129.16 on a dummy interface, and a route to it in the main table, which is where the
 # guest agent looks (/proc/net/route) before it would try DHCP. Local: nothing leaves the guest.
-if ! ip link show wire0 >/dev/null 2>&1; then
-  ip link add wire0 type dummy
-  ip link set wire0 up
-  ip addr add %(address)s/32 dev wire0
-  ip route add %(address)s/32 dev wire0
-fi
+ip link show wire0 >/dev/null 2>&1 || ip link add wire0 type dummy
+ip link set wire0 up
+ip addr replace %(address)s/32 dev wire0
+ip route replace %(address)s/32 dev wire0
 install -m 0644 /mnt/payload/waagent.conf /etc/waagent.conf
 install -D -m 0644 /mnt/payload/walinuxagent-e2e.conf \
   /etc/systemd/system/walinuxagent.service.d/e2e.conf
@@ -118,11 +116,37 @@ def requests_log(guest):
     return guest.run("cat %s/requests.log" % WIRE_DIR).out
 
 
-def file_facts(guest):
-    """What enable writes, by digest: pool.json and the key files (never their content)."""
-    return guest.run("cd /etc/dsvm-agent && for f in pool.json credentials/*; do "
-                     "[ -e \"$f\" ] && echo \"$f $(stat -c '%a %U' \"$f\") "
-                     "$(sha256sum < \"$f\" | cut -c1-16)\"; done; true").out
+# What enable writes: pool.json and the key files with mode, owner and digest. The digests stay
+# in the guest (a root-only file in /run); the report only says whether they changed.
+FILE_FACTS = ("cd /etc/dsvm-agent && for f in pool.json credentials/*; do [ -e \"$f\" ] && "
+              "echo \"$f $(stat -c '%a %U' \"$f\") $(sha256sum < \"$f\")\"; done")
+FACTS_FILE = "/run/e2e-waagent-facts"
+
+
+def save_file_facts(guest):
+    return guest.run("umask 077; { %s; } > %s && test -s %s" % (FILE_FACTS, FACTS_FILE, FACTS_FILE))
+
+
+def file_facts_unchanged(guest):
+    return guest.run("{ %s; } | cmp - %s && cut -d' ' -f1-3 %s"
+                     % (FILE_FACTS, FACTS_FILE, FACTS_FILE))
+
+
+SECRET_SCAN = ("journalctl --no-pager -o verbose > /run/e2e-secrets/journal.txt; "
+               "grep -r -l -a -F -f /run/e2e-secrets/keys /var/lib/waagent /var/log/waagent.log "
+               "/var/log/azure %s /run/e2e-secrets/journal.txt; test $? -eq 1" % WIRE_DIR)
+
+
+def no_key_in_clear(report, guest, keys, when):
+    guest.must("install -d -m 0700 /run/e2e-secrets && umask 077 && "
+               "cat > /run/e2e-secrets/keys", stdin="".join(k + "\n" for k in keys))
+    try:
+        scan = guest.run(SECRET_SCAN, timeout=180)
+    finally:
+        guest.run("rm -rf /run/e2e-secrets")
+    report.check("node2: %s, no key in clear in /var/lib/waagent (settings, status, "
+                 "certificates), waagent.log, the handler's log, the journal, or what the fake "
+                 "wire server received and keeps" % when, scan.ok, scan.summary())
 
 
 def extension_pool():
@@ -168,22 +192,28 @@ def waagent(run, report):
         log = requests_log(node2)
         report.check("node2: the guest agent found the wire server on %s and took the goal state"
                      % WIRE_ADDRESS,
-                     "80 GET /?comp=versions -> 200" in log
-                     and "80 GET /machine/?comp=goalstate -> 200" in log,
+                     "80 GET /?comp=versions -> 200 WALinuxAgent/" in log
+                     and "80 GET /machine/?comp=goalstate -> 200 WALinuxAgent/" in log,
                      log[-800:])
         report.check("node2: the guest agent reported the VM ready (no provisioning of its own)",
                      "<State>Ready</State>" in node2.run("cat %s/health.log" % WIRE_DIR).out,
                      node2.run("tail -c 600 %s/health.log" % WIRE_DIR).out)
-        certificate = node2.run("stat -c '%%a %%U %%n' /var/lib/waagent/%s.crt "
+        # The agent writes them with its umask and makes them 0400 only when its extension
+        # process starts; what keeps the key root's is /var/lib/waagent itself (0700).
+        certificate = node2.run("stat -c '%%a %%U %%n' /var/lib/waagent /var/lib/waagent/%s.crt "
                                 "/var/lib/waagent/%s.prv" % (thumbprint, thumbprint))
+        lines = certificate.out.splitlines()
         report.check("node2: the guest agent holds the extension's certificate and key "
-                     "(%s.crt/.prv, root-only), from the Certificates it asked for" % thumbprint,
-                     certificate.ok and len(certificate.out.splitlines()) == 2
-                     and all(re.match(r"[46]00 root ", line)
-                             for line in certificate.out.splitlines()), certificate.summary())
+                     "(%s.crt/.prv, root's, in the 0700 /var/lib/waagent), from the Certificates "
+                     "it asked for" % thumbprint,
+                     certificate.ok and len(lines) == 3 and lines[0].startswith("700 root ")
+                     and all(re.match(r"[0-7]+ root ", line) for line in lines),
+                     certificate.summary())
         report.check("node2: it downloaded the handler's manifest and zip",
                      "80 GET /dsvm/manifest.xml -> 200" in log
                      and ("80 GET /dsvm/%s -> 200" % zips[-1]) in log, log[-800:])
+        report.check("node2: it uploaded the status through the HostGAPlugin (PUT :32526/status)",
+                     "32526 PUT /status -> 201" in log, log[-800:])
         report.check("node2: the uploaded status has the handler, sequence number 0",
                      ok, brief(latest))
         seq, status = settings_status(latest)
@@ -234,7 +264,9 @@ def waagent(run, report):
         report.check("node2: ivan has the UID the pool registry on the share gives him",
                      registry_uid.ok and node2.run("id -u ivan").out.strip() ==
                      registry_uid.out.strip(), registry_uid.summary())
-        before = file_facts(node2)
+        saved = save_file_facts(node2)
+        report.check("node2: pool.json and the key files recorded (digests kept in the guest)",
+                     saved.ok, saved.summary())
 
         # ---- a handler that exits non-zero: sequence number 1 breaks a rule ------------------
         publish(node2, "enabled", 1, pool, {"storageAccountKey": storage_key,
@@ -248,8 +280,9 @@ def waagent(run, report):
                      and "registryKey" in message and "too-short" not in message, brief(latest))
         report.check("node2: the guest agent reports the handler NotReady after the failed enable",
                      (handler_status(latest) or {}).get("status") == "NotReady", brief(latest))
-        report.check("node2: nothing changed (pool.json and the key files)",
-                     file_facts(node2) == before, "%s -> %s" % (before, file_facts(node2)))
+        unchanged = file_facts_unchanged(node2)
+        report.check("node2: nothing changed (pool.json and the key files: content, mode, owner)",
+                     unchanged.ok, unchanged.summary())
 
         # ---- a new sequence number with good settings ----------------------------------------
         pool["users"].append({"name": "judy"})
@@ -264,19 +297,7 @@ def waagent(run, report):
         report.check("node2: judy (added in settings 2) exists", result.ok,
                      "after %.0f s, %s" % (waited, result.summary()))
 
-        # ---- no key in clear anywhere the guest agent or the fake keep things -----------------
-        node2.must("install -d -m 0700 /run/e2e-secrets && umask 077 && "
-                   "cat > /run/e2e-secrets/keys", stdin="%s\n%s\n" % (storage_key, registry_key))
-        try:
-            scan = node2.run("journalctl --no-pager -o verbose > /run/e2e-secrets/journal.txt; "
-                             "grep -r -l -a -F -f /run/e2e-secrets/keys /var/lib/waagent "
-                             "/var/log/waagent.log /var/log/azure %s /run/e2e-secrets/journal.txt; "
-                             "test $? -eq 1" % WIRE_DIR, timeout=180)
-        finally:
-            node2.run("rm -rf /run/e2e-secrets")
-        report.check("node2: no key in clear in /var/lib/waagent (settings, status, certificates), "
-                     "waagent.log, the handler's log, the journal, or what the fake wire server "
-                     "received and keeps", scan.ok, scan.summary())
+        no_key_in_clear(report, node2, [storage_key, registry_key], "after settings 2")
 
         # ---- disable --------------------------------------------------------------------------
         publish(node2, "disabled", 2, pool, protected)
@@ -309,11 +330,14 @@ def waagent(run, report):
                          "test ! -e /etc/dsvm-agent/credentials/dsvmstore.cred && "
                          "test ! -e /etc/dsvm-agent/credentials/registry.key" % q(handler_dir))
         report.check("node2: the handler directory, the package, pool.json and both keys are "
-                     "gone", gone.ok, gone.summary() + " | " + file_facts(node2))
+                     "gone", gone.ok, gone.summary() + " | " +
+                     node2.run("ls -la /etc/dsvm-agent /etc/dsvm-agent/credentials").summary())
         stays = node2.run("id -u ivan && id -u judy && test -d /home/ivan && "
                           "findmnt -n -o FSTYPE --mountpoint %s" % SMB_MOUNT)
         report.check("node2: the pool's users, their homes and the share stay "
                      "(docs/extension.md)", stays.ok and "cifs" in stays.out, stays.summary())
+        no_key_in_clear(report, node2, [storage_key, registry_key], "after the uninstall")
         report.measure("status_uploads", node2.run("ls %s/status | wc -l" % WIRE_DIR).out.strip())
     finally:
-        node2.run("systemctl stop walinuxagent.service dsvm-fake-wireserver.service", timeout=60)
+        node2.run("systemctl stop walinuxagent.service dsvm-fake-wireserver.service; rm -f %s"
+                  % FACTS_FILE, timeout=60)

@@ -120,6 +120,10 @@ class ExtensionFixture {
                            environment);
     }
 
+    void write_status_file(int sequence, const std::string& text) {
+        m_handler.write("status/" + std::to_string(sequence) + ".status", text);
+    }
+
     bool status_exists(int sequence) const {
         return m_handler.exists("status/" + std::to_string(sequence) + ".status");
     }
@@ -621,6 +625,27 @@ TEST_CASE("extension: a failed install reports its error for the sequence number
     CHECK(fixture.status(0)[0]["status"]["code"] == installed.exit_code);
 }
 
+TEST_CASE("extension: a failed update reports its error for the sequence number", "[extension]") {
+    ExtensionFixture fixture;
+    fixture.root().write("var/lib/dsvm-agent", "a file where the state directory belongs\n");
+    const ProcessResult updated = fixture.run("update", {"ConfigSequenceNumber=3"});
+    INFO(updated.err);
+    CHECK(updated.exit_code != 0);
+    REQUIRE(fixture.status_exists(3));
+    CHECK(status_of(fixture.status(3)) == "error");
+    CHECK(fixture.status(3)[0]["status"]["operation"] == "Update");
+}
+
+TEST_CASE("extension: a successful install removes a status an older version left", "[extension]") {
+    ExtensionFixture fixture;
+    fixture.install_unit();
+    fixture.write_status_file(0, R"([{"status": {"operation": "Disable", "status": "success"}}])");
+    const ProcessResult installed = fixture.run("install", {"ConfigSequenceNumber=0"});
+    INFO(installed.err);
+    REQUIRE(installed.exit_code == 0);
+    CHECK_FALSE(fixture.status_exists(0));
+}
+
 TEST_CASE("extension: install prepares the directories, update succeeds, disable keeps the config",
           "[extension]") {
     ExtensionFixture fixture;
@@ -639,10 +664,13 @@ TEST_CASE("extension: install prepares the directories, update succeeds, disable
     const std::string wants = "etc/systemd/system/multi-user.target.wants/dsvm-agent.service";
     CHECK(fixture.root().exists(wants));
 
-    const json enabled = fixture.status(0);
+    // The guest agent copies the old version's status files (its disable's) into the new
+    // handler directory before the new update and install: on success they remove them, so
+    // only the new enable can report the settings.
+    REQUIRE(fixture.status_exists(0));
     const ProcessResult updated = fixture.run("update");
     REQUIRE(updated.exit_code == 0);
-    CHECK(fixture.status(0) == enabled);  // enable's status stands
+    CHECK_FALSE(fixture.status_exists(0));
 
     const ProcessResult disabled = fixture.run("disable");
     INFO(disabled.err);

@@ -12,9 +12,10 @@ extension's manifest and handler zip, and the status uploads, recorded for the t
 protected settings for that certificate (openssl cms, the plaintext on a pipe only) and makes
 the next goal state (a new incarnation) with the extension in that state and sequence number.
 
-DIR holds: ext.crt/ext.key/ext.pfx, goalstate.json (what publish made), status/NNNN.json (each
-status the guest agent uploaded, decoded) and status.json (the latest), health.log (the
-provisioning health reports) and requests.log (method, path and answer of every request).
+DIR holds: ext.crt/ext.key/ext.pfx, goalstate.json (the latest publish) and goalstate-N.json
+(each incarnation's), status/NNNN.json (each status the guest agent uploaded, decoded) and
+status.json (the latest), health.log (the provisioning health reports) and requests.log (port,
+method, path, answer and User-Agent of every request; no SAS query).
 tests/e2e/README.md describes the protocol as the guest agent 2.7 speaks it.
 """
 
@@ -81,11 +82,16 @@ class Server:
     def status_dir(self):
         return os.path.join(self.directory, "status")
 
-    def goal(self):
+    def goal(self, incarnation=None):
+        """The latest goal state publish made, or the one of `incarnation`: the documents of a
+        goal state are fetched one by one, and a publish may come in between."""
+        name = "goalstate.json" if incarnation is None else "goalstate-%s.json" % incarnation
         try:
-            with open(os.path.join(self.directory, "goalstate.json")) as f:
+            with open(os.path.join(self.directory, name)) as f:
                 return json.load(f)
         except (OSError, ValueError):
+            if incarnation is not None:
+                return self.goal()
             return {"incarnation": 1, "plugin": None}
 
     def log(self, line):
@@ -118,18 +124,18 @@ class Server:
        escape(config % "sharedConfig"), escape(config % "extensionsConfig"),
        escape(config % "fullConfig"), escape(config % "certificates"), INSTANCE, incarnation)
 
-    def hosting_environment(self):
+    def hosting_environment(self, goal):
         return ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<HostingEnvironmentConfig "
                 "version=\"1.0.0.0\" goalStateIncarnation=\"%d\"><Deployment name=\"dsvm-e2e\" "
                 "guid=\"{%s}\" incarnation=\"0\"/><Incarnation number=\"1\" instance=\"pool_2\" "
                 "guid=\"{%s}\"/><Role guid=\"{%s}\" name=\"pool_2\"/></HostingEnvironmentConfig>"
-                % (self.goal()["incarnation"], CONTAINER, CONTAINER, CONTAINER))
+                % (goal["incarnation"], CONTAINER, CONTAINER, CONTAINER))
 
-    def shared_config(self):
+    def shared_config(self, goal):
         return ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<SharedConfig version=\"1.0.0.0\" "
                 "goalStateIncarnation=\"%d\"><Deployment name=\"dsvm-e2e\" guid=\"{%s}\" "
                 "incarnation=\"0\"/><Instances><Instance id=\"pool_2\" address=\"10.77.0.2\"/>"
-                "</Instances></SharedConfig>" % (self.goal()["incarnation"], CONTAINER))
+                "</Instances></SharedConfig>" % (goal["incarnation"], CONTAINER))
 
     def certificates_for(self, transport_b64):
         """The extension's certificate and key (a PFX), encrypted for the transport certificate
@@ -152,8 +158,7 @@ class Server:
                     "</Format><Data>%s</Data></CertificateFile>" % base64.encodebytes(blob).decode())
             return self.certificates[transport_b64]
 
-    def extensions_config(self):
-        goal = self.goal()
+    def extensions_config(self, goal):
         plugin = goal.get("plugin")
         plugins = settings = ""
         if plugin:
@@ -228,9 +233,10 @@ class Server:
             documents = {"hostingEnvironmentConfig": self.hosting_environment,
                          "sharedConfig": self.shared_config,
                          "extensionsConfig": self.extensions_config,
-                         "fullConfig": lambda: "<FullConfig/>"}
+                         "fullConfig": lambda goal: "<FullConfig/>"}
             if kind in documents:
-                return 200, "text/xml", documents[kind]().encode()
+                goal = self.goal(query.get("incarnation", [None])[0])
+                return 200, "text/xml", documents[kind](goal).encode()
         if method == "POST" and path == "/machine" and comp == "health":
             with self.lock, open(os.path.join(self.directory, "health.log"), "ab") as f:
                 f.write(body + b"\n")
@@ -261,6 +267,7 @@ def handler_class(server, port):
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
                 code, kind, data = 413, "text/plain", b"too large"
+                self.close_connection = True  # the body is left unread
             else:
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -269,15 +276,16 @@ def handler_class(server, port):
                                                      parse_qs(url.query), headers, body)
                 except Exception as error:  # a broken request is the test's to see, not fatal
                     code, kind, data = 500, "text/plain", str(error).encode()
-            server.log("%d %s %s -> %d" % (port, self.command, url.path + (
-                "?" + url.query if url.query and "sig=" not in url.query else ""), code))
+            server.log("%d %s %s -> %d %s" % (port, self.command, url.path + (
+                "?" + url.query if url.query and "sig=" not in url.query else ""), code,
+                self.headers.get("User-Agent", "-").split()[0]))
             self.send_response(code)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_PUT = do_POST = do_HEAD = handle_any
+        do_GET = do_PUT = do_POST = handle_any
 
     return Handler
 
@@ -315,6 +323,8 @@ def publish(args):
     goal = {"incarnation": incarnation + 1,
             "plugin": {"state": args.state, "seqNo": args.seq,
                        "settings": {"runtimeSettings": [{"handlerSettings": handler}]}}}
+    write_atomically(os.path.join(args.dir, "goalstate-%d.json" % goal["incarnation"]),
+                     json.dumps(goal, indent=1))
     write_atomically(path, json.dumps(goal, indent=1))
     print(json.dumps({"incarnation": goal["incarnation"], "thumbprint": thumbprint}))
 
