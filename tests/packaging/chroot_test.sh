@@ -8,7 +8,9 @@
 #
 # Checks: after install, the files, directories, modes and the enable link; after an upgrade to
 # a package built with a higher version, the version; after purge, the chroot's file listing is
-# the one before install, except for what docs/packaging.md says purge keeps.
+# the one before install, except for what docs/packaging.md says purge keeps. Then, in a fresh
+# copy without a network, the VM Application commands of packaging/azure/vm-application.json:
+# install, update to a newer and back to the older package, remove (twice).
 #
 # Usage: chroot_test.sh SOURCE_DIR BUILD_DIR DSVM_AGENT_BINARY
 set -euo pipefail
@@ -235,6 +237,49 @@ while IFS= read -r line; do
 done <"$work/changes"
 check "after purge the chroot is as before install, except what docs/packaging.md keeps" \
     sh -c "if [ -s '$unexplained' ]; then cat '$unexplained'; exit 1; fi"
+
+echo "== VM Application commands (packaging/azure/vm-application.json)"
+# The commands a VM Application version runs, from the file the template takes them from, run
+# as the VM Application extension runs them: bash, in the version's download directory, which
+# holds the package under packageFileName. A fresh copy of the chroot, without a network (no
+# package lists either: apt-get must install from the .deb and the installed dependencies).
+app_json=$source_dir/packaging/azure/vm-application.json
+app_field() {
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["packageFileName"] if sys.argv[2] == "file" else d["manageActions"][sys.argv[2]])' \
+        "$app_json" "$1"
+}
+package_file=$(app_field file)
+app_root=$work/vmapp
+cp -a "$cache" "$app_root"
+rm -f "$app_root/.complete"
+app_dir=/var/lib/waagent/Microsoft.CPlat.Core.VMApplicationManagerLinux/dsvm-agent
+run_action() {  # ACTION APPLICATION-VERSION DEB
+    local dir=$app_dir/$2
+    mkdir -p "$app_root$dir"
+    cp "$3" "$app_root$dir/$package_file"
+    unshare --net chroot "$app_root" /bin/bash -c "cd '$dir' && { $(app_field "$1"); }"
+}
+app_version() { chroot "$app_root" dpkg-query -W -f '${Status} ${Version}' dsvm-agent 2>/dev/null; }
+check "VM Application install (offline, from the .deb)" run_action install 1.0.0 "$deb1"
+check "... installed dsvm-agent $version1" test "$(app_version)" = "install ok installed $version1"
+check "... and enabled its unit" \
+    test -L "$app_root/etc/systemd/system/multi-user.target.wants/dsvm-agent.service"
+echo '{"share": {"source": "//acct.file.core.windows.net/share"}}' >"$app_root/etc/dsvm-agent/pool.json"
+install -m 0600 /dev/null "$app_root/etc/dsvm-agent/credentials/acct.cred"
+check "VM Application update to a new application version" run_action update 1.0.1 "$deb2"
+check "... installed $version2 over $version1" test "$(app_version)" = "install ok installed $version2"
+check "VM Application update back to the older package (a rollback)" run_action update 1.0.2 "$deb1"
+check "... installed $version1 again" test "$(app_version)" = "install ok installed $version1"
+check "... the config and the key stayed through both" \
+    test -f "$app_root/etc/dsvm-agent/pool.json" -a -f "$app_root/etc/dsvm-agent/credentials/acct.cred"
+check "VM Application remove" run_action remove 1.0.2 "$deb1"
+check "... removed the package, not its config" \
+    test "$(app_version)" = "deinstall ok config-files $version1"
+check "... kept pool.json and the key (apt-get remove)" \
+    test -f "$app_root/etc/dsvm-agent/pool.json" -a -f "$app_root/etc/dsvm-agent/credentials/acct.cred"
+check "VM Application remove again does nothing and succeeds" run_action remove 1.0.2 "$deb1"
 
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]
