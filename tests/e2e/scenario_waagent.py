@@ -8,7 +8,7 @@ import os
 import re
 import shlex
 
-from e2e import imds_document, smb_pool
+from e2e import imds_document, mount_payload, smb_pool
 from scenarios import AUTOFS_ROOT, CONVERGE_TIMEOUT, SMB_MOUNT, wait_link, wait_share
 
 # The reference template's extensionPublisher and extensionType (packaging/azure/dsvm-pool.json).
@@ -174,6 +174,7 @@ def waagent(run, report):
     node2.must("cat > /etc/dsvm-e2e/imds.json.new && mv /etc/dsvm-e2e/imds.json.new "
                "/etc/dsvm-e2e/imds.json", stdin=json.dumps(document))
     try:
+        mount_payload(node2)  # gone if node2 rebooted since setup (reboot, storage-down)
         prepared = node2.run(PREPARE % {"wire_dir": WIRE_DIR, "address": WIRE_ADDRESS,
                                         "fake": FAKE, "zip": q("/mnt/payload/" + zips[-1]),
                                         "name": HANDLER, "version": version}, timeout=300)
