@@ -176,9 +176,11 @@ file(WRITE ${DSVM_PACKAGING_OUT}/handler-scripts/uninstall.sh
      "if [ -e /var/lib/dsvm-agent/extension-update ]; then\n"
      "    exit 0\n"
      "fi\n"
-     "if dpkg-query -W -f '\${Status}' dsvm-agent 2>/dev/null | grep -q ' installed$'; then\n"
-     "    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=240 remove -y dsvm-agent\n"
-     "fi\n")
+     "# Any state dpkg has the package in but gone or config-files (a half-installed one too).\n"
+     "case \"$(dpkg-query -W -f '\${db:Status-Status}' dsvm-agent 2>/dev/null)\" in\n"
+     "    ''|not-installed|config-files) ;;\n"
+     "    *) DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=240 remove -y dsvm-agent ;;\n"
+     "esac\n")
 list(APPEND dsvm_handler_scripts ${DSVM_PACKAGING_OUT}/handler-scripts/uninstall.sh)
 file(CHMOD ${dsvm_handler_scripts} FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
      GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)

@@ -15,7 +15,9 @@ deb=$1
 export DEBIAN_FRONTEND=noninteractive
 apt_install() {
     # Waits for another apt or dpkg run (unattended-upgrades, cloud-init) instead of failing.
-    apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "$deb"
+    # --allow-downgrades: a handler downgrade runs the lower version's install over the higher
+    # version's package (the old version's update and uninstall keep the config and the package).
+    apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends --allow-downgrades "$deb"
 }
 # Package lists may be missing or stale on a fresh image: refresh them once and retry.
 if ! apt_install; then

@@ -30,9 +30,10 @@ set -eu
 systemctl stop walinuxagent.service 2>/dev/null || true
 systemctl stop dsvm-fake-wireserver.service 2>/dev/null || true
 # node2 as a new instance of an extension-deployed pool: no agent, no config, no keys.
-if dpkg-query -W -f '${Status}' dsvm-agent 2>/dev/null | grep -q ' installed$'; then
-  DEBIAN_FRONTEND=noninteractive apt-get remove -y -q dsvm-agent >/dev/null
-fi
+case "$(dpkg-query -W -f '${db:Status-Status}' dsvm-agent 2>/dev/null)" in
+  ''|not-installed|config-files) ;;
+  *) DEBIAN_FRONTEND=noninteractive apt-get remove -y -q dsvm-agent >/dev/null ;;
+esac
 rm -f /etc/dsvm-agent/pool.json /etc/dsvm-agent/credentials/* /var/lib/dsvm-agent/extension.json
 rm -rf /var/lib/waagent %(wire_dir)s /var/log/waagent.log
 # 168.63.129.16 on a dummy interface, and a route to it in the main table, which is where the
@@ -180,6 +181,9 @@ def waagent(run, report):
                                         "name": HANDLER, "version": version}, timeout=300)
         report.check("node2: no dsvm-agent, no config or keys; the fake wire server answers on "
                      "%s (a dummy interface)" % WIRE_ADDRESS, prepared.ok, prepared.summary())
+        fresh = node2.run("! id -u ivan && ! id -u judy")
+        report.check("node2: ivan and judy, whom only the extension's settings name, do not exist "
+                     "yet (the scenario runs once per pair of guests)", fresh.ok, fresh.summary())
         given = publish(node2, "enabled", 0, pool, protected)
         thumbprint = given["thumbprint"]
         started = node2.run("systemctl start walinuxagent.service && "

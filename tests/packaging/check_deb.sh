@@ -215,7 +215,9 @@ for key in ("installCommand", "enableCommand", "disableCommand", "uninstallComma
     path = os.path.join(handler, command.split()[0])
     assert os.path.isfile(path), f"{key}: {command} is not in the zip"
 assert m.get("reportHeartbeat") is False, "reportHeartbeat false"
-assert m.get("updateMode") in ("UpdateWithInstall", "UpdateWithoutInstall"), "updateMode"
+# The new version's install is what upgrades the package and clears the old version's copied
+# status for the settings (docs/extension.md, Updates).
+assert m.get("updateMode") == "UpdateWithInstall", "updateMode UpdateWithInstall"
 EOF
     unzip -Z "$zip_file" | awk '/\.sh$/ {print $1, $NF}' >"$work/zip.modes"
     check "handler scripts are executable in the zip" \

@@ -239,15 +239,15 @@ check "after purge the chroot is as before install, except what docs/packaging.m
     sh -c "if [ -s '$unexplained' ]; then cat '$unexplained'; exit 1; fi"
 
 echo "== VM Application commands (packaging/azure/vm-application.json)"
-# The commands a VM Application version runs, from the file the template takes them from, run
-# as the VM Application extension runs them: bash, in the version's download directory, which
+# The commands a VM Application version runs, from packaging/azure/vm-application.json (the
+# version's publishingProfile settings and manageActions), run as the extension runs them: bash, in the version's download directory, which
 # holds the package under packageFileName. A fresh copy of the chroot, without a network (no
 # package lists either: apt-get must install from the .deb and the installed dependencies).
 app_json=$source_dir/packaging/azure/vm-application.json
 app_field() {
     python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
-print(d["packageFileName"] if sys.argv[2] == "file" else d["manageActions"][sys.argv[2]])' \
+print(d["settings"]["packageFileName"] if sys.argv[2] == "file" else d["manageActions"][sys.argv[2]])' \
         "$app_json" "$1"
 }
 package_file=$(app_field file)
@@ -280,6 +280,11 @@ check "... removed the package, not its config" \
 check "... kept pool.json and the key (apt-get remove)" \
     test -f "$app_root/etc/dsvm-agent/pool.json" -a -f "$app_root/etc/dsvm-agent/credentials/acct.cred"
 check "VM Application remove again does nothing and succeeds" run_action remove 1.0.2 "$deb1"
+chroot "$app_root" dpkg --unpack "$app_dir/1.0.2/$package_file" >/dev/null 2>&1 || true
+check "a package left unpacked (a failed install) is in a half state" \
+    test "$(chroot "$app_root" dpkg-query -W -f '${db:Status-Status}' dsvm-agent)" = unpacked
+check "VM Application remove takes away a package left unpacked" run_action remove 1.0.2 "$deb1"
+check "... it is gone" sh -c "case \$(chroot '$app_root' dpkg-query -W -f '\${db:Status-Status}' dsvm-agent 2>/dev/null) in ''|not-installed|config-files) ;; *) exit 1 ;; esac"
 
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

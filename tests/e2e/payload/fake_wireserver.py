@@ -90,9 +90,10 @@ class Server:
             with open(os.path.join(self.directory, name)) as f:
                 return json.load(f)
         except (OSError, ValueError):
-            if incarnation is not None:
-                return self.goal()
-            return {"incarnation": 1, "plugin": None}
+            latest = {"incarnation": 1, "plugin": None} if incarnation is None else self.goal()
+            if incarnation is not None and str(latest["incarnation"]) != str(incarnation):
+                raise LookupError("no goal state of incarnation %s" % incarnation)
+            return latest
 
     def log(self, line):
         with self.lock, open(os.path.join(self.directory, "requests.log"), "a") as f:
@@ -235,7 +236,10 @@ class Server:
                          "extensionsConfig": self.extensions_config,
                          "fullConfig": lambda goal: "<FullConfig/>"}
             if kind in documents:
-                goal = self.goal(query.get("incarnation", [None])[0])
+                try:
+                    goal = self.goal(query.get("incarnation", [None])[0])
+                except LookupError as error:
+                    return 404, "text/plain", str(error).encode()
                 return 200, "text/xml", documents[kind](goal).encode()
         if method == "POST" and path == "/machine" and comp == "health":
             with self.lock, open(os.path.join(self.directory, "health.log"), "ab") as f:
@@ -278,7 +282,7 @@ def handler_class(server, port):
                     code, kind, data = 500, "text/plain", str(error).encode()
             server.log("%d %s %s -> %d %s" % (port, self.command, url.path + (
                 "?" + url.query if url.query and "sig=" not in url.query else ""), code,
-                self.headers.get("User-Agent", "-").split()[0]))
+                next(iter(self.headers.get("User-Agent", "").split()), "-")))
             self.send_response(code)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
