@@ -6,10 +6,9 @@ tests/e2e/README.md has the protocol details."""
 import json
 import os
 import re
-import shlex
 
 from e2e import imds_document, mount_payload, smb_pool
-from scenarios import AUTOFS_ROOT, CONVERGE_TIMEOUT, SMB_MOUNT, wait_link, wait_share
+from scenarios import AUTOFS_ROOT, CONVERGE_TIMEOUT, SMB_MOUNT, q, wait_link, wait_share
 
 # The reference template's extensionPublisher and extensionType (packaging/azure/dsvm-pool.json).
 HANDLER = "DsvmAgent.DsvmPool"
@@ -19,10 +18,6 @@ FAKE = "/mnt/payload/fake_wireserver.py"
 # The guest agent checks for a new goal state every 6 s; an install under emulation (apt-get,
 # the .deb, the first pass) takes a minute or two.
 UPLOAD_TIMEOUT = 420
-
-
-def q(text):
-    return shlex.quote(text)
 
 
 PREPARE = r"""
