@@ -3,10 +3,12 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "common/result.h"
+#include "common/secret.h"
 
 namespace dsvm {
 
@@ -16,6 +18,13 @@ struct HttpRequest {
     std::chrono::milliseconds connect_timeout{2000};
     // Whole-request limit, so a server that accepts and then hangs cannot stall a pass.
     std::chrono::milliseconds total_timeout{5000};
+    // https: the CA bundle to verify the server against instead of the system's store. Empty (the
+    // default, and the only value outside tests) means the system's store. Verification of the
+    // chain and of the host name is never turned off.
+    std::string ca_file;
+    // Sent as "Authorization: Bearer <token>" when not empty; the header is built in a buffer
+    // that is wiped afterwards, and it is never logged.
+    std::string_view bearer_token;
 };
 
 struct HttpResponse {
@@ -29,12 +38,17 @@ class HttpClient {
     // Performs a GET. A transport failure (refused, timed out, reset) is an Error; any HTTP
     // status, 4xx and 5xx included, is a response.
     virtual Result<HttpResponse> get(const HttpRequest& request) = 0;
+    // The same, for a body that is a secret (a token, a Key Vault secret): it goes into `body`,
+    // whose capacity is the size limit (a bigger body is an error), never into a std::string.
+    // Returns the HTTP status.
+    virtual Result<long> get_secret(const HttpRequest& request, SecretBytes& body) = 0;
 };
 
 // libcurl: no proxy (IMDS must never go through one), no redirects, no signals.
 class CurlHttpClient final : public HttpClient {
   public:
     Result<HttpResponse> get(const HttpRequest& request) override;
+    Result<long> get_secret(const HttpRequest& request, SecretBytes& body) override;
 };
 
 }  // namespace dsvm

@@ -67,6 +67,9 @@ class ScriptedHttp final : public dsvm::HttpClient {
         ++m_calls;
         return dsvm::HttpResponse{status, status == 200 ? document() : R"({"error":"x"})"};
     }
+    dsvm::Result<long> get_secret(const dsvm::HttpRequest&, dsvm::SecretBytes&) override {
+        return dsvm::failure("not used by the metadata client");
+    }
 
   private:
     std::vector<long> m_statuses;
@@ -87,6 +90,10 @@ class ClockAdvancingHttp final : public dsvm::HttpClient {
         m_clock.advance(
             std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started));
         return response;
+    }
+    dsvm::Result<long> get_secret(const dsvm::HttpRequest& request,
+                                  dsvm::SecretBytes& body) override {
+        return m_inner.get_secret(request, body);
     }
 
   private:
