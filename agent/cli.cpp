@@ -43,6 +43,9 @@ struct GlobalOptions {
     int imds_timeout = 90;
     std::string state_dir = "/var/lib/dsvm-agent";
     std::string log_level = "info";
+    // Tests only: where the fake Key Vault listens, and the CA its certificate chains to.
+    std::string test_key_vault_url;
+    std::string test_key_vault_ca;
 };
 
 constexpr const char* k_footer = R"(Files (inside --root):
@@ -109,6 +112,16 @@ Result<Root> check_globals(const GlobalOptions& options) {
         return invalid("--imds '" + options.imds +
                        "' must be an http:// or https:// URL, or 'off'");
     }
+    if (!options.test_key_vault_url.empty() &&
+        options.test_key_vault_url.rfind("https://", 0) != 0) {
+        return invalid("--test-key-vault-url '" + options.test_key_vault_url +
+                       "' must be an https:// URL: secrets are only read over TLS");
+    }
+    if (!options.test_key_vault_ca.empty() &&
+        (!path_exists(options.test_key_vault_ca) || is_directory(options.test_key_vault_ca))) {
+        return invalid("--test-key-vault-ca '" + options.test_key_vault_ca +
+                       "' must be an existing PEM file");
+    }
     if (options.imds_timeout < 1 || options.imds_timeout > 3600) {
         return invalid("--imds-timeout " + std::to_string(options.imds_timeout) +
                        " must be between 1 and 3600 seconds");
@@ -163,6 +176,14 @@ int run_cli(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--log-level", options.log_level, "error, warning, info, debug or trace")
         ->capture_default_str();
+    // Hidden, for tests that run a fake vault on loopback (docs/security.md): production reads
+    // https://<vault>.vault.azure.net verified against the system's CA store, and nothing else.
+    app.add_option("--test-key-vault-url", options.test_key_vault_url,
+                   "Tests only: the Key Vault base URL (https://) instead of the vault's own")
+        ->group("");
+    app.add_option("--test-key-vault-ca", options.test_key_vault_ca,
+                   "Tests only: the CA bundle the test vault is verified against")
+        ->group("");
 
     auto* run = app.add_subcommand(
         "run", "Daemon: reconcile now and every interval; SIGHUP reconciles at once");
@@ -349,6 +370,14 @@ int run_cli(int argc, char** argv) {
     SystemProcessRunner runner;
     Engine engine(*root, AgentPaths{options.config, options.state_dir}, imds.get(), mounter, clock,
                   runner);
+    std::unique_ptr<KeyVaultClient> vault;
+    if (options.imds != "off") {
+        vault = std::make_unique<KeyVaultClient>(
+            http, clock,
+            KeyVaultEndpoints{options.imds, options.test_key_vault_url, options.test_key_vault_ca},
+            policy, seed ^ 0x9e3779b97f4a7c15ULL);
+        engine.set_key_vault(vault.get());
+    }
 
     if (extension->parsed()) {
         for (const auto& [command, operation] : extension_commands) {
@@ -409,6 +438,7 @@ int run_cli(int argc, char** argv) {
     if (reconcile->parsed() || mount->parsed()) {
         PassOptions pass;
         pass.dry_run = dry_run;
+        pass.key_read = KeyRead::Always;
         return report_pass(engine.reconcile(pass), dry_run);
     }
     return 2;

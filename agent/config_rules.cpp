@@ -471,4 +471,48 @@ Result<void> check_interval(std::string_view path, std::int64_t seconds) {
     return {};
 }
 
+Result<void> check_vault_name(std::string_view path, std::string_view name) {
+    const std::string rule =
+        "a Key Vault name is 3 to 24 letters, digits and '-', starts with a letter, ends with a "
+        "letter or digit and has no \"--\"";
+    if (name.size() < 3 || name.size() > 24 || !is_alpha(name.front()) || !is_alnum(name.back()) ||
+        name.find("--") != std::string_view::npos ||
+        !std::all_of(name.begin(), name.end(), [](char c) { return is_alnum(c) || c == '-'; })) {
+        return fail(path, shown(name) + " is not a vault name: " + rule);
+    }
+    return {};
+}
+
+Result<void> check_secret_name(std::string_view path, std::string_view name) {
+    if (name.empty() || name.size() > 127 ||
+        !std::all_of(name.begin(), name.end(), [](char c) { return is_alnum(c) || c == '-'; })) {
+        return fail(path, shown(name) +
+                              " is not a secret name: 1 to 127 letters, digits and '-' (the name "
+                              "of the secret in the vault, never the secret itself)");
+    }
+    return {};
+}
+
+Result<void> check_client_id(std::string_view path, std::string_view id) {
+    bool ok = id.size() == 36;
+    for (std::size_t i = 0; ok && i < id.size(); ++i) {
+        ok = (i == 8 || i == 13 || i == 18 || i == 23) ? id[i] == '-' : is_hex(id[i]);
+    }
+    if (!ok) {
+        return fail(path, shown(id) +
+                              " is not a client id: a managed identity's client id is a GUID "
+                              "such as 00000000-0000-0000-0000-000000000000 (az identity show "
+                              "--query clientId)");
+    }
+    return {};
+}
+
+Result<void> check_refresh_interval(std::string_view path, std::int64_t seconds) {
+    if (seconds < 60 || seconds > 86400) {
+        return fail(path, std::to_string(seconds) +
+                              " is out of range: an integer number of seconds from 60 to 86400");
+    }
+    return {};
+}
+
 }  // namespace dsvm::config_rules

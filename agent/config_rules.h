@@ -16,8 +16,9 @@ namespace dsvm::config_rules {
 
 // Where storage keys belong, for every refusal of a secret.
 inline constexpr std::string_view k_keys_belong =
-    "storage keys go in the extension's protected settings or, through `dsvm-agent credentials "
-    "set`, in /etc/dsvm-agent/credentials/<account>.cred (mode 0600)";
+    "storage keys go in Azure Key Vault (keyVault in the pool config names the secret), the "
+    "extension's protected settings or, through `dsvm-agent credentials set`, in "
+    "/etc/dsvm-agent/credentials/<account>.cred (mode 0600)";
 
 // Why metadata never carries secrets; followed by k_keys_belong in every such refusal.
 inline constexpr std::string_view k_no_secrets_in_metadata =
@@ -79,5 +80,18 @@ Result<void> check_uid_range(std::string_view path, std::int64_t min, std::int64
 
 // Whole seconds from 10 to 86400.
 Result<void> check_interval(std::string_view path, std::int64_t seconds);
+
+// A Key Vault name, as Azure allows it: 3-24 of [A-Za-z0-9-], starting with a letter, ending
+// with a letter or digit, no "--". It becomes the host name <vault>.vault.azure.net.
+Result<void> check_vault_name(std::string_view path, std::string_view name);
+
+// A Key Vault secret name: 1-127 of [0-9A-Za-z-]. It becomes a URL path segment.
+Result<void> check_secret_name(std::string_view path, std::string_view name);
+
+// A managed identity's client id: a GUID, 8-4-4-4-12 hex digits.
+Result<void> check_client_id(std::string_view path, std::string_view id);
+
+// keyVault.refreshInterval: whole seconds from 60 to 86400.
+Result<void> check_refresh_interval(std::string_view path, std::int64_t seconds);
 
 }  // namespace dsvm::config_rules

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <random>
+#include <utility>
 
 #include "common/fd.h"
 #include "common/fs.h"
@@ -111,6 +112,7 @@ int run_daemon(Engine& engine, Notifier& notifier, std::uint64_t seed) {
     std::uniform_real_distribution<double> jitter(0.9, 1.1);
     int interval_seconds = 60;
     bool first = true;
+    KeyRead key_read = KeyRead::WhenDue;
     for (;;) {
         // Right before the pass too: the pass then has the whole period, however long ago the
         // last keep-alive of the wait was.
@@ -120,6 +122,7 @@ int run_daemon(Engine& engine, Notifier& notifier, std::uint64_t seed) {
         PassOptions options;
         options.record_invalid = true;
         options.full = false;
+        options.key_read = std::exchange(key_read, KeyRead::WhenDue);
         const PassOutcome outcome = engine.reconcile(options);
         const std::string line = status_line(outcome);
         if (outcome.exit_status == 0) {
@@ -143,7 +146,10 @@ int run_daemon(Engine& engine, Notifier& notifier, std::uint64_t seed) {
             static_cast<long long>(interval_seconds * 1000.0 * jitter(random)));
         switch (wait_for_signal(signal_fd.get(), wait, keepalive, notifier)) {
             case Wake::Timeout:
+                break;
             case Wake::Reconcile:
+                // An admin's "reconcile now" (systemctl reload) also reads the vault's keys.
+                key_read = KeyRead::Always;
                 break;
             case Wake::Stop:
                 notifier.stopping();

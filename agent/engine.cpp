@@ -10,6 +10,7 @@
 #include "agent/observe.h"
 #include "common/file_lock.h"
 #include "common/fs.h"
+#include "mount/options.h"
 
 namespace dsvm {
 
@@ -218,6 +219,10 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
             "notebooks");
     }
 
+    if (!options.dry_run) {
+        read_vault_keys(loaded->config, options, status);
+    }
+
     const DesiredState desired = desired_state(loaded->config, m_root);
     // A pass that stops early still says so in the status file: `status` must not go on
     // showing the last good pass while, say, the share does not answer.
@@ -295,7 +300,14 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         }
     }
     status.actions = apply_plan(outcome.plan, m_mounter);
-    status.problems = outcome.plan.problems;
+    status.problems.insert(status.problems.end(), outcome.plan.problems.begin(),
+                           outcome.plan.problems.end());
+    // A share that refused its mount may be refusing a key rotated in the vault meanwhile.
+    for (std::size_t i = 0; i < status.actions.size(); ++i) {
+        if (!status.actions[i].ok && std::holds_alternative<MountShare>(outcome.plan.actions[i])) {
+            m_vault_read_again = true;
+        }
+    }
     auto after = observe(desired, m_mounter, {}, m_root, m_share_gate);
     std::vector<MountEntry> mounts_after = after ? after->mounts : observed->mounts;
     AgentState new_state = *state;
@@ -345,6 +357,57 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         outcome.exit_status = 1;
     }
     return outcome;
+}
+
+void Engine::read_vault_keys(const PoolConfig& config, const PassOptions& options,
+                             RunStatus& status) {
+    if (!config.key_vault) {
+        return;
+    }
+    const KeyVaultConfig& vault = *config.key_vault;
+    if (m_vault == nullptr) {
+        status.sources.push_back(
+            {"Key Vault " + vault.vault, "disabled", "the metadata service is off (--imds off)"});
+        status.problems.push_back(
+            "keyVault: the keys cannot be read with the metadata service off (--imds off), "
+            "which issues the managed identity's token");
+        return;
+    }
+    const std::string account = config.share && config.share->type == ShareType::Smb
+                                    ? credentials_name(config.share->source)
+                                    : std::string();
+    const auto now = m_clock.now();
+    const bool missing = vault_key_file_missing(vault, m_root, account);
+    bool due = missing;
+    switch (options.key_read) {
+        case KeyRead::Always:
+            due = true;
+            break;
+        case KeyRead::WhenDue:
+            due = due || m_vault_read_again || m_vault_read_config != vault ||
+                  now >= m_vault_next_read;
+            break;
+        case KeyRead::IfMissing:
+            break;
+    }
+    if (!due) {
+        if (m_vault_report.name == "Key Vault " + vault.vault) {
+            status.sources.push_back(m_vault_report);
+        } else {
+            status.sources.push_back({"Key Vault " + vault.vault, "not read",
+                                      "keys are read by reconcile and the service"});
+        }
+        return;
+    }
+    VaultKeysResult result = sync_vault_keys(*m_vault, vault, m_root, account);
+    m_vault_read_config = vault;
+    m_vault_read_again = !result.all_read;
+    m_vault_next_read = now + std::chrono::seconds(vault.refresh_interval);
+    result.report.detail += std::string(result.report.detail.empty() ? "" : "; ") + "read " +
+                            format_utc(m_clock.wall_now());
+    m_vault_report = result.report;
+    status.sources.push_back(std::move(result.report));
+    status.problems.insert(status.problems.end(), result.problems.begin(), result.problems.end());
 }
 
 void Engine::write_failed_status(const RunStatus& status) {

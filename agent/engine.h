@@ -7,6 +7,8 @@
 
 #include "agent/config_loader.h"
 #include "agent/imds.h"
+#include "agent/key_sync.h"
+#include "agent/key_vault.h"
 #include "agent/plan.h"
 #include "agent/status.h"
 #include "agent/users_phase.h"
@@ -26,6 +28,14 @@ struct AgentPaths {
     std::string state_dir = "/var/lib/dsvm-agent";
 };
 
+// When a pass reads the keys keyVault names (every pass still reads them when a key file is
+// missing, the last read failed, or the last mount failed).
+enum class KeyRead {
+    WhenDue,    // once keyVault.refreshInterval has passed since the last read (the daemon)
+    Always,     // a reconcile asked for by an admin (`reconcile`, `systemctl reload`)
+    IfMissing,  // adduser, deluser: only when a key file is missing
+};
+
 struct PassOptions {
     // Plan only: nothing is changed and nothing is written, not even the status file.
     bool dry_run = false;
@@ -37,6 +47,7 @@ struct PassOptions {
     // Check every user's home, keys and link even if nothing seems to have changed. The daemon
     // passes false: it skips that work while the users fingerprint holds (at most an hour).
     bool full = true;
+    KeyRead key_read = KeyRead::WhenDue;
 };
 
 struct PassOutcome {
@@ -55,6 +66,10 @@ class Engine {
     Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, Clock& clock,
            ProcessRunner& runner);
     ~Engine();
+
+    // The client keyVault's keys are read with; null (the default) makes a pool config with
+    // keyVault report that its keys cannot be read.
+    void set_key_vault(KeyVaultClient* vault) { m_vault = vault; }
 
     PassOutcome reconcile(const PassOptions& options);
     // Unmounts the share the agent mounted (the `unmount` command); never a foreign mount.
@@ -91,6 +106,10 @@ class Engine {
     // write_status for a pass that stopped early; a failure is logged.
     void write_failed_status(const RunStatus& status);
     RunStatus new_status(const std::string& result, const std::string& message) const;
+    // Reads keyVault's keys into their files when due (non-dry-run passes, under the pass
+    // lock); adds the source report and any problems to `status`.
+    void read_vault_keys(const PoolConfig& config, const PassOptions& options, RunStatus& status);
+
     // The per-instance pass lock, <state dir>/pass.lock, waited for up to two minutes.
     Result<Fd> lock_pass();
 
@@ -103,6 +122,13 @@ class Engine {
     std::shared_ptr<NameService> m_names;
     DeadlineGate m_share_gate{"share"};
     DeadlineGate m_names_gate{"the system's name service"};
+    KeyVaultClient* m_vault = nullptr;
+    // The daemon's schedule for keyVault: the config last read, when, and whether to read again
+    // at the next pass whatever the schedule (the read or a mount failed).
+    std::optional<KeyVaultConfig> m_vault_read_config;
+    std::chrono::steady_clock::time_point m_vault_next_read{};
+    bool m_vault_read_again = true;
+    SourceReport m_vault_report;
 };
 
 }  // namespace dsvm

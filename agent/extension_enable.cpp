@@ -134,20 +134,6 @@ Result<Validated> validate_enable(const Context& context) {
     return out;
 }
 
-// Whether the credentials file already holds exactly this key, root-only: then it is left alone
-// (same inode and mtime, so the service does not remount for nothing).
-bool credentials_match(const Root& root, const std::string& name, std::string_view key) {
-    auto file = inspect_credentials(root, name);
-    if (!file || !file->secure) {
-        return false;
-    }
-    std::string expected = render_credentials(name, key);
-    ScopeGuard wipe([&] { ::explicit_bzero(expected.data(), expected.size()); });
-    auto current = read_secret_file(root.path(credentials_path(name)), credentials_path(name),
-                                    expected.size());
-    return current && current->view() == expected;
-}
-
 Result<void> prepare_directories(const Context& context, const Validated& validated) {
     const std::string& config_name = context.request.config_file;
     std::vector<std::pair<std::string, mode_t>> directories{
@@ -168,7 +154,7 @@ Result<void> prepare_directories(const Context& context, const Validated& valida
 Result<bool> store_key(const Context& context, const Validated& validated,
                        FileTransaction& transaction) {
     const std::string& name = validated.credentials_name;
-    if (name.empty() || credentials_match(context.root, name, validated.key->view())) {
+    if (name.empty() || credentials_hold(context.root, name, name, validated.key->view())) {
         return false;
     }
     if (auto kept = transaction.keep(context.root.path(credentials_path(name))); !kept) {

@@ -137,24 +137,6 @@ std::string describe_invalid_json(std::string_view text) {
     return std::to_string(text.size()) + " bytes starting " + quote(text);
 }
 
-// The window for the retry after `failures` failed tries: initial * 2^(failures-1), capped.
-milliseconds backoff_cap(const RetryPolicy& policy, int failures) {
-    milliseconds cap = std::max(policy.initial_delay, milliseconds(1));
-    for (int i = 1; i < failures && cap < policy.max_delay; ++i) {
-        cap *= 2;
-    }
-    return std::clamp(cap, milliseconds(1), std::max(policy.max_delay, milliseconds(1)));
-}
-
-// Full jitter spreads a fleet that booted together; the 10% floor keeps a try from following the
-// last one at once, which would only burn the IMDS rate limit.
-milliseconds jittered_delay(const RetryPolicy& policy, int failures, std::mt19937_64& random) {
-    const milliseconds cap = backoff_cap(policy, failures);
-    const milliseconds floor = std::max(cap / 10, milliseconds(1));
-    std::uniform_int_distribution<milliseconds::rep> pick(floor.count(), cap.count());
-    return milliseconds(pick(random));
-}
-
 std::string seconds_text(std::chrono::steady_clock::duration duration) {
     const double seconds = std::chrono::duration<double>(duration).count();
     return fmt::format("{:.1f} s", seconds);
@@ -164,7 +146,34 @@ bool is_retryable_status(long status) {
     return status == 404 || status == 410 || status == 429 || (status >= 500 && status <= 599);
 }
 
+// The window for the retry after `failures` failed tries: initial * 2^(failures-1), capped.
+milliseconds backoff_cap_of(const RetryPolicy& policy, int failures) {
+    milliseconds cap = std::max(policy.initial_delay, milliseconds(1));
+    for (int i = 1; i < failures && cap < policy.max_delay; ++i) {
+        cap *= 2;
+    }
+    return std::clamp(cap, milliseconds(1), std::max(policy.max_delay, milliseconds(1)));
+}
+
 }  // namespace
+
+// Full jitter spreads a fleet that booted together; the 10% floor keeps a try from following the
+// last one at once, which would only burn the IMDS rate limit.
+milliseconds retry_delay(const RetryPolicy& policy, int failures, std::mt19937_64& random) {
+    const milliseconds cap = backoff_cap_of(policy, failures);
+    const milliseconds floor = std::max(cap / 10, milliseconds(1));
+    std::uniform_int_distribution<milliseconds::rep> pick(floor.count(), cap.count());
+    return milliseconds(pick(random));
+}
+
+void limit_try(HttpRequest& request, const RetryPolicy& policy,
+               std::chrono::steady_clock::duration remaining) {
+    const milliseconds budget =
+        std::min(policy.request_timeout,
+                 std::max(std::chrono::duration_cast<milliseconds>(remaining), k_min_try_timeout));
+    request.total_timeout = budget;
+    request.connect_timeout = std::min(policy.connect_timeout, budget);
+}
 
 Result<InstanceMetadata> parse_instance_metadata(std::string_view json_text) {
     const json document = parse_json(json_text);
@@ -257,12 +266,7 @@ Result<InstanceMetadata> ImdsClient::fetch() {
     std::string last_failure;
     for (;;) {
         ++m_attempts;
-        // A try must not outlive the deadline by its whole timeout.
-        const auto remaining = std::chrono::duration_cast<milliseconds>(deadline - m_clock.now());
-        const milliseconds budget =
-            std::min(m_policy.request_timeout, std::max(remaining, k_min_try_timeout));
-        request.total_timeout = budget;
-        request.connect_timeout = std::min(m_policy.connect_timeout, budget);
+        limit_try(request, m_policy, deadline - m_clock.now());
 
         auto response = m_http.get(request);
         if (response && response->status == 200) {
@@ -307,7 +311,7 @@ Result<InstanceMetadata> ImdsClient::fetch() {
                            (m_attempts == 1 ? " try" : " tries") + " over " +
                            seconds_text(now - start) + "; last failure: " + last_failure);
         }
-        milliseconds delay = jittered_delay(m_policy, m_attempts, random);
+        milliseconds delay = retry_delay(m_policy, m_attempts, random);
         const auto until_deadline = std::chrono::ceil<milliseconds>(deadline - now);
         delay = std::min(delay, until_deadline);
         m_clock.sleep_for(delay);

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,17 @@ struct RetryPolicy {
     std::chrono::milliseconds connect_timeout{2000};
     std::chrono::milliseconds request_timeout{5000};
 };
+
+// The wait before the next try after `failures` failed ones: full jitter over a window of
+// initial_delay * 2^(failures-1), capped at max_delay, never below a tenth of the window.
+std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int failures,
+                                      std::mt19937_64& random);
+
+// Sets the timeouts of one try: the policy's, cut to what `remaining` leaves before the
+// deadline (a try must not outlive it by a whole timeout), but never below 100 ms, so the last
+// try can still succeed.
+void limit_try(HttpRequest& request, const RetryPolicy& policy,
+               std::chrono::steady_clock::duration remaining);
 
 // Fetches instance metadata with bounded retries: 404, 410, 429, 5xx and transport failures
 // (refused, timeout) are retried with capped exponential backoff and full jitter until the

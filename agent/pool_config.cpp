@@ -28,8 +28,11 @@ namespace {
 // over untrusted JSON, here and in nlohmann's recursive copy and dump, far from the stack's end.
 constexpr int k_max_depth = 16;
 
-constexpr std::string_view k_top_keys[] = {"share",    "users",    "notebooks",
-                                           "uidRange", "interval", "sudoAuthentication"};
+constexpr std::string_view k_top_keys[] = {"share",    "users",    "notebooks",         "uidRange",
+                                           "interval", "keyVault", "sudoAuthentication"};
+constexpr std::string_view k_key_vault_keys[] = {"vault", "clientId", "refreshInterval", "secrets"};
+constexpr std::string_view k_key_vault_secrets[] = {"storageAccountKey", "registryKey",
+                                                    "previousRegistryKey"};
 constexpr std::string_view k_share_keys[] = {"source", "type", "mountPoint", "options",
                                              "smbAccess"};
 constexpr std::string_view k_user_keys[] = {"name", "sudo", "sshKeys", "groups"};
@@ -110,11 +113,15 @@ bool within_depth(const json& value, int depth) {
     });
 }
 
+// keyVault's own field names (storageAccountKey, ...) name secrets in a vault, not secrets: below
+// it only values are scanned; check_keys holds its names to the schema.
 Result<void> scan_secrets(const json& value, const std::string& path) {
     if (value.is_object()) {
         for (const auto& [key, child] : value.items()) {
             const std::string child_path = key_in_path(path, key);
-            if (rules::looks_like_secret_name(key)) {
+            const bool schema_names = path == "keyVault" || path == "keyVault.secrets" ||
+                                      (path.empty() && key == "keyVault");
+            if (!schema_names && rules::looks_like_secret_name(key)) {
                 return invalid(child_path + ": a key named like a secret is not accepted here; " +
                                std::string(rules::k_no_secrets_in_metadata) + "; " +
                                std::string(rules::k_keys_belong));
@@ -332,6 +339,54 @@ Result<void> check_users(const json& users) {
     return {};
 }
 
+Result<void> check_key_vault(const json& vault) {
+    if (!vault.is_object()) {
+        return wrong_type("keyVault",
+                          "an object with vault, secrets and optionally clientId, refreshInterval",
+                          vault);
+    }
+    if (auto keys = check_keys(vault, "keyVault", k_key_vault_keys); !keys) {
+        return keys;
+    }
+    if (auto checked = check_string(vault, "vault", "keyVault.vault", rules::check_vault_name);
+        !checked) {
+        return checked;
+    }
+    if (auto checked = check_string(vault, "clientId", "keyVault.clientId", rules::check_client_id);
+        !checked) {
+        return checked;
+    }
+    if (const auto refresh = vault.find("refreshInterval"); refresh != vault.end()) {
+        const auto seconds = integer_of(*refresh);
+        if (!seconds) {
+            return wrong_type("keyVault.refreshInterval", "an integer number of seconds", *refresh);
+        }
+        if (auto checked = rules::check_refresh_interval("keyVault.refreshInterval", *seconds);
+            !checked) {
+            return checked;
+        }
+    }
+    if (const auto secrets = vault.find("secrets"); secrets != vault.end()) {
+        if (!secrets->is_object()) {
+            return wrong_type("keyVault.secrets",
+                              "an object naming the vault's secrets, such as "
+                              "{\"storageAccountKey\": \"storage-key\"}",
+                              *secrets);
+        }
+        if (auto keys = check_keys(*secrets, "keyVault.secrets", k_key_vault_secrets); !keys) {
+            return keys;
+        }
+        for (const std::string_view key : k_key_vault_secrets) {
+            if (auto checked = check_string(*secrets, key, "keyVault.secrets." + std::string(key),
+                                            rules::check_secret_name);
+                !checked) {
+                return checked;
+            }
+        }
+    }
+    return {};
+}
+
 Result<void> check_uid_range(const json& range) {
     if (!range.is_array() || range.size() != 2) {
         return wrong_type("uidRange", "[min, max], an array of two integers", range);
@@ -391,6 +446,11 @@ Result<void> check_document(const json& document, bool from_metadata) {
     }
     if (const auto interval = document.find("interval"); interval != document.end()) {
         if (auto checked = check_interval(*interval); !checked) {
+            return checked;
+        }
+    }
+    if (const auto vault = document.find("keyVault"); vault != document.end()) {
+        if (auto checked = check_key_vault(*vault); !checked) {
             return checked;
         }
     }
@@ -463,6 +523,43 @@ Result<ShareConfig> build_share(const json& share) {
     }
     out.smb_access = string_or(share, "smbAccess", "per-user") == "shared" ? SmbAccess::Shared
                                                                            : SmbAccess::PerUser;
+    return out;
+}
+
+// The vault's fields and the rules between them and the share; the document has passed
+// check_document.
+Result<KeyVaultConfig> build_key_vault(const json& vault, const std::optional<ShareConfig>& share) {
+    if (!vault.contains("vault")) {
+        return invalid("keyVault.vault: required when keyVault is set (the vault's name)");
+    }
+    KeyVaultConfig out;
+    out.vault = vault["vault"].get<std::string>();
+    out.client_id = string_or(vault, "clientId", "");
+    if (const auto refresh = vault.find("refreshInterval"); refresh != vault.end()) {
+        out.refresh_interval = static_cast<int>(*integer_of(*refresh));
+    }
+    const json secrets = vault.value("secrets", json::object());
+    out.storage_account_key = string_or(secrets, "storageAccountKey", "");
+    out.registry_key = string_or(secrets, "registryKey", "");
+    out.previous_registry_key = string_or(secrets, "previousRegistryKey", "");
+    if (!out.previous_registry_key.empty() && out.registry_key.empty()) {
+        return invalid(
+            "keyVault.secrets.previousRegistryKey: set only during a rotation, with "
+            "keyVault.secrets.registryKey naming the new key");
+    }
+    if (out.storage_account_key.empty() && out.registry_key.empty()) {
+        return invalid(
+            "keyVault.secrets: names no secret to read; set storageAccountKey (the SMB share's "
+            "storage account key) and/or registryKey (the pool's registry key)");
+    }
+    if (!out.storage_account_key.empty() && (!share || share->type != ShareType::Smb)) {
+        return invalid(
+            "keyVault.secrets.storageAccountKey: only an SMB share (//host/share) is "
+            "mounted with a storage account key, and " +
+            (share ? "share.source " + rules::shown(share->source) + " is " +
+                         std::string(shape_of(share->type))
+                   : std::string("no share is set")));
+    }
     return out;
 }
 
@@ -665,6 +762,13 @@ Result<PoolConfig> build_pool_config(const json& merged) {
         }
         config.share = std::move(built).value();
     }
+    if (const auto vault = merged.find("keyVault"); vault != merged.end()) {
+        auto built = build_key_vault(*vault, config.share);
+        if (!built) {
+            return built.error();
+        }
+        config.key_vault = std::move(built).value();
+    }
     if (const auto users = merged.find("users"); users != merged.end()) {
         for (const auto& user : *users) {
             UserConfig out;
@@ -700,6 +804,24 @@ json to_json(const PoolConfig& config) {
                         {"mountPoint", share.mount_point},
                         {"options", share.options},
                         {"smbAccess", to_string(share.smb_access)}};
+    }
+    if (config.key_vault) {
+        const KeyVaultConfig& vault = *config.key_vault;
+        json secrets = json::object();
+        for (const auto& [key, name] :
+             {std::pair{"storageAccountKey", &vault.storage_account_key},
+              std::pair{"registryKey", &vault.registry_key},
+              std::pair{"previousRegistryKey", &vault.previous_registry_key}}) {
+            if (!name->empty()) {
+                secrets[key] = *name;
+            }
+        }
+        out["keyVault"] = {{"vault", vault.vault},
+                           {"refreshInterval", vault.refresh_interval},
+                           {"secrets", std::move(secrets)}};
+        if (!vault.client_id.empty()) {
+            out["keyVault"]["clientId"] = vault.client_id;
+        }
     }
     out["users"] = json::array();
     for (const auto& user : config.users) {

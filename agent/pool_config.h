@@ -40,8 +40,22 @@ struct UserConfig {
     bool operator==(const UserConfig&) const = default;
 };
 
+// keyVault: where the instance reads its keys with its managed identity (docs/pool-config.md).
+// Every field names something in Azure; none is a secret.
+struct KeyVaultConfig {
+    std::string vault;                // https://<vault>.vault.azure.net
+    std::string client_id;            // a user-assigned identity; empty: the system-assigned one
+    int refresh_interval = 3600;      // seconds between reads
+    std::string storage_account_key;  // secret names; empty when not read from the vault
+    std::string registry_key;
+    std::string previous_registry_key;  // only with registry_key
+
+    bool operator==(const KeyVaultConfig&) const = default;
+};
+
 struct PoolConfig {
     std::optional<ShareConfig> share;
+    std::optional<KeyVaultConfig> key_vault;
     std::vector<UserConfig> users;
     std::string notebooks = "notebooks/{user}";
     std::uint32_t uid_min = 20000;

@@ -156,6 +156,8 @@ Result<std::vector<std::string>> parse_groups(const std::string& text) {
 int run_request(Engine& engine, const RegistryChange& change) {
     PassOptions options;
     options.request = &change;
+    // A request is about accounts: the vault's keys are read only when one is missing.
+    options.key_read = KeyRead::IfMissing;
     const PassOutcome outcome = engine.reconcile(options);
     if (outcome.request_error) {
         return report(*outcome.request_error);

@@ -13,6 +13,8 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/safe_open.h"
+#include "common/secret.h"
 #include "common/text.h"
 
 namespace dsvm {
@@ -343,6 +345,24 @@ Result<std::vector<CredentialsFile>> list_credentials(const Root& root) {
         }
     }
     return files;
+}
+
+bool credentials_hold(const Root& root, std::string_view name, std::string_view username,
+                      std::string_view key) {
+    auto file = inspect_credentials(root, name);
+    if (!file || !file->secure) {
+        return false;
+    }
+    auto directory = open_directory_below(root.dir(), k_credentials_dir);
+    if (!directory) {
+        return false;
+    }
+    std::string expected = render_credentials(username, key);
+    ScopeGuard wipe([&] { ::explicit_bzero(expected.data(), expected.size()); });
+    // One byte more than expected, so a longer file does not compare equal by its prefix.
+    auto current = read_secret_file_at(directory->get(), std::string(name) + ".cred",
+                                       credentials_path(name), expected.size() + 1);
+    return current && current->found && current->bytes.view() == expected;
 }
 
 }  // namespace dsvm

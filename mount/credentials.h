@@ -52,6 +52,12 @@ struct CredentialsFile {
 // makes it insecure. A missing file is a Runtime error naming the command that creates it.
 Result<CredentialsFile> inspect_credentials(const Root& root, std::string_view name);
 
+// Whether NAME.cred holds exactly render_credentials(username, key) and is secure (root only):
+// then a writer leaves it alone, so its stamp stays and the share is not remounted for nothing.
+// Any failure to tell is false. The content is compared in memory that is wiped afterwards.
+bool credentials_hold(const Root& root, std::string_view name, std::string_view username,
+                      std::string_view key);
+
 // Every *.cred file in the directory, by name; an absent directory is an empty list.
 Result<std::vector<CredentialsFile>> list_credentials(const Root& root);
 

@@ -273,7 +273,7 @@ TEST_CASE("config: unknown keys are named by their path with the allowed keys", 
     CHECK(file_error({{"shares", json::object()}}) ==
           k_file +
               ": shares: unknown key (did you mean 'share'?); allowed keys at the top level: "
-              "share, users, notebooks, uidRange, interval, sudoAuthentication");
+              "share, users, notebooks, uidRange, interval, keyVault, sudoAuthentication");
     CHECK(share_error({{"mountpiont", "/datamnt/x"}}) ==
           k_file +
               ": share.mountpiont: unknown key (did you mean 'mountPoint'?); allowed keys in "
@@ -484,7 +484,7 @@ TEST_CASE("config: smbAccess is per-user by default, or shared", "[config]") {
           k_file + ": share.smbAccess: 'public' is not one of per-user, shared");
 }
 
-TEST_CASE("config: a share needs a source; a config without a share is allowed", "[config]") {
+TEST_CASE("config: a share needs a source, a config without a share is allowed", "[config]") {
     CHECK(file_error({{"share", {{"mountPoint", "/datamnt/x"}}}}) ==
           "share.source: required when share is set (//host/share, host:/export or a local "
           "directory)");
@@ -856,6 +856,101 @@ TEST_CASE("config: check_layer prefixes errors with the layer's origin", "[confi
     const ConfigLayer metadata{"IMDS tags", {{"share", {{"sasToken", "x"}}}}};
     CHECK_THAT(error_of(check_layer(metadata, true)), Contains("a key named like a secret"));
     CHECK_THAT(error_of(check_layer(metadata, false)), Contains("share.sasToken: unknown key"));
+}
+
+}  // namespace dsvm
+
+namespace dsvm {
+namespace {
+
+json vault_pool(const json& vault) {
+    json pool = share_with(json::object());
+    pool["keyVault"] = vault;
+    return pool;
+}
+
+const json k_vault = {
+    {"vault", "contoso-pool-kv"},
+    {"secrets", {{"storageAccountKey", "storage-key"}, {"registryKey", "registry-key"}}}};
+
+}  // namespace
+
+TEST_CASE("config: keyVault names the vault and its secrets, from userData too", "[config]") {
+    // Named like secrets, these are the schema's own names: the metadata scan lets them be.
+    CHECK(user_data_error(vault_pool(k_vault)) == "");
+    json with_client = k_vault;
+    with_client["clientId"] = "0f7e3c2a-1b2c-4d5e-8f90-a1b2c3d4e5f6";
+    with_client["refreshInterval"] = 600;
+    with_client["secrets"]["previousRegistryKey"] = "registry-key-old";
+    auto config = build_file(vault_pool(with_client));
+    REQUIRE(error_of(config) == "");
+    REQUIRE(config->key_vault);
+    CHECK(config->key_vault->vault == "contoso-pool-kv");
+    CHECK(config->key_vault->client_id == "0f7e3c2a-1b2c-4d5e-8f90-a1b2c3d4e5f6");
+    CHECK(config->key_vault->refresh_interval == 600);
+    CHECK(config->key_vault->storage_account_key == "storage-key");
+    CHECK(config->key_vault->registry_key == "registry-key");
+    CHECK(config->key_vault->previous_registry_key == "registry-key-old");
+    // The canonical form reads back as the same config.
+    auto again = build_file(to_json(*config));
+    REQUIRE(error_of(again) == "");
+    CHECK(*again == *config);
+    // Defaults.
+    auto plain = build_file(vault_pool(k_vault));
+    REQUIRE(error_of(plain) == "");
+    CHECK(plain->key_vault->refresh_interval == 3600);
+    CHECK(plain->key_vault->client_id.empty());
+}
+
+TEST_CASE("config: keyVault's fields each have their rule", "[config]") {
+    const auto error_with = [](const json& changes) {
+        json vault = k_vault;
+        vault.update(changes);
+        return file_error(vault_pool(vault));
+    };
+    CHECK_THAT(error_with({{"vault", "ab"}}), Contains(": keyVault.vault: 'ab' is not a vault"));
+    CHECK_THAT(error_with({{"vault", "1pool"}}), Contains("starts with a letter"));
+    CHECK_THAT(error_with({{"vault", "pool--kv"}}), Contains("no \"--\""));
+    CHECK_THAT(error_with({{"vault", "pool-"}}), Contains("ends with a letter or digit"));
+    CHECK_THAT(error_with({{"vault", "pool.evil.example/x"}}), Contains(": keyVault.vault:"));
+    CHECK_THAT(error_with({{"clientId", "not-a-guid"}}), Contains(": keyVault.clientId:"));
+    CHECK_THAT(error_with({{"refreshInterval", 59}}), Contains(": keyVault.refreshInterval: 59"));
+    CHECK_THAT(error_with({{"refreshInterval", "3600"}}), Contains("an integer"));
+    CHECK_THAT(error_with({{"secrets", {{"storageAccountKey", "a/b"}}}}),
+               Contains(": keyVault.secrets.storageAccountKey: 'a/b' is not a secret name"));
+    CHECK_THAT(error_with({{"secrets", {{"storageAccountKey", std::string(128, 'a')}}}}),
+               Contains("1 to 127"));
+    CHECK_THAT(
+        error_with({{"secrets", {{"storageKey", "x"}}}}),
+        Contains("keyVault.secrets.storageKey: unknown key; allowed keys in keyVault.secrets: "
+                 "storageAccountKey, registryKey, previousRegistryKey"));
+    CHECK_THAT(error_with({{"secrets", json::object()}}), Contains("names no secret to read"));
+    CHECK_THAT(error_with({{"secrets", {{"previousRegistryKey", "old"}}}}),
+               Contains("with keyVault.secrets.registryKey"));
+    CHECK_THAT(error_with({{"vaultName", "x"}}), Contains("keyVault.vaultName: unknown key"));
+    json no_name = k_vault;
+    no_name.erase("vault");
+    CHECK_THAT(file_error(vault_pool(no_name)), StartsWith("keyVault.vault: required"));
+}
+
+TEST_CASE("config: keyVault's storage key needs an SMB share", "[config]") {
+    json pool = {{"share", {{"source", "nfs.example:/export"}}}, {"keyVault", k_vault}};
+    CHECK_THAT(file_error(pool), Contains("only an SMB share"));
+    json none = {{"keyVault", k_vault}};
+    CHECK_THAT(file_error(none), Contains("no share is set"));
+    // The registry key alone needs no SMB share.
+    json registry_only = {
+        {"share", {{"source", "nfs.example:/export"}}},
+        {"keyVault", {{"vault", "contoso-pool-kv"}, {"secrets", {{"registryKey", "r"}}}}}};
+    CHECK(file_error(registry_only) == "");
+}
+
+TEST_CASE("config: a secret value inside keyVault is still refused from metadata", "[config]") {
+    json vault = k_vault;
+    vault["secrets"]["storageAccountKey"] = k_account_key;
+    const std::string error = user_data_error(vault_pool(vault));
+    CHECK_THAT(error, Contains("keyVault.secrets.storageAccountKey: looks like a storage"));
+    CHECK_THAT(error, !Contains(k_account_key));
 }
 
 }  // namespace dsvm

@@ -57,7 +57,7 @@ TEST_CASE("status: the human table names share, failures and the insecure mode",
     CHECK_THAT(render_status(sample(), true), Catch::Contains("/datamnt/s (mounted)"));
 }
 
-TEST_CASE("state: managed mounts and users round-trip; malformed entries are errors", "[status]") {
+TEST_CASE("state: managed mounts and users round-trip, malformed entries are errors", "[status]") {
     ManagedMount mount;
     mount.target = "/datamnt/s";
     mount.mount_id = 63;

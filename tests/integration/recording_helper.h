@@ -20,6 +20,8 @@ struct HelperCall {
     std::string program;
     std::vector<std::string> args;
     std::vector<std::string> environment;  // NAME=value
+    // SHA-256 (hex) of the credentials file named in the options, as the helper read it.
+    std::string credentials_sha256;
 };
 
 class RecordingHelper {
@@ -37,7 +39,13 @@ class RecordingHelper {
             "helper.sh",
             "#!/bin/sh\n"
             "{ echo \"program:$0\"; for arg in \"$@\"; do echo \"arg:$arg\"; done;\n"
-            "  env | sed 's/^/env:/'; echo end; } >> '" +
+            "  env | sed 's/^/env:/';\n"
+            // What the helper reads from the credentials file, as a digest: never the key.
+            "  for arg in \"$@\"; do case \"$arg\" in *credentials=*)\n"
+            "    file=${arg#*credentials=}; file=${file%%,*};\n"
+            "    echo \"credentials-sha256:$(sha256sum < \"$file\" | cut -d' ' -f1)\";; esac; "
+            "done;\n"
+            "  echo end; } >> '" +
                 m_log + "'\n" +
                 (exit_status == 0 ? mount_command
                                   : "echo 'mount error(13): Permission denied' >&2\nexit " +
@@ -69,9 +77,11 @@ class RecordingHelper {
             const std::string line = all.substr(position, end - position);
             position = end == std::string::npos ? all.size() : end + 1;
             if (line.rfind("program:", 0) == 0) {
-                out.push_back({line.substr(8), {}, {}});
+                out.push_back({line.substr(8), {}, {}, {}});
             } else if (line.rfind("arg:", 0) == 0 && !out.empty()) {
                 out.back().args.push_back(line.substr(4));
+            } else if (line.rfind("credentials-sha256:", 0) == 0 && !out.empty()) {
+                out.back().credentials_sha256 = line.substr(19);
             } else if (line.rfind("env:", 0) == 0 && !out.empty()) {
                 out.back().environment.push_back(line.substr(4));
             }

@@ -198,7 +198,7 @@ TEST_CASE("reconcile: a foreign mount on the mount point is reported, never stac
     CHECK_THAT(status.out, Catch::Contains("Problem:") && Catch::Contains("never stacks"));
 }
 
-TEST_CASE("status: shows sources, share and last result; --json is machine-readable", "[status]") {
+TEST_CASE("status: shows sources, share and last result, --json is machine-readable", "[status]") {
     AgentFixture fixture;
     const auto before = fixture.agent({"status"});
     CHECK(before.exit_code == 1);

@@ -68,7 +68,7 @@ class FstabEditingHelper {
 
 }  // namespace
 
-TEST_CASE("smb: a pool from tags alone makes exactly one helper call; a second pass none",
+TEST_CASE("smb: a pool from tags alone makes exactly one helper call, a second pass none",
           "[share]") {
     AgentFixture fixture;
     RecordingHelper helper(fixture.sandbox());
@@ -89,9 +89,10 @@ TEST_CASE("smb: a pool from tags alone makes exactly one helper call; a second p
     REQUIRE(options != call.args.end());
     REQUIRE(options + 1 != call.args.end());
     const std::string credentials = fixture.sandbox().path("etc/dsvm-agent/credentials/acct.cred");
-    // libmount hands the helper "rw," first, as mount(8) does.
+    // libmount hands the helper the VFS options first ("rw", and the nosuid,nodev every share
+    // gets), as mount(8) does.
     CHECK(options[1] ==
-          "rw,vers=3.1.1,credentials=" + credentials +
+          "rw,nosuid,nodev,vers=3.1.1,credentials=" + credentials +
               ",serverino,nosharesock,actimeo=30,mfsymlinks,uid=0,gid=0,dir_mode=0700,"
               "file_mode=0600");
     CHECK(fixture.mounts_at("/datamnt/dsvmshare") == 1);
@@ -285,7 +286,7 @@ TEST_CASE("fstab: the agent's entry is marked, has the no-hang options, and is s
                           !Catch::Contains(" /datamnt/dsvmshare "));
 }
 
-TEST_CASE("smb: a busy share is not unmounted for a rotation; the next pass retries", "[share]") {
+TEST_CASE("smb: a busy share is not unmounted for a rotation, the next pass retries", "[share]") {
     AgentFixture fixture;
     RecordingHelper helper(fixture.sandbox());
     fixture.serve_tags(smb_tags());

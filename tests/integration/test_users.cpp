@@ -18,7 +18,7 @@
 using namespace dsvm;
 using namespace dsvm::test;
 
-TEST_CASE("users: two instances end with the same users and UIDs; a second pass changes nothing",
+TEST_CASE("users: two instances end with the same users and UIDs, a second pass changes nothing",
           "[users]") {
     Sandbox share;
     Instance one(share.path(), k_pool);
@@ -119,7 +119,7 @@ TEST_CASE("users: hostile names exit 2 and change nothing", "[users]") {
     CHECK(tree_digest(one.sandbox().path()) + tree_digest(share.path()) == before);
 }
 
-TEST_CASE("users: an unmanaged local bob is untouched; the conflict is reported", "[users]") {
+TEST_CASE("users: an unmanaged local bob is untouched, the conflict is reported", "[users]") {
     Sandbox share;
     Instance one(share.path(), k_pool);
     const std::string bob = "bob:x:1001:1001:Bob Local:/home/bob:/bin/zsh\n";
@@ -228,7 +228,7 @@ const std::string k_empty_pool =
 
 }  // namespace
 
-TEST_CASE("users: an account whose registry entry vanished is locked; its UID is never reused",
+TEST_CASE("users: an account whose registry entry vanished is locked, its UID is never reused",
           "[users]") {
     Sandbox share;
     Instance one(share.path(), k_empty_pool);

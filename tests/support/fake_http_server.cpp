@@ -3,7 +3,13 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,6 +60,203 @@ std::uint16_t bound_port(int fd) {
         fail("getsockname");
     }
     return ntohs(address.sin_port);
+}
+
+enum class Wait { Ready, TimedOut, Stopping };
+
+// Waits for `events` on fd (or only for the timeout when fd is -1), giving up at once when
+// wake_fd (the server's stop pipe) becomes readable.
+Wait wait_for(int fd, short events, milliseconds timeout, int wake_fd) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const auto left =
+            std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            return Wait::TimedOut;
+        }
+        // A negative fd is ignored by poll, which turns this into an interruptible sleep.
+        pollfd fds[2] = {{fd, events, 0}, {wake_fd, POLLIN, 0}};
+        const int ready = ::poll(fds, 2, static_cast<int>(std::min(left, k_poll_slice).count()));
+        if (ready < 0 && errno != EINTR) {
+            return Wait::Stopping;
+        }
+        if (fds[1].revents != 0) {
+            return Wait::Stopping;
+        }
+        if (fd >= 0 && fds[0].revents != 0) {
+            return Wait::Ready;
+        }
+    }
+}
+
+struct SslDeleter {
+    void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+
+// What came of a read or a write on a connection.
+enum class Io { Done, Closed, TimedOut, Stopping };
+
+// One accepted, non-blocking connection, plain or TLS. Every operation tries first and waits
+// only for what the socket (or OpenSSL) asks for, so bytes OpenSSL has already buffered are
+// never left waiting for a poll that will not fire; each wait is bounded by k_io_timeout.
+class Connection {
+  public:
+    Connection(Fd fd, int wake_fd) : m_fd(std::move(fd)), m_wake_fd(wake_fd) {}
+
+    // The server side of a TLS handshake; false when it failed (the client refused our
+    // certificate, hung up or timed out), with OpenSSL's error queue cleared.
+    bool accept_tls(SSL_CTX* context) {
+        m_ssl.reset(SSL_new(context));
+        if (!m_ssl || SSL_set_fd(m_ssl.get(), m_fd.get()) != 1) {
+            ERR_clear_error();
+            return false;
+        }
+        for (;;) {
+            const int result = SSL_accept(m_ssl.get());
+            if (result == 1) {
+                return true;
+            }
+            if (settle(tls_wait(result)) != Io::Done) {
+                ERR_clear_error();
+                return false;
+            }
+        }
+    }
+
+    // Reads what is there (up to size bytes) into buffer; `got` is set on Done.
+    Io receive(char* buffer, std::size_t size, std::size_t& got) {
+        for (;;) {
+            short events = POLLIN;
+            if (m_ssl) {
+                if (SSL_read_ex(m_ssl.get(), buffer, size, &got) == 1) {
+                    return Io::Done;
+                }
+                events = tls_wait(0);
+            } else {
+                const ssize_t received = ::recv(m_fd.get(), buffer, size, MSG_DONTWAIT);
+                if (received > 0) {
+                    got = static_cast<std::size_t>(received);
+                    return Io::Done;
+                }
+                if (received < 0 && errno == EINTR) {
+                    continue;
+                }
+                if (received == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                    return Io::Closed;
+                }
+            }
+            if (const Io io = settle(events); io != Io::Done) {
+                return io;
+            }
+        }
+    }
+
+    Io send_all(std::string_view left) {
+        while (!left.empty()) {
+            short events = POLLOUT;
+            if (m_ssl) {
+                std::size_t sent = 0;
+                if (SSL_write_ex(m_ssl.get(), left.data(), left.size(), &sent) == 1) {
+                    left.remove_prefix(sent);
+                    continue;
+                }
+                events = tls_wait(0);
+            } else {
+                const ssize_t sent =
+                    ::send(m_fd.get(), left.data(), left.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (sent >= 0) {
+                    left.remove_prefix(static_cast<std::size_t>(sent));
+                    continue;
+                }
+                if (errno == EINTR) {
+                    continue;
+                }
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                    return Io::Closed;
+                }
+            }
+            if (const Io io = settle(events); io != Io::Done) {
+                return io;
+            }
+        }
+        return Io::Done;
+    }
+
+    // Ends our side after a complete response: TLS close_notify (so a body without
+    // Content-Length ends cleanly, as the socket's FIN ends a plain one), then FIN.
+    void finish() {
+        if (m_ssl) {
+            while (SSL_shutdown(m_ssl.get()) < 0 && settle(tls_wait(-1)) == Io::Done) {
+            }
+            ERR_clear_error();
+        }
+        ::shutdown(m_fd.get(), SHUT_WR);
+    }
+
+  private:
+    // After a TLS call returned `result` without success: the poll events it waits for, or 0 if
+    // the connection is finished (closed by the peer, or an error).
+    short tls_wait(int result) {
+        switch (SSL_get_error(m_ssl.get(), result)) {
+            case SSL_ERROR_WANT_READ:
+                return POLLIN;
+            case SSL_ERROR_WANT_WRITE:
+                return POLLOUT;
+            default:
+                ERR_clear_error();
+                return 0;
+        }
+    }
+
+    // Waits for `events`; Closed when there is nothing to wait for.
+    Io settle(short events) {
+        if (events == 0) {
+            return Io::Closed;
+        }
+        switch (wait_for(m_fd.get(), events, k_io_timeout, m_wake_fd)) {
+            case Wait::Ready:
+                return Io::Done;
+            case Wait::TimedOut:
+                return Io::TimedOut;
+            case Wait::Stopping:
+                return Io::Stopping;
+        }
+        return Io::Stopping;
+    }
+
+    Fd m_fd;
+    int m_wake_fd;
+    // Declared after m_fd so it is freed while the descriptor is still open.
+    std::unique_ptr<SSL, SslDeleter> m_ssl;
+};
+
+[[noreturn]] void fail_tls(const std::string& what) {
+    const std::string reasons = take_openssl_errors();
+    throw std::runtime_error("fake HTTP server: " + what + (reasons.empty() ? "" : ": " + reasons));
+}
+
+void load_tls_files(SSL_CTX* context, const TlsFiles& files) {
+    const auto bio_of = [](const std::string& pem) {
+        return std::unique_ptr<BIO, decltype(&BIO_free)>(
+            BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+    };
+    const auto certificate_bio = bio_of(files.certificate_pem);
+    const auto key_bio = bio_of(files.key_pem);
+    if (!certificate_bio || !key_bio) {
+        fail_tls("out of memory");
+    }
+    const std::unique_ptr<X509, decltype(&X509_free)> certificate(
+        PEM_read_bio_X509(certificate_bio.get(), nullptr, nullptr, nullptr), X509_free);
+    const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+        PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+    if (!certificate || !key) {
+        fail_tls("cannot read the PEM certificate or key");
+    }
+    if (SSL_CTX_use_certificate(context, certificate.get()) != 1 ||
+        SSL_CTX_use_PrivateKey(context, key.get()) != 1 ||
+        SSL_CTX_check_private_key(context) != 1) {
+        fail_tls("cannot use the certificate and key");
+    }
 }
 
 std::string lower(std::string text) {
@@ -142,9 +345,23 @@ std::string render(const ScriptedResponse& response) {
 
 }  // namespace
 
+void FakeHttpServer::TlsContextDeleter::operator()(SSL_CTX* context) const {
+    SSL_CTX_free(context);
+}
+
 FakeHttpServer::FakeHttpServer(bool require_metadata_header)
-    : m_require_metadata_header(require_metadata_header),
+    : FakeHttpServer(FakeHttpServerOptions{require_metadata_header, std::nullopt}) {}
+
+FakeHttpServer::FakeHttpServer(FakeHttpServerOptions options)
+    : m_require_metadata_header(options.require_metadata_header),
       m_default{404, R"({"error":"Not found"})"} {
+    if (options.tls) {
+        m_tls.reset(SSL_CTX_new(TLS_server_method()));
+        if (!m_tls || SSL_CTX_set_min_proto_version(m_tls.get(), TLS1_2_VERSION) != 1) {
+            fail_tls("cannot create a TLS context");
+        }
+        load_tls_files(m_tls.get(), *options.tls);
+    }
     m_listener = bound_loopback_socket();
     if (::listen(m_listener.get(), 16) != 0) {
         fail("listen");
@@ -168,7 +385,11 @@ FakeHttpServer::~FakeHttpServer() {
 }
 
 std::string FakeHttpServer::base_url() const {
-    return "http://127.0.0.1:" + std::to_string(m_port);
+    return url_for_host("127.0.0.1");
+}
+
+std::string FakeHttpServer::url_for_host(const std::string& host) const {
+    return (m_tls ? "https://" : "http://") + host + ":" + std::to_string(m_port);
 }
 
 void FakeHttpServer::enqueue(ScriptedResponse response) {
@@ -191,30 +412,14 @@ std::vector<RecordedRequest> FakeHttpServer::requests() const {
     return m_requests;
 }
 
-FakeHttpServer::Wait FakeHttpServer::wait_for(int fd, short events, milliseconds timeout) const {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        const auto left =
-            std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            return Wait::TimedOut;
-        }
-        // A negative fd is ignored by poll, which turns this into an interruptible sleep.
-        pollfd fds[2] = {{fd, events, 0}, {m_wake_read.get(), POLLIN, 0}};
-        const int ready = ::poll(fds, 2, static_cast<int>(std::min(left, k_poll_slice).count()));
-        if (ready < 0 && errno != EINTR) {
-            return Wait::Stopping;
-        }
-        if (fds[1].revents != 0) {
-            return Wait::Stopping;
-        }
-        if (fd >= 0 && fds[0].revents != 0) {
-            return Wait::Ready;
-        }
-    }
-}
-
 void FakeHttpServer::serve() {
+    // A TLS write to a client that has gone raises SIGPIPE (OpenSSL writes with write(2), not
+    // send(2) with MSG_NOSIGNAL); blocked here, it stays pending on this thread and the write
+    // fails with EPIPE instead of killing the test process.
+    sigset_t pipe_signal;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
     for (;;) {
         pollfd fds[2] = {{m_listener.get(), POLLIN, 0}, {m_wake_read.get(), POLLIN, 0}};
         const int ready = ::poll(fds, 2, static_cast<int>(k_poll_slice.count()));
@@ -225,7 +430,8 @@ void FakeHttpServer::serve() {
             return;
         }
         if ((fds[0].revents & POLLIN) != 0) {
-            Fd connection(::accept4(m_listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            Fd connection(
+                ::accept4(m_listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
             if (connection) {
                 handle(std::move(connection));
             }
@@ -256,22 +462,20 @@ ScriptedResponse FakeHttpServer::next_response(const RecordedRequest& request) {
     return handler(request);
 }
 
-void FakeHttpServer::handle(Fd connection) {
+void FakeHttpServer::handle(Fd socket) {
+    Connection connection(std::move(socket), m_wake_read.get());
+    if (m_tls && !connection.accept_tls(m_tls.get())) {
+        return;
+    }
     std::string head;
     char buffer[4096];
     while (head.find("\r\n\r\n") == std::string::npos) {
+        std::size_t got = 0;
         if (head.size() > k_max_request_bytes ||
-            wait_for(connection.get(), POLLIN, k_io_timeout) != Wait::Ready) {
+            connection.receive(buffer, sizeof buffer, got) != Io::Done) {
             return;
         }
-        const ssize_t got = ::recv(connection.get(), buffer, sizeof buffer, 0);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-        if (got <= 0) {
-            return;
-        }
-        head.append(buffer, static_cast<std::size_t>(got));
+        head.append(buffer, got);
     }
     RecordedRequest request;
     if (!parse_head(head.substr(0, head.find("\r\n\r\n") + 2), request)) {
@@ -285,38 +489,20 @@ void FakeHttpServer::handle(Fd connection) {
         // Keep the connection open without answering; notice when the client gives up, so the
         // next connection (its retry) is served.
         for (;;) {
-            const Wait wait = wait_for(connection.get(), POLLIN, k_io_timeout);
-            if (wait == Wait::Stopping) {
+            std::size_t got = 0;
+            const Io io = connection.receive(buffer, sizeof buffer, got);
+            if (io == Io::Closed || io == Io::Stopping) {
                 return;
             }
-            if (wait == Wait::Ready) {
-                const ssize_t got = ::recv(connection.get(), buffer, sizeof buffer, 0);
-                if (got == 0 || (got < 0 && errno != EINTR)) {
-                    return;
-                }
-            }
         }
     }
-    if (response.delay.count() > 0 && wait_for(-1, 0, response.delay) == Wait::Stopping) {
+    if (response.delay.count() > 0 &&
+        wait_for(-1, 0, response.delay, m_wake_read.get()) == Wait::Stopping) {
         return;
     }
-    const std::string text = render(response);
-    std::string_view left = text;
-    while (!left.empty()) {
-        if (wait_for(connection.get(), POLLOUT, k_io_timeout) != Wait::Ready) {
-            return;
-        }
-        const ssize_t sent =
-            ::send(connection.get(), left.data(), left.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (sent < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
-                continue;
-            }
-            return;
-        }
-        left.remove_prefix(static_cast<std::size_t>(sent));
+    if (connection.send_all(render(response)) == Io::Done) {
+        connection.finish();
     }
-    ::shutdown(connection.get(), SHUT_WR);
 }
 
 std::string encode_base64(std::string_view bytes) {

@@ -1,13 +1,18 @@
 // A real HTTP/1.1 server on loopback that plays scripted responses, so the libcurl client and
-// the IMDS retry logic are tested over real sockets without ever leaving 127.0.0.1.
+// the IMDS retry logic are tested over real sockets without ever leaving 127.0.0.1; optionally
+// over TLS, with a certificate from a test CA (support/test_tls.h).
 #pragma once
+
+#include <openssl/types.h>
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -15,6 +20,7 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "support/test_tls.h"
 
 namespace dsvm::test {
 
@@ -44,13 +50,24 @@ struct RecordedRequest {
     std::map<std::string, std::string> headers;  // names lower-cased
 };
 
+struct FakeHttpServerOptions {
+    // A request without "Metadata: true" or with X-Forwarded-For gets 400 like real IMDS, and does
+    // not consume a scripted response.
+    bool require_metadata_header = true;
+    // HTTPS with this certificate and key (TLS 1.2 or later). A connection whose handshake fails
+    // (the client refused the certificate) is dropped and nothing is recorded for it.
+    std::optional<TlsFiles> tls;
+};
+
 class FakeHttpServer {
   public:
-    // Binds 127.0.0.1 on an ephemeral port and serves one connection at a time from a thread.
-    // With require_metadata_header, a request without "Metadata: true" or with X-Forwarded-For
-    // gets 400 like real IMDS, and does not consume a scripted response. Throws
-    // std::runtime_error if the socket cannot be set up.
+    // Binds 127.0.0.1 on an ephemeral port and serves plain HTTP, one connection at a time, from
+    // a thread; require_metadata_header as in FakeHttpServerOptions. Throws std::runtime_error if
+    // the socket cannot be set up.
     explicit FakeHttpServer(bool require_metadata_header = true);
+    // The same, with HTTPS when options.tls is set. Throws std::runtime_error also if the
+    // certificate or key cannot be loaded or do not match.
+    explicit FakeHttpServer(FakeHttpServerOptions options);
     // Stops the thread, closing a connection it holds open (hang) at once.
     ~FakeHttpServer();
     FakeHttpServer(const FakeHttpServer&) = delete;
@@ -58,8 +75,10 @@ class FakeHttpServer {
 
     // The bound port.
     std::uint16_t port() const { return m_port; }
-    // "http://127.0.0.1:PORT".
+    // "http://127.0.0.1:PORT", or "https://127.0.0.1:PORT" with TLS.
     std::string base_url() const;
+    // The same for another name of this server, such as "localhost" ("https://localhost:PORT").
+    std::string url_for_host(const std::string& host) const;
     // Queues a response; queued responses are served first, in order.
     void enqueue(ScriptedResponse response);
     // Served when the queue is empty and no handler is set; initially a 404.
@@ -70,15 +89,16 @@ class FakeHttpServer {
     std::vector<RecordedRequest> requests() const;
 
   private:
+    struct TlsContextDeleter {
+        void operator()(SSL_CTX* context) const;
+    };
+
     void serve();
     void handle(Fd connection);
     ScriptedResponse next_response(const RecordedRequest& request);
-    enum class Wait { Ready, TimedOut, Stopping };
-    // Waits for `events` on fd (or only for the timeout when fd is -1), giving up at once when
-    // the server is stopping.
-    Wait wait_for(int fd, short events, std::chrono::milliseconds timeout) const;
 
     bool m_require_metadata_header;
+    std::unique_ptr<SSL_CTX, TlsContextDeleter> m_tls;
     Fd m_listener;
     Fd m_wake_read;
     Fd m_wake_write;

@@ -178,7 +178,7 @@ TEST_CASE("rules: privileged groups are never granted", "[rules]") {
                Contains("names starting with 'dsvm-' are the agent's"));
 }
 
-TEST_CASE("rules: ordinary groups are granted; a bad name fails on syntax first", "[rules]") {
+TEST_CASE("rules: ordinary groups are granted, a bad name fails on syntax first", "[rules]") {
     for (const char* name : {"video", "render", "audio", "datasci", "_lab-1", "kvm", "plugdev",
                              "users", "dsvm", "dockers"}) {
         INFO(name);
