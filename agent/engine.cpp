@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "agent/apply.h"
+#include "agent/metadata_guard.h"
 #include "agent/observe.h"
 #include "common/file_lock.h"
 #include "common/fs.h"
@@ -219,7 +220,18 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
             "notebooks");
     }
 
+    // First the guard, then the keys: before a pass makes users or reads the vault, pool users
+    // must not be able to ask the metadata service for the identity's token themselves.
+    std::vector<ActionOutcome> guard_actions;
     if (!options.dry_run) {
+        const GuardOutcome guard = reconcile_metadata_guard(loaded->config.key_vault.has_value(),
+                                                            m_root, m_paths.state_dir, m_runner);
+        if (!guard.action.empty()) {
+            guard_actions.push_back({guard.action, true, {}});
+        }
+        if (guard.problem) {
+            status.problems.push_back("keyVault: " + *guard.problem);
+        }
         read_vault_keys(loaded->config, options, status);
     }
 
@@ -308,6 +320,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
             m_vault_read_again = true;
         }
     }
+    status.actions.insert(status.actions.begin(), guard_actions.begin(), guard_actions.end());
     auto after = observe(desired, m_mounter, {}, m_root, m_share_gate);
     std::vector<MountEntry> mounts_after = after ? after->mounts : observed->mounts;
     AgentState new_state = *state;

@@ -69,7 +69,8 @@ file(WRITE ${DSVM_PACKAGING_OUT}/copyright
 set(CMAKE_INSTALL_DEFAULT_DIRECTORY_PERMISSIONS
     OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
 # The unit stays where Debian 12's systemd packages put theirs (not under the /usr prefix).
-install(FILES ${DSVM_PACKAGING_DIR}/dsvm-agent.service DESTINATION /lib/systemd/system)
+install(FILES ${DSVM_PACKAGING_DIR}/dsvm-agent.service
+  ${DSVM_PACKAGING_DIR}/dsvm-agent-metadata-guard.service DESTINATION /lib/systemd/system)
 install(FILES ${DSVM_MAN_GZ} DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 install(FILES ${DSVM_PACKAGING_DIR}/deb/lintian-overrides
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides RENAME dsvm-agent)
@@ -129,8 +130,9 @@ set(DSVM_DEB_LIBRARY_DEPENDS
     "libstdc++6 (>= 12)"
     "libsystemd0 (>= 249)")
 # mount.cifs and mount.nfs are run by libmount; useradd/usermod come from passwd; sudo reads
-# the agent's sudoers drop-in; autofs mounts per-user SMB notebook folders on demand.
-set(DSVM_DEB_TOOL_DEPENDS cifs-utils nfs-common passwd sudo autofs)
+# the agent's sudoers drop-in; autofs mounts per-user SMB notebook folders on demand; nft loads
+# the metadata guard of pools that read their keys from Key Vault.
+set(DSVM_DEB_TOOL_DEPENDS cifs-utils nfs-common passwd sudo autofs nftables)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
 list(JOIN DSVM_DEB_LIBRARY_DEPENDS ", " dsvm_library_depends)
 list(JOIN DSVM_DEB_TOOL_DEPENDS ", " dsvm_tool_depends)
@@ -202,6 +204,7 @@ add_custom_command(
           ${dsvm_handler_scripts} ${DSVM_PACKAGING_DIR}/deb/postinst
           ${DSVM_PACKAGING_DIR}/deb/prerm ${DSVM_PACKAGING_DIR}/deb/postrm
           ${DSVM_PACKAGING_DIR}/dsvm-agent.service
+          ${DSVM_PACKAGING_DIR}/dsvm-agent-metadata-guard.service
           ${DSVM_PACKAGING_DIR}/dsvm-agent.bash-completion
   COMMENT "Building the VM extension handler package ${DSVM_HANDLER_ZIP}"
   VERBATIM)

@@ -7,7 +7,7 @@ packages=(
   libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libmount-dev libsystemd-dev
   catch2 clang-format
-  util-linux mount ca-certificates systemd
+  util-linux mount ca-certificates systemd nftables iproute2
   cifs-utils nfs-common sudo passwd libcrypt-dev autofs
   libssl-dev openssl
   dpkg-dev lintian zip unzip file binutils dose-distcheck

@@ -13,7 +13,7 @@ cache_root=${1:-/var/cache/dsvm-agent-tests}
 
 packages=(
   linux-image-amd64 systemd-sysv udev kmod iproute2 procps iputils-ping
-  samba nfs-kernel-server cifs-utils nfs-common autofs sudo passwd adduser
+  samba nfs-kernel-server cifs-utils nfs-common autofs sudo passwd adduser nftables
   libcurl4 libssl3 libsystemd0 libmount1 libcrypt1
   openssh-server openssh-client
   qemu-guest-agent

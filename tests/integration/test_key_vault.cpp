@@ -2,6 +2,15 @@
 // endpoint and a fake vault over TLS on loopback, its certificate from a CA made for the test.
 // The share is mounted through the recording helper, which reports what it read from the
 // credentials file as a digest.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <functional>
 #include <mutex>
@@ -41,16 +50,15 @@ class VaultPool {
         : m_vault(FakeHttpServerOptions{
               false, issue_server_certificate(vault_ca, {"localhost"}, {"127.0.0.1"})}) {
         m_ca_file = m_fixture.sandbox().write("test-ca.pem", test_ca().certificate_pem);
-        const std::string document =
-            imds_document({}, R"({"dsvmPool": {"share": {"source": ")" + std::string(k_source) +
-                                  R"("}, "keyVault": {"vault": "contoso-pool", "secrets": )"
-                                  R"({"storageAccountKey": "storage-key"}}}})");
-        m_fixture.imds().set_handler([this, document](const RecordedRequest& request) {
+        serve_pool(R"({"dsvmPool": {"share": {"source": ")" + std::string(k_source) +
+                   R"("}, "keyVault": {"vault": "contoso-pool", "secrets": )"
+                   R"({"storageAccountKey": "storage-key"}}}})");
+        m_fixture.imds().set_handler([this](const RecordedRequest& request) {
+            std::lock_guard lock(m_mutex);
             if (request.target.rfind("/metadata/identity/oauth2/token?", 0) == 0) {
-                std::lock_guard lock(m_mutex);
                 return m_token_answer;
             }
-            return answer(200, document);
+            return answer(200, m_document);
         });
         m_vault.set_handler([this](const RecordedRequest& request) {
             std::lock_guard lock(m_mutex);
@@ -71,6 +79,12 @@ class VaultPool {
     static const TestCa& test_ca() {
         static const TestCa ca = make_test_ca("dsvm-agent test vault CA");
         return ca;
+    }
+
+    // The instance metadata served from now on: no tags, this userData.
+    void serve_pool(const std::string& user_data) {
+        std::lock_guard lock(m_mutex);
+        m_document = imds_document({}, user_data);
     }
 
     void set_secret(const std::string& value) {
@@ -118,6 +132,7 @@ class VaultPool {
     std::mutex m_mutex;
     ScriptedResponse m_vault_answer;
     ScriptedResponse m_token_answer;
+    std::string m_document;
 };
 
 std::string credentials_digest(const std::string& key) {
@@ -136,7 +151,125 @@ std::vector<std::string> vault_problems(const nlohmann::json& status) {
     return out;
 }
 
+// A TCP connection to 169.254.169.254:80 from a child running as `uid`: whether it was made
+// within a second (a dropped SYN is never answered).
+bool connects_as(uid_t uid) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        if (uid != 0 &&
+            (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0)) {
+            ::_exit(3);
+        }
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(80);
+        ::inet_pton(AF_INET, "169.254.169.254", &address.sin_addr);
+        if (fd < 0 ||
+            (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 &&
+             errno != EINPROGRESS)) {
+            ::_exit(2);
+        }
+        pollfd wait{fd, POLLOUT, 0};
+        int error = 0;
+        socklen_t length = sizeof error;
+        const bool made = ::poll(&wait, 1, 1000) == 1 &&
+                          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 &&
+                          error == 0;
+        ::_exit(made ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) <= 1);
+    return WEXITSTATUS(status) == 0;
+}
+
+// The metadata service's address on this namespace's loopback, with a listener on port 80
+// (connections complete in the kernel's backlog; nothing is ever read).
+class MetadataAddress {
+  public:
+    MetadataAddress() {
+        const auto added =
+            run_process({"/usr/sbin/ip", "address", "add", "169.254.169.254/32", "dev", "lo"});
+        INFO(added.err);
+        REQUIRE(added.exit_code == 0);
+        m_listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(80);
+        ::inet_pton(AF_INET, "169.254.169.254", &address.sin_addr);
+        REQUIRE(::bind(m_listener, reinterpret_cast<const sockaddr*>(&address), sizeof address) ==
+                0);
+        REQUIRE(::listen(m_listener, 16) == 0);
+    }
+    ~MetadataAddress() {
+        ::close(m_listener);
+        run_process({"/usr/sbin/ip", "address", "del", "169.254.169.254/32", "dev", "lo"});
+    }
+    MetadataAddress(const MetadataAddress&) = delete;
+    MetadataAddress& operator=(const MetadataAddress&) = delete;
+
+  private:
+    int m_listener = -1;
+};
+
+bool has_action(const nlohmann::json& status, const std::string& text) {
+    for (const auto& action : status["actions"]) {
+        if (action["action"].get<std::string>().find(text) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace
+
+TEST_CASE("key vault: once keyVault is set only root reaches the metadata service", "[vault]") {
+    // This runs in the test binary's own network namespace (main.cpp): the table the agent
+    // loads never reaches the host.
+    MetadataAddress metadata;
+    constexpr uid_t k_nobody = 65534;
+    REQUIRE(connects_as(k_nobody));  // no guard yet: anyone may ask for a token
+    REQUIRE(connects_as(0));
+
+    VaultPool pool;
+    RecordingHelper helper(pool.sandbox());
+    const auto first = pool.agent({"reconcile"});
+    INFO(first.out << first.err);
+    REQUIRE(first.exit_code == 0);
+    CHECK_FALSE(connects_as(k_nobody));
+    CHECK(connects_as(0));
+    CHECK(has_action(pool.status(), "only root may reach the metadata service"));
+    CHECK(mode_of(pool.sandbox().path("var/lib/dsvm-agent/metadata-guard.nft")) == 0600);
+
+    // In place: the next pass finds it and changes nothing.
+    const auto second = pool.agent({"reconcile"});
+    CHECK(second.out == "no changes\n");
+
+    // Gone from the kernel (a reboot before the boot unit ran, or an admin): loaded again.
+    REQUIRE(
+        run_process({"/usr/sbin/nft", "delete", "table", "ip", "dsvm_agent_metadata"}).exit_code ==
+        0);
+    REQUIRE(connects_as(k_nobody));
+    const auto again = pool.agent({"reconcile"});
+    INFO(again.out << again.err);
+    CHECK(again.exit_code == 0);
+    CHECK_FALSE(connects_as(k_nobody));
+
+    // keyVault dropped from the config (the key now set by hand): the guard goes with it.
+    REQUIRE(run_process({DSVM_AGENT_BINARY, "--root", pool.sandbox().path(), "credentials", "set",
+                         "acct", "--key-stdin"},
+                        {}, k_key + "\n")
+                .exit_code == 0);
+    pool.serve_pool(R"({"dsvmPool": {"share": {"source": ")" + std::string(k_source) + R"("}}})");
+    const auto dropped = run_agent(pool.fixture().args({"reconcile"}));
+    INFO(dropped.out << dropped.err);
+    CHECK(dropped.exit_code == 0);
+    CHECK(connects_as(k_nobody));
+    CHECK_FALSE(pool.sandbox().exists("var/lib/dsvm-agent/metadata-guard.nft"));
+}
 
 TEST_CASE("key vault: the storage key from the vault mounts the share, a new secret remounts",
           "[vault]") {

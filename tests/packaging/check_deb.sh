@@ -59,7 +59,9 @@ expected_listing() {
     local d f
     for d in "${dirs[@]}"; do echo "drwxr-xr-x root/root $d"; done
     echo "-rwxr-xr-x root/root ./usr/sbin/dsvm-agent"
-    for f in ./lib/systemd/system/dsvm-agent.service ./usr/share/man/man8/dsvm-agent.8.gz \
+    for f in ./lib/systemd/system/dsvm-agent.service \
+             ./lib/systemd/system/dsvm-agent-metadata-guard.service \
+             ./usr/share/man/man8/dsvm-agent.8.gz \
              ./usr/share/bash-completion/completions/dsvm-agent \
              ./usr/share/lintian/overrides/dsvm-agent \
              ./usr/share/doc/dsvm-agent/copyright ./usr/share/doc/dsvm-agent/changelog.Debian.gz \
@@ -78,6 +80,9 @@ check "file list and modes of the .deb (- expected, + actual)" \
 dpkg-deb -x "$deb" "$work/tree"
 check "the unit is packaging/dsvm-agent.service, unchanged" \
     cmp "$source_dir/packaging/dsvm-agent.service" "$work/tree/lib/systemd/system/dsvm-agent.service"
+check "the guard unit is packaging/dsvm-agent-metadata-guard.service, unchanged" \
+    cmp "$source_dir/packaging/dsvm-agent-metadata-guard.service" \
+        "$work/tree/lib/systemd/system/dsvm-agent-metadata-guard.service"
 check "the binary is stripped" \
     sh -c "file -b '$work/tree/usr/sbin/dsvm-agent' | grep -q ', stripped'"
 check "the man page is gzip -9n of packaging/dsvm-agent.8 (reproducible)" \
@@ -97,7 +102,7 @@ check "the changelog's latest entry ($changelog_version) is this version ($versi
 echo "== control"
 field() { dpkg-deb -f "$deb" "$1"; }
 depends=$(field Depends)
-for package in cifs-utils nfs-common passwd sudo autofs libc6 libmount1 libcurl4; do
+for package in cifs-utils nfs-common passwd sudo autofs nftables libc6 libmount1 libcurl4; do
     check "Depends names $package: $depends" \
         sh -c "printf '%s\n' '$depends' | tr ',' '\n' | sed 's/^ *//; s/ .*//' | grep -qx '$package'"
 done

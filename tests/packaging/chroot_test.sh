@@ -155,6 +155,10 @@ check "the unit is installed" test -f "$root/lib/systemd/system/dsvm-agent.servi
 check "the unit is enabled (multi-user.target.wants link)" \
     test "$(readlink "$root/etc/systemd/system/multi-user.target.wants/dsvm-agent.service")" = \
     /lib/systemd/system/dsvm-agent.service
+check "the metadata guard's unit is enabled (sysinit.target.wants link)" \
+    test "$(readlink "$root/etc/systemd/system/sysinit.target.wants/dsvm-agent-metadata-guard.service")" = \
+    /lib/systemd/system/dsvm-agent-metadata-guard.service
+check "nft, which the guard's unit runs, came with the package" test -x "$root/usr/sbin/nft"
 check "the man page is installed" test -f "$root/usr/share/man/man8/dsvm-agent.8.gz"
 check "the completion is installed" test -f "$root/usr/share/bash-completion/completions/dsvm-agent"
 check "/usr/share/doc/dsvm-agent/README.md (the unit's Documentation=)" \
