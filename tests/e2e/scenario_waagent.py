@@ -10,7 +10,8 @@ import re
 from e2e import imds_document, mount_payload, smb_pool
 from scenarios import AUTOFS_ROOT, CONVERGE_TIMEOUT, SMB_MOUNT, q, wait_link, wait_share
 
-# The reference template's extensionPublisher and extensionType (packaging/azure/dsvm-pool.json).
+# The extension template's extensionPublisher and extensionType defaults
+# (packaging/azure/dsvm-pool-extension.json).
 HANDLER = "DsvmAgent.DsvmPool"
 WIRE_ADDRESS = "168.63.129.16"
 WIRE_DIR = "/run/dsvm-e2e/wire"
