@@ -471,6 +471,16 @@ Result<void> check_interval(std::string_view path, std::int64_t seconds) {
     return {};
 }
 
+namespace {
+
+// keyVault's values sit where a careless paste puts a key, and the secret-name scan does not look
+// below keyVault: its messages never show the value, only its length.
+std::string unshown(std::string_view value) {
+    return "the value (" + std::to_string(value.size()) + " characters, not shown)";
+}
+
+}  // namespace
+
 Result<void> check_vault_name(std::string_view path, std::string_view name) {
     const std::string rule =
         "a Key Vault name is 3 to 24 letters, digits and '-', starts with a letter, ends with a "
@@ -478,7 +488,7 @@ Result<void> check_vault_name(std::string_view path, std::string_view name) {
     if (name.size() < 3 || name.size() > 24 || !is_alpha(name.front()) || !is_alnum(name.back()) ||
         name.find("--") != std::string_view::npos ||
         !std::all_of(name.begin(), name.end(), [](char c) { return is_alnum(c) || c == '-'; })) {
-        return fail(path, shown(name) + " is not a vault name: " + rule);
+        return fail(path, unshown(name) + " is not a vault name: " + rule);
     }
     return {};
 }
@@ -486,9 +496,17 @@ Result<void> check_vault_name(std::string_view path, std::string_view name) {
 Result<void> check_secret_name(std::string_view path, std::string_view name) {
     if (name.empty() || name.size() > 127 ||
         !std::all_of(name.begin(), name.end(), [](char c) { return is_alnum(c) || c == '-'; })) {
-        return fail(path, shown(name) +
+        return fail(path, unshown(name) +
                               " is not a secret name: 1 to 127 letters, digits and '-' (the name "
                               "of the secret in the vault, never the secret itself)");
+    }
+    // `openssl rand -hex 32` passes the character rule; names people choose have hyphens or
+    // are short.
+    if (name.size() >= 32 && name.find('-') == std::string_view::npos) {
+        return fail(path, unshown(name) +
+                              " looks like a key rather than the name of a secret: give the "
+                              "name the key is stored under in the vault, such as storage-key "
+                              "(a name of 32 characters or more needs a '-')");
     }
     return {};
 }
@@ -499,7 +517,7 @@ Result<void> check_client_id(std::string_view path, std::string_view id) {
         ok = (i == 8 || i == 13 || i == 18 || i == 23) ? id[i] == '-' : is_hex(id[i]);
     }
     if (!ok) {
-        return fail(path, shown(id) +
+        return fail(path, unshown(id) +
                               " is not a client id: a managed identity's client id is a GUID "
                               "such as 00000000-0000-0000-0000-000000000000 (az identity show "
                               "--query clientId)");

@@ -220,21 +220,6 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
             "notebooks");
     }
 
-    // First the guard, then the keys: before a pass makes users or reads the vault, pool users
-    // must not be able to ask the metadata service for the identity's token themselves.
-    std::vector<ActionOutcome> guard_actions;
-    if (!options.dry_run) {
-        const GuardOutcome guard = reconcile_metadata_guard(loaded->config.key_vault.has_value(),
-                                                            m_root, m_paths.state_dir, m_runner);
-        if (!guard.action.empty()) {
-            guard_actions.push_back({guard.action, true, {}});
-        }
-        if (guard.problem) {
-            status.problems.push_back("keyVault: " + *guard.problem);
-        }
-        read_vault_keys(loaded->config, options, status);
-    }
-
     const DesiredState desired = desired_state(loaded->config, m_root);
     // A pass that stops early still says so in the status file: `status` must not go on
     // showing the last good pass while, say, the share does not answer.
@@ -247,6 +232,24 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         }
         return outcome;
     };
+    // First the guard, then the keys: before a pass reads the vault or makes users, pool users
+    // must not be able to ask the metadata service for the identity's token themselves. A pass
+    // that cannot load it stops there (docs/security.md, rule 17).
+    std::vector<ActionOutcome> guard_actions;
+    if (!options.dry_run) {
+        const GuardOutcome guard = reconcile_metadata_guard(loaded->config.key_vault.has_value(),
+                                                            m_root, m_paths.state_dir, m_runner);
+        if (!guard.action.empty()) {
+            guard_actions.push_back({guard.action, true, {}});
+        }
+        if (guard.problem) {
+            status.actions = guard_actions;
+            status.problems.push_back("keyVault: " + *guard.problem);
+            return stop_early(failure("keyVault: " + *guard.problem));
+        }
+        read_vault_keys(loaded->config, options, status);
+    }
+
     auto state = read_state();
     if (!state) {
         return stop_early(state.error());
@@ -311,20 +314,22 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
             return stop_early(written.error());
         }
     }
-    status.actions = apply_plan(outcome.plan, m_mounter);
+    // One outcome per plan action, in order: what managed_after and the loop below rely on.
+    const std::vector<ActionOutcome> mount_outcomes = apply_plan(outcome.plan, m_mounter);
+    status.actions = mount_outcomes;
     status.problems.insert(status.problems.end(), outcome.plan.problems.begin(),
                            outcome.plan.problems.end());
     // A share that refused its mount may be refusing a key rotated in the vault meanwhile.
-    for (std::size_t i = 0; i < status.actions.size(); ++i) {
-        if (!status.actions[i].ok && std::holds_alternative<MountShare>(outcome.plan.actions[i])) {
+    for (std::size_t i = 0; i < mount_outcomes.size(); ++i) {
+        if (!mount_outcomes[i].ok && std::holds_alternative<MountShare>(outcome.plan.actions[i])) {
             m_vault_read_again = true;
         }
     }
-    status.actions.insert(status.actions.begin(), guard_actions.begin(), guard_actions.end());
     auto after = observe(desired, m_mounter, {}, m_root, m_share_gate);
     std::vector<MountEntry> mounts_after = after ? after->mounts : observed->mounts;
     AgentState new_state = *state;
-    new_state.mounts = managed_after(state->mounts, outcome.plan, status.actions, mounts_after);
+    new_state.mounts = managed_after(state->mounts, outcome.plan, mount_outcomes, mounts_after);
+    status.actions.insert(status.actions.begin(), guard_actions.begin(), guard_actions.end());
     if (new_state != *state) {
         if (auto written = write_state(new_state); !written) {
             status.problems.push_back(written.error().message);

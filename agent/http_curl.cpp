@@ -2,6 +2,7 @@
 // the only way to restrict protocols on the curl of Ubuntu 22.04 (7.81); see set_protocols.
 #define CURL_DISABLE_DEPRECATION 1
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -89,6 +90,20 @@ CURLcode set_protocols(CURL* handle) {
     return code;
 }
 
+// A body that is a secret also passes through OpenSSL's record buffers: ask OpenSSL to wipe
+// each record's plaintext once it is consumed (SSL_OP_CLEANSE_PLAINTEXT, OpenSSL 3). Only with
+// curl's OpenSSL backend, where the context handed over is an SSL_CTX.
+bool tls_is_openssl() {
+    const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
+    return info != nullptr && info->ssl_version != nullptr &&
+           std::string_view(info->ssl_version).rfind("OpenSSL/", 0) == 0;
+}
+
+CURLcode cleanse_plaintext(CURL* /*handle*/, void* context, void* /*user*/) {
+    SSL_CTX_set_options(static_cast<SSL_CTX*>(context), SSL_OP_CLEANSE_PLAINTEXT);
+    return CURLE_OK;
+}
+
 // curl treats 0 as "no timeout"; a zero or negative budget must still be a limit.
 long timeout_ms(std::chrono::milliseconds duration) {
     return static_cast<long>(std::max<std::chrono::milliseconds::rep>(duration.count(), 1));
@@ -172,6 +187,9 @@ Result<long> perform(const HttpRequest& request, BodySink& sink, std::size_t lim
     if (!request.ca_file.empty()) {
         set(curl_easy_setopt(handle, CURLOPT_CAINFO, request.ca_file.c_str()));
         set(curl_easy_setopt(handle, CURLOPT_CAPATH, nullptr));
+    }
+    if (sink.secret != nullptr && request.url.rfind("https://", 0) == 0 && tls_is_openssl()) {
+        set(curl_easy_setopt(handle, CURLOPT_SSL_CTX_FUNCTION, cleanse_plaintext));
     }
     // Signals would fire SIGALRM into a multi-threaded daemon for DNS timeouts.
     set(curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L));

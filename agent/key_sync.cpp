@@ -58,11 +58,21 @@ VaultKeysResult sync_vault_keys(KeyVaultClient& client, const KeyVaultConfig& co
     }
 
     std::vector<std::string> done;
-    for (Secret& secret : secrets) {
+    for (std::size_t i = 0; i < secrets.size(); ++i) {
+        Secret& secret = secrets[i];
         auto read = client.read_secret(config.vault, config.client_id, *secret.name);
         if (!read.ok()) {
-            result.problems.push_back("keyVault: " + read.error.message +
-                                      "; the key this instance holds stays in use");
+            // No identity, or no answer from the identity endpoint or the vault, will not be
+            // different for the next secret: said once, without waiting out its retries again.
+            const bool pass_wide = read.error.kind == VaultFailure::NoIdentity ||
+                                   read.error.kind == VaultFailure::Unreachable;
+            const std::size_t left = pass_wide ? secrets.size() - i - 1 : 0;
+            result.problems.push_back(
+                "keyVault: " + read.error.message + "; the key this instance holds stays in use" +
+                (left > 0 ? " (" + std::to_string(left) + " more secret(s) not tried)" : ""));
+            if (pass_wide) {
+                break;
+            }
             continue;
         }
         drop_line_ending(read.value);
@@ -143,7 +153,7 @@ VaultKeysResult sync_vault_keys(KeyVaultClient& client, const KeyVaultConfig& co
     }
     if (!result.all_read) {
         detail += std::string(detail.empty() ? "" : "; ") + std::to_string(result.problems.size()) +
-                  " of " + std::to_string(secrets.size()) + " secrets not read (see problems)";
+                  " problem(s), see problems";
     }
     result.report.detail = detail;
     return result;

@@ -120,7 +120,7 @@ GuardOutcome reconcile_metadata_guard(bool wanted, const Root& root, const std::
             shown + " failed (" + (loaded ? failed_text(*loaded) : loaded.error().message) + ")";
         return outcome;
     }
-    spdlog::info("metadata guard loaded: only root may reach 169.254.169.254");
+    spdlog::info("metadata guard loaded: only root may reach the instance metadata service");
     outcome.action = "only root may reach the metadata service (nftables table " +
                      std::string(k_guard_table) + ")";
     return outcome;

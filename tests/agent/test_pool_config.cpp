@@ -908,7 +908,8 @@ TEST_CASE("config: keyVault's fields each have their rule", "[config]") {
         vault.update(changes);
         return file_error(vault_pool(vault));
     };
-    CHECK_THAT(error_with({{"vault", "ab"}}), Contains(": keyVault.vault: 'ab' is not a vault"));
+    CHECK_THAT(error_with({{"vault", "ab"}}),
+               Contains(": keyVault.vault: the value (2 characters, not shown) is not a vault"));
     CHECK_THAT(error_with({{"vault", "1pool"}}), Contains("starts with a letter"));
     CHECK_THAT(error_with({{"vault", "pool--kv"}}), Contains("no \"--\""));
     CHECK_THAT(error_with({{"vault", "pool-"}}), Contains("ends with a letter or digit"));
@@ -917,7 +918,8 @@ TEST_CASE("config: keyVault's fields each have their rule", "[config]") {
     CHECK_THAT(error_with({{"refreshInterval", 59}}), Contains(": keyVault.refreshInterval: 59"));
     CHECK_THAT(error_with({{"refreshInterval", "3600"}}), Contains("an integer"));
     CHECK_THAT(error_with({{"secrets", {{"storageAccountKey", "a/b"}}}}),
-               Contains(": keyVault.secrets.storageAccountKey: 'a/b' is not a secret name"));
+               Contains(": keyVault.secrets.storageAccountKey: the value (3 characters, not "
+                        "shown) is not a secret name"));
     CHECK_THAT(error_with({{"secrets", {{"storageAccountKey", std::string(128, 'a')}}}}),
                Contains("1 to 127"));
     CHECK_THAT(
@@ -943,6 +945,32 @@ TEST_CASE("config: keyVault's storage key needs an SMB share", "[config]") {
         {"share", {{"source", "nfs.example:/export"}}},
         {"keyVault", {{"vault", "contoso-pool-kv"}, {"secrets", {{"registryKey", "r"}}}}}};
     CHECK(file_error(registry_only) == "");
+}
+
+TEST_CASE("config: a key pasted where keyVault wants a name is refused and never shown",
+          "[config]") {
+    // What `openssl rand -base64 32` and `-hex 32` give: registry keys, not storage-key shaped.
+    for (const std::string& key : {std::string("9Z3WkzQx1c0bF7yVt2R5pLmN8aHd4JgU6eYoXsIiKqA="),
+                                   std::string(64, 'a') + "0f"}) {
+        for (const char* field : {"storageAccountKey", "registryKey", "previousRegistryKey"}) {
+            json vault = k_vault;
+            vault["secrets"][field] = key;
+            const std::string error = file_error(vault_pool(vault));
+            INFO(field);
+            CHECK_THAT(error, Contains(std::string("keyVault.secrets.") + field));
+            CHECK_THAT(error, !Contains(key.substr(0, 12)));
+        }
+        json vault = k_vault;
+        vault["vault"] = key;
+        CHECK_THAT(file_error(vault_pool(vault)), !Contains(key.substr(0, 12)));
+        vault = k_vault;
+        vault["clientId"] = key;
+        CHECK_THAT(file_error(vault_pool(vault)), !Contains(key.substr(0, 12)));
+    }
+    // A long name with hyphens is a name.
+    json vault = k_vault;
+    vault["secrets"]["storageAccountKey"] = "pool-storage-account-key-for-the-2026-course";
+    CHECK(file_error(vault_pool(vault)) == "");
 }
 
 TEST_CASE("config: a secret value inside keyVault is still refused from metadata", "[config]") {

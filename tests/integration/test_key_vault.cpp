@@ -7,12 +7,14 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -20,6 +22,7 @@
 #include "integration/agent_fixture.h"
 #include "integration/recording_helper.h"
 #include "support/test_tls.h"
+#include "users/registry_key.h"
 
 using namespace dsvm;
 using namespace dsvm::test;
@@ -66,10 +69,15 @@ class VaultPool {
                 request.headers.at("authorization") != "Bearer " + k_token) {
                 return answer(401, R"({"error":{"code":"Unauthorized"}})");
             }
-            if (request.target != "/secrets/storage-key?api-version=7.4") {
-                return answer(404, R"({"error":{"code":"SecretNotFound"}})");
+            if (request.target == "/secrets/storage-key?api-version=7.4") {
+                return m_vault_answer;
             }
-            return m_vault_answer;
+            for (const auto& [name, value] : m_other_secrets) {
+                if (request.target == "/secrets/" + name + "?api-version=7.4") {
+                    return answer(200, R"({"value":")" + value + R"("})");
+                }
+            }
+            return answer(404, R"({"error":{"code":"SecretNotFound"}})");
         });
         set_secret(k_key);
         set_token(answer(200, R"({"access_token":")" + k_token +
@@ -91,6 +99,11 @@ class VaultPool {
         set_vault(answer(200, R"({"value":")" + value +
                                   R"(","id":"https://contoso-pool.vault.azure.net/secrets/)"
                                   R"(storage-key/1","attributes":{"enabled":true}})"));
+    }
+    // Another secret in the vault (the registry keys).
+    void set_other_secret(const std::string& name, const std::string& value) {
+        std::lock_guard lock(m_mutex);
+        m_other_secrets[name] = value;
     }
     void set_vault(ScriptedResponse response) {
         std::lock_guard lock(m_mutex);
@@ -131,6 +144,7 @@ class VaultPool {
     std::string m_ca_file;
     std::mutex m_mutex;
     ScriptedResponse m_vault_answer;
+    std::map<std::string, std::string> m_other_secrets;
     ScriptedResponse m_token_answer;
     std::string m_document;
 };
@@ -459,4 +473,73 @@ TEST_CASE("key vault: the test-only vault options take only https and an existin
         {"--test-key-vault-ca", pool.sandbox().path("missing.pem"), "reconcile"}));
     CHECK(no_ca.exit_code == 2);
     CHECK_THAT(no_ca.err, Contains("must be an existing PEM file"));
+}
+
+TEST_CASE("key vault: the registry keys come from the vault, the previous one only in a rotation",
+          "[vault]") {
+    VaultPool pool;
+    RecordingHelper helper(pool.sandbox());
+    const std::string current = "Q3VycmVudFJlZ2lzdHJ5S2V5Rm9yVGhlUG9vbDAxMjM0NTY3ODk=";
+    const std::string previous = "UHJldmlvdXNSZWdpc3RyeUtleUZvclRoZVBvb2wwMTIzNDU2Nzg=";
+    pool.set_other_secret("pool-registry-key", current);
+    pool.set_other_secret("pool-registry-key-old", previous);
+    const std::string share = R"({"dsvmPool": {"share": {"source": ")" + std::string(k_source) +
+                              R"("}, "keyVault": {"vault": "contoso-pool", "secrets": )";
+    pool.serve_pool(share +
+                    R"({"storageAccountKey": "storage-key", "registryKey": )"
+                    R"("pool-registry-key", "previousRegistryKey": "pool-registry-key-old"}}}})");
+
+    const auto rotation = pool.agent({"reconcile"});
+    INFO(rotation.out << rotation.err);
+    CHECK(rotation.exit_code == 0);
+    auto held = read_registry_keys(Root(pool.sandbox().path()));
+    REQUIRE(held.ok());
+    CHECK(held->current.view() == current);
+    CHECK(held->previous.view() == previous);
+    CHECK(mode_of(pool.sandbox().path("etc/dsvm-agent/credentials/registry.key")) == 0600);
+    CHECK(mode_of(pool.sandbox().path("etc/dsvm-agent/credentials/registry.previous.key")) == 0600);
+    // Only ids are shown.
+    const std::string status_text = pool.agent({"status", "--json"}).out;
+    CHECK_THAT(status_text, Contains("registry key " + registry_key_id(current) + " stored"));
+    CHECK_THAT(status_text, !Contains(current) && !Contains(previous));
+
+    // The rotation is over: without previousRegistryKey, the previous key file goes.
+    pool.serve_pool(share + R"({"storageAccountKey": "storage-key", "registryKey": )"
+                            R"("pool-registry-key"}}}})");
+    const auto done = pool.agent({"reconcile"});
+    INFO(done.out << done.err);
+    CHECK(done.exit_code == 0);
+    held = read_registry_keys(Root(pool.sandbox().path()));
+    REQUIRE(held.ok());
+    CHECK(held->current.view() == current);
+    CHECK(held->previous.empty());
+    CHECK_FALSE(pool.sandbox().exists("etc/dsvm-agent/credentials/registry.previous.key"));
+}
+
+TEST_CASE("key vault: a pass that cannot load the metadata guard reads no key and makes nothing",
+          "[vault]") {
+    VaultPool pool;
+    RecordingHelper helper(pool.sandbox());
+    // nft, as broken as a missing kernel module makes it: bound over the real one in the test's
+    // own mount namespace.
+    const std::string broken = pool.sandbox().write(
+        "nft.sh",
+        "#!/bin/sh\necho 'Error: Could not process rule: Operation not supported' >&2\n"
+        "exit 1\n",
+        0755);
+    REQUIRE(::mount(broken.c_str(), "/usr/sbin/nft", nullptr, MS_BIND, nullptr) == 0);
+    const auto pass = pool.agent({"reconcile"});
+    ::umount2("/usr/sbin/nft", MNT_DETACH);
+    INFO(pass.out << pass.err);
+    CHECK(pass.exit_code == 1);
+    const auto status = pool.status();
+    CHECK(status["result"] == "failed");
+    const auto problems = vault_problems(status);
+    REQUIRE(problems.size() == 1);
+    CHECK_THAT(problems[0], Contains("pool users can ask the metadata service for this VM's "
+                                     "managed identity token"));
+    CHECK_THAT(problems[0], Contains("Operation not supported"));
+    CHECK(pool.vault().requests().empty());
+    CHECK_FALSE(pool.sandbox().exists("etc/dsvm-agent/credentials/acct.cred"));
+    CHECK(helper.calls().empty());
 }
