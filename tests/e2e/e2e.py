@@ -164,7 +164,8 @@ def make_payload(run, agent, fake_imds, deb, handler_zip):
         shutil.rmtree(run.payload)
     os.makedirs(run.payload)
     for name in ("install.sh", "dsvm-fake-imds.service", "dsvm-agent-e2e.conf",
-                 "fake_wireserver.py", "waagent.conf", "walinuxagent-e2e.conf"):
+                 "fake_wireserver.py", "fake_keyvault.py", "waagent.conf",
+                 "walinuxagent-e2e.conf"):
         shutil.copy(os.path.join(HERE, "payload", name), run.payload)
     if handler_zip:
         shutil.copy(handler_zip, run.payload)

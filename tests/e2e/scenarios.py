@@ -1161,6 +1161,7 @@ def jupyterhub(run, report):
                   "systemctl daemon-reload", timeout=120)
 
 
+from scenario_key_vault import key_vault  # noqa: E402 (it uses this module's helpers)
 from scenario_waagent import waagent  # noqa: E402 (it uses this module's helpers)
 
 SCENARIOS = {
@@ -1169,6 +1170,7 @@ SCENARIOS = {
     "ssh": ssh,
     "jupyterhub": jupyterhub,
     "key-rotation": key_rotation,
+    "key-vault": key_vault,
     "secrets": secrets_nowhere,
     "reboot": reboot,
     "storage-down": storage_down,

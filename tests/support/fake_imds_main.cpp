@@ -20,18 +20,21 @@ struct Options {
     std::string document;
     std::string port_file;
     std::string env_file;
+    std::string token_file;
     long fail_first = 0;
     int fail_status = 410;
 };
 
 void print_usage() {
     std::cerr << "usage: dsvm-fake-imds --document FILE [--port-file FILE] [--env-file FILE]\n"
-                 "                      [--fail-first N [--fail-status CODE]]\n"
+                 "                      [--token-file FILE] [--fail-first N [--fail-status CODE]]\n"
                  "Serves FILE as IMDS /metadata/instance on 127.0.0.1 at an ephemeral port.\n"
                  "--port-file FILE gets the port, --env-file FILE the line\n"
                  "IMDS_URL=http://127.0.0.1:PORT (a systemd EnvironmentFile=); under systemd,\n"
                  "READY=1 follows both, so units ordered after this one can read them.\n"
-                 "--fail-first N answers the first N requests with CODE (default 410).\n";
+                 "--fail-first N answers the first N requests with CODE (default 410).\n"
+                 "/metadata/identity/oauth2/token answers the content of the --token-file FILE\n"
+                 "(re-read per request), or 400 \"Identity not found\" when it is missing.\n";
 }
 
 std::optional<long> parse_number(std::string_view text, long low, long high) {
@@ -48,7 +51,7 @@ std::optional<Options> parse_arguments(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string_view flag = argv[i];
         if (flag != "--document" && flag != "--port-file" && flag != "--env-file" &&
-            flag != "--fail-first" && flag != "--fail-status") {
+            flag != "--token-file" && flag != "--fail-first" && flag != "--fail-status") {
             std::cerr << "dsvm-fake-imds: unknown option " << flag << "\n";
             return std::nullopt;
         }
@@ -63,6 +66,8 @@ std::optional<Options> parse_arguments(int argc, char** argv) {
             options.port_file = value;
         } else if (flag == "--env-file") {
             options.env_file = value;
+        } else if (flag == "--token-file") {
+            options.token_file = value;
         } else if (flag == "--fail-first") {
             const auto number = parse_number(value, 0, 1'000'000);
             if (!number) {
@@ -98,7 +103,16 @@ int serve(const Options& options) {
 
     dsvm::test::FakeHttpServer server;
     std::atomic<long> served{0};
-    server.set_handler([&options, &served](const dsvm::test::RecordedRequest&) {
+    server.set_handler([&options, &served](const dsvm::test::RecordedRequest& request) {
+        if (request.target.rfind("/metadata/identity/oauth2/token?", 0) == 0) {
+            auto token = options.token_file.empty() ? dsvm::Result<std::string>(std::string())
+                                                    : dsvm::read_file(options.token_file);
+            if (options.token_file.empty() || !token) {
+                return dsvm::test::ScriptedResponse{
+                    400, R"({"error":"invalid_request","error_description":"Identity not found"})"};
+            }
+            return dsvm::test::ScriptedResponse{200, std::move(token).value()};
+        }
         if (served.fetch_add(1) < options.fail_first) {
             return dsvm::test::ScriptedResponse{
                 options.fail_status, R"({"error":"scripted failure from dsvm-fake-imds"})"};
