@@ -2,9 +2,16 @@
 
 #include <string>
 
+#include <unistd.h>
+
+#include <mutex>
+
+#include "agent/engine.h"
 #include "agent/key_vault.h"
+#include "mount/mounter.h"
 #include "support/fake_clock.h"
 #include "support/fake_http_server.h"
+#include "support/sandbox.h"
 
 using Catch::Matchers::Contains;
 using dsvm::test::FakeClock;
@@ -253,6 +260,119 @@ TEST_CASE("key vault: an unusable answer is refused, and no value leaks into err
     REQUIRE_FALSE(no_expiry.ok());
     CHECK_THAT(no_expiry.error.message, Contains("unusable"));
     CHECK_THAT(no_expiry.error.message, !Contains(k_token));
+}
+
+}  // namespace dsvm
+
+namespace dsvm {
+namespace {
+
+// nft as the guard finds it once loaded: `list table` shows the rule, everything else succeeds.
+class LoadedGuardRunner final : public ProcessRunner {
+  public:
+    Result<CommandResult> run(const std::vector<std::string>& argv, std::string_view,
+                              std::chrono::milliseconds) override {
+        if (argv.size() > 1 && argv[1] == "list") {
+            return CommandResult{
+                0, "table ip dsvm_agent_metadata { ip daddr 169.254.169.254 meta skuid != 0 drop }",
+                ""};
+        }
+        return CommandResult{0, "", ""};
+    }
+};
+
+}  // namespace
+
+TEST_CASE("key vault: a daemon reads on its schedule, again after a failure, and on request",
+          "[vault]") {
+    test::Sandbox sandbox;
+    sandbox.write("etc/dsvm-agent/pool.json",
+                  R"({"keyVault": {"vault": "contoso", "refreshInterval": 600, )"
+                  R"("secrets": {"registryKey": "pool-registry-key"}}})");
+    const std::string registry_key = "UmVnaXN0cnlLZXlGb3JUaGVTY2hlZHVsZVRlc3QwMTIzNDU=";
+    FakeHttpServer imds;
+    imds.set_default(answer(200, token_body()));
+    FakeHttpServer vault(false);
+    std::mutex mutex;
+    ScriptedResponse vault_answer = answer(200, secret_body(registry_key));
+    vault.set_handler([&](const RecordedRequest&) {
+        std::lock_guard lock(mutex);
+        return vault_answer;
+    });
+    const auto set_vault = [&](ScriptedResponse response) {
+        std::lock_guard lock(mutex);
+        vault_answer = std::move(response);
+    };
+    const auto reads = [&] { return vault.requests().size(); };
+
+    LibmountMounter mounter;
+    FakeClock clock;
+    LoadedGuardRunner runner;
+    Engine engine(Root(sandbox.path()), AgentPaths{}, nullptr, mounter, clock, runner);
+    CurlHttpClient http;
+    KeyVaultClient client(http, clock, KeyVaultEndpoints{imds.base_url(), vault.base_url(), ""},
+                          RetryPolicy{}, 3);
+    engine.set_key_vault(&client);
+    PassOptions daemon;
+    daemon.full = false;
+    const auto pass = [&](const PassOptions& options) {
+        const PassOutcome outcome = engine.reconcile(options);
+        INFO(outcome.status.message);
+        return outcome.exit_status;
+    };
+
+    CHECK(pass(daemon) == 0);  // the first pass reads
+    CHECK(reads() == 1);
+    CHECK(sandbox.read("etc/dsvm-agent/credentials/registry.key") == registry_key + "\n");
+    CHECK(pass(daemon) == 0);  // not due
+    clock.advance(std::chrono::seconds(599));
+    CHECK(pass(daemon) == 0);
+    CHECK(reads() == 1);
+    clock.advance(std::chrono::seconds(2));  // refreshInterval has passed
+    CHECK(pass(daemon) == 0);
+    CHECK(reads() == 2);
+
+    // A failed read is tried again at the next pass, however recent.
+    set_vault(answer(404, vault_error("SecretNotFound", "")));
+    clock.advance(std::chrono::seconds(601));
+    CHECK(pass(daemon) == 1);
+    CHECK(pass(daemon) == 1);
+    CHECK(reads() == 4);
+    set_vault(answer(200, secret_body(registry_key)));
+    CHECK(pass(daemon) == 0);
+    CHECK(pass(daemon) == 0);
+    CHECK(reads() == 5);
+
+    // adduser and deluser read only when a key file is missing.
+    PassOptions request;
+    request.key_read = KeyRead::IfMissing;
+    CHECK(pass(request) == 0);
+    CHECK(reads() == 5);
+    REQUIRE(::unlink(sandbox.path("etc/dsvm-agent/credentials/registry.key").c_str()) == 0);
+    CHECK(pass(request) == 0);
+    CHECK(reads() == 6);
+    // And a daemon pass reads at once when one is missing, due or not.
+    REQUIRE(::unlink(sandbox.path("etc/dsvm-agent/credentials/registry.key").c_str()) == 0);
+    CHECK(pass(daemon) == 0);
+    CHECK(reads() == 7);
+
+    // reconcile, and `systemctl reload`, read whatever the schedule.
+    PassOptions admin;
+    admin.key_read = KeyRead::Always;
+    CHECK(pass(admin) == 0);
+    CHECK(reads() == 8);
+
+    // The status of a pass that did not read says when the keys were last read.
+    CHECK(pass(daemon) == 0);
+    CHECK(reads() == 8);
+    const auto status = engine.last_status();
+    REQUIRE(status.ok());
+    bool reported = false;
+    for (const auto& source : status->sources) {
+        reported = reported || (source.name == "Key Vault contoso" && source.state == "used" &&
+                                source.detail.find("read ") != std::string::npos);
+    }
+    CHECK(reported);
 }
 
 }  // namespace dsvm
