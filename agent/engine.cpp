@@ -11,7 +11,6 @@
 #include "agent/observe.h"
 #include "common/file_lock.h"
 #include "common/fs.h"
-#include "mount/options.h"
 
 namespace dsvm {
 
@@ -247,7 +246,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
             status.problems.push_back("keyVault: " + *guard.problem);
             return stop_early(failure("keyVault: " + *guard.problem));
         }
-        read_vault_keys(loaded->config, options, status);
+        read_vault_keys(loaded->config, desired.credentials_name, options, status);
     }
 
     auto state = read_state();
@@ -377,8 +376,8 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     return outcome;
 }
 
-void Engine::read_vault_keys(const PoolConfig& config, const PassOptions& options,
-                             RunStatus& status) {
+void Engine::read_vault_keys(const PoolConfig& config, const std::string& account,
+                             const PassOptions& options, RunStatus& status) {
     if (!config.key_vault) {
         return;
     }
@@ -391,9 +390,6 @@ void Engine::read_vault_keys(const PoolConfig& config, const PassOptions& option
             "which issues the managed identity's token");
         return;
     }
-    const std::string account = config.share && config.share->type == ShareType::Smb
-                                    ? credentials_name(config.share->source)
-                                    : std::string();
     const auto now = m_clock.now();
     const bool missing = vault_key_file_missing(vault, m_root, account);
     bool due = missing;

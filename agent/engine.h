@@ -107,8 +107,10 @@ class Engine {
     void write_failed_status(const RunStatus& status);
     RunStatus new_status(const std::string& result, const std::string& message) const;
     // Reads keyVault's keys into their files when due (non-dry-run passes, under the pass
-    // lock); adds the source report and any problems to `status`.
-    void read_vault_keys(const PoolConfig& config, const PassOptions& options, RunStatus& status);
+    // lock); adds the source report and any problems to `status`. `account` is the SMB share's
+    // credentials name (DesiredState), empty when there is none.
+    void read_vault_keys(const PoolConfig& config, const std::string& account,
+                         const PassOptions& options, RunStatus& status);
 
     // The per-instance pass lock, <state dir>/pass.lock, waited for up to two minutes.
     Result<Fd> lock_pass();

@@ -262,6 +262,23 @@ TEST_CASE("fake http server: serves the queue in order, then the default", "[htt
     CHECK(fourth->body == "default");
 }
 
+namespace {
+
+// Connects a raw TCP client to the server on loopback.
+dsvm::Fd connect_to(const FakeHttpServer& server) {
+    dsvm::Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(client);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(server.port());
+    REQUIRE(::connect(client.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) ==
+            0);
+    return client;
+}
+
+}  // namespace
+
 TEST_CASE("fake http server: stops promptly while a connection hangs", "[http]") {
     // Given a client stuck on a hanging response, we expect the server's destructor not to wait
     // for that client.
@@ -269,14 +286,7 @@ TEST_CASE("fake http server: stops promptly while a connection hangs", "[http]")
     {
         FakeHttpServer server;
         server.enqueue(hanging());
-        dsvm::Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        REQUIRE(client);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        address.sin_port = htons(server.port());
-        REQUIRE(::connect(client.get(), reinterpret_cast<const sockaddr*>(&address),
-                          sizeof address) == 0);
+        const dsvm::Fd client = connect_to(server);
         const std::string request = "GET / HTTP/1.1\r\nMetadata: true\r\n\r\n";
         REQUIRE(::send(client.get(), request.data(), request.size(), MSG_NOSIGNAL) ==
                 static_cast<ssize_t>(request.size()));
@@ -312,19 +322,6 @@ HttpRequest https_request(std::string url, std::string ca_file) {
     request.connect_timeout = 1000ms;
     request.total_timeout = 3000ms;
     return request;
-}
-
-// Connects a raw TCP client to the server on loopback.
-dsvm::Fd connect_to(const FakeHttpServer& server) {
-    dsvm::Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    REQUIRE(client);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(server.port());
-    REQUIRE(::connect(client.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) ==
-            0);
-    return client;
 }
 
 }  // namespace
