@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "agent/engine.h"
 #include "bench/bench_util.h"
 #include "common/fs.h"
 #include "common/process.h"
+#include "engine/engine.h"
 #include "mount/mounter.h"
 #include "users/accounts.h"
 #include "users/registry.h"

@@ -1,4 +1,4 @@
-# Install rules for everything but the binary (agent/CMakeLists.txt installs that), the .deb
+# Install rules for everything but the binary (cli/CMakeLists.txt installs that), the .deb
 # (CPack), and the VM extension's handler package (target handler-zip). docs/packaging.md
 # describes the result.
 

@@ -9,8 +9,8 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "agent/imds.h"
 #include "common/clock.h"
+#include "config/imds.h"
 #include "support/fake_http_server.h"
 
 namespace {

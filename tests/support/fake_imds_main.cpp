@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "agent/notify.h"
 #include "common/fs.h"
+#include "service/notify.h"
 #include "support/fake_http_server.h"
 
 namespace {

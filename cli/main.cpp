@@ -1,0 +1,55 @@
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <initializer_list>
+
+#include "cli/cli.h"
+
+namespace {
+
+// Some commands hold a secret in memory: the storage key (credentials set, extension enable),
+// the VM's private key (extension enable), a clear password (adduser --password-stdin), the
+// registry's key (every pass, once the registry is signed). A core dump would copy it to disk,
+// so none is ever written: the process is not dumpable (which also keeps other processes of its
+// uid out of its memory and /proc files), and the core limit is 0, soft and hard, so the helpers
+// it runs (mount.cifs, useradd, ...) inherit it and cannot raise it (docs/operation.md, "Secrets
+// in memory").
+bool forbid_core_dumps() {
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        std::fprintf(stderr, "dsvm-agent: cannot make the process non-dumpable: %s\n",
+                     std::strerror(errno));
+        return false;
+    }
+    const rlimit none{0, 0};
+    if (::setrlimit(RLIMIT_CORE, &none) != 0) {
+        std::fprintf(stderr, "dsvm-agent: cannot set the core size limit to 0: %s\n",
+                     std::strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // First, before any secret can be read.
+    if (!forbid_core_dumps()) {
+        return 1;
+    }
+    // mount.cifs takes a password from these if they are set, and libmount runs it with our
+    // environment: keys must come only from the credentials file.
+    for (const char* name : {"PASSWD", "PASSWD_FD", "PASSWD_FILE"}) {
+        ::unsetenv(name);
+    }
+    try {
+        return dsvm::run_cli(argc, argv);
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "dsvm-agent: fatal: %s\n", error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,136 @@
+// One reconcile pass: observe → plan → apply → report (DESIGN.md §2).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/clock.h"
+#include "common/deadline.h"
+#include "common/fd.h"
+#include "common/process.h"
+#include "common/root.h"
+#include "config/imds.h"
+#include "config/key_vault.h"
+#include "config/loader.h"
+#include "engine/key_sync.h"
+#include "engine/plan.h"
+#include "engine/status.h"
+#include "engine/users_phase.h"
+#include "mount/mounter.h"
+#include "users/name_service.h"
+
+namespace dsvm {
+
+// Where the agent's files live, as paths inside the root.
+struct AgentPaths {
+    std::string config_file = "/etc/dsvm-agent/pool.json";
+    std::string state_dir = "/var/lib/dsvm-agent";
+};
+
+// When a pass reads the keys keyVault names (every pass still reads them when a key file is
+// missing, the last read failed, or the last mount failed).
+enum class KeyRead {
+    WhenDue,    // once keyVault.refreshInterval has passed since the last read (the daemon)
+    Always,     // a reconcile asked for by an admin (`reconcile`, `systemctl reload`)
+    IfMissing,  // adduser, deluser: only when a key file is missing
+};
+
+struct PassOptions {
+    // Plan only: nothing is changed and nothing is written, not even the status file.
+    bool dry_run = false;
+    // Write an "invalid config" status (the daemon does; a one-shot reconcile exits 2 and
+    // leaves the disk as it was).
+    bool record_invalid = false;
+    // adduser/deluser: a registry change to make under the registry lock during the pass.
+    const RegistryChange* request = nullptr;
+    // Check every user's home, keys and link even if nothing seems to have changed. The daemon
+    // passes false: it skips that work while the users fingerprint holds (at most an hour).
+    bool full = true;
+    KeyRead key_read = KeyRead::WhenDue;
+};
+
+struct PassOutcome {
+    int exit_status = 0;  // 0 converged, 1 something failed, 2 invalid config
+    RunStatus status;
+    Plan plan;
+    std::optional<PoolConfig> config;
+    std::vector<std::string> planned_users;  // dry run: account changes it would make
+    std::optional<Error> request_error;      // the adduser/deluser request was refused
+};
+
+class Engine {
+  public:
+    // imds may be null (metadata disabled). Names and IDs taken outside the account files are
+    // asked of the system's name service when the root is "/" (name_service_for).
+    Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, Clock& clock,
+           ProcessRunner& runner);
+    ~Engine();
+
+    // The client keyVault's keys are read with; null (the default) makes a pool config with
+    // keyVault report that its keys cannot be read.
+    void set_key_vault(KeyVaultClient* vault) { m_vault = vault; }
+
+    PassOutcome reconcile(const PassOptions& options);
+    // Unmounts the share the agent mounted (the `unmount` command); never a foreign mount.
+    PassOutcome unmount_share();
+
+    // The last pass's status, or an error if none was recorded.
+    Result<RunStatus> last_status() const;
+    // Whether the share in `status` is mounted right now (nullopt when it cannot be told).
+    std::optional<bool> share_mounted_now(const RunStatus& status);
+
+    std::string status_file() const;
+    // The pool config from its sources, as a pass would load it.
+    Result<LoadedConfig> load();
+    // What the agent manages on this instance (state.json).
+    Result<AgentState> read_state() const;
+    // Writes state.json atomically.
+    Result<void> write_state(const AgentState& state);
+
+    // The gate every access to the share goes through (a dead server is reported, not waited
+    // for); it lives as long as the engine, so a daemon's passes share it.
+    DeadlineGate& share_gate() { return m_share_gate; }
+    // The same for the system's name service (LDAP, SSSD...), and the service itself.
+    DeadlineGate& names_gate() { return m_names_gate; }
+    const std::shared_ptr<NameService>& names() const { return m_names; }
+
+  private:
+    std::string state_file() const;
+    std::string cache_file() const;
+    std::string intent_file() const;
+    // Writes state, cache and status; the first failure is returned.
+    Result<void> record(const AgentState& state, const nlohmann::json& cache_update,
+                        const RunStatus& status);
+    Result<void> write_status(const RunStatus& status);
+    // write_status for a pass that stopped early; a failure is logged.
+    void write_failed_status(const RunStatus& status);
+    RunStatus new_status(const std::string& result, const std::string& message) const;
+    // Reads keyVault's keys into their files when due (non-dry-run passes, under the pass
+    // lock); adds the source report and any problems to `status`. `account` is the SMB share's
+    // credentials name (DesiredState), empty when there is none.
+    void read_vault_keys(const PoolConfig& config, const std::string& account,
+                         const PassOptions& options, RunStatus& status);
+
+    // The per-instance pass lock, <state dir>/pass.lock, waited for up to two minutes.
+    Result<Fd> lock_pass();
+
+    Root m_root;
+    AgentPaths m_paths;
+    ImdsClient* m_imds;
+    Mounter& m_mounter;
+    Clock& m_clock;
+    ProcessRunner& m_runner;
+    std::shared_ptr<NameService> m_names;
+    DeadlineGate m_share_gate{"share"};
+    DeadlineGate m_names_gate{"the system's name service"};
+    KeyVaultClient* m_vault = nullptr;
+    // The daemon's schedule for keyVault: the config last read, when, and whether to read again
+    // at the next pass whatever the schedule (the read or a mount failed).
+    std::optional<KeyVaultConfig> m_vault_read_config;
+    std::chrono::steady_clock::time_point m_vault_next_read{};
+    bool m_vault_read_again = true;
+    SourceReport m_vault_report;
+};
+
+}  // namespace dsvm

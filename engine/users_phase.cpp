@@ -1,0 +1,659 @@
+#include "engine/users_phase.h"
+
+#include <fmt/format.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "common/text.h"
+#include "engine/users_intent.h"
+#include "engine/users_plan.h"
+#include "mount/automount.h"
+#include "mount/credentials.h"
+#include "mount/options.h"
+#include "users/accounts.h"
+#include "users/notebooks.h"
+#include "users/registry_store.h"
+#include "users/ssh_keys.h"
+#include "users/sudo.h"
+
+namespace dsvm {
+
+namespace {
+
+// Even when nothing seems to have changed, every user's home, keys and link are checked again
+// this often, so damage done on the instance (a deleted link) is repaired.
+constexpr std::int64_t k_full_check_seconds = 3600;
+
+// At most this many names in a line that lists accounts.
+constexpr std::size_t k_names_shown = 10;
+
+bool per_user_smb(const ShareConfig& share) {
+    return share.type == ShareType::Smb && share.smb_access == SmbAccess::PerUser;
+}
+
+// Records one step when it changed something or failed.
+void record(std::vector<ActionOutcome>& outcomes, std::string description, Result<bool> done) {
+    if (!done) {
+        outcomes.push_back({std::move(description), false, done.error().message});
+    } else if (*done) {
+        outcomes.push_back({std::move(description), true, {}});
+    }
+}
+
+// Brings /etc/sudoers.d/dsvm-agent in line with sudoAuthentication. A drop-in that cannot be
+// brought in line is removed, so a failure never leaves more than the config grants: sudo for
+// the pool's users then waits for a pass that can write it.
+void sync_sudoers(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes) {
+    auto installed = install_sudoers(phase.root, phase.runner, phase.config.sudo_authentication);
+    if (!installed) {
+        const std::string path = phase.root.path(k_sudoers_path);
+        const bool removed = ::unlink(path.c_str()) == 0;
+        outcomes.push_back({"install sudoers drop-in " + std::string(k_sudoers_path), false,
+                            installed.error().message +
+                                (removed ? "; the old drop-in was removed (no pool user has sudo "
+                                           "until it can be written)"
+                                         : "")});
+        return;
+    }
+    record(outcomes, "install sudoers drop-in " + std::string(k_sudoers_path), installed);
+}
+
+bool sudoers_exist(const UsersPhase& phase) {
+    struct stat info {};
+    return ::lstat(phase.root.path(k_sudoers_path).c_str(), &info) == 0;
+}
+
+std::string names_list(const std::vector<std::string>& names) {
+    std::string out;
+    for (std::size_t i = 0; i < names.size() && i < k_names_shown; ++i) {
+        out += (i == 0 ? "" : ", ") + names[i];
+    }
+    if (names.size() > k_names_shown) {
+        out += fmt::format(" and {} more", names.size() - k_names_shown);
+    }
+    return out;
+}
+
+// The home, keys and link of an active user: all on the instance's own disk.
+void ensure_user_files(const UsersPhase& phase, const RegistryUser& user,
+                       std::vector<ActionOutcome>& outcomes) {
+    const std::string home = "/home/" + user.name;
+    record(outcomes, "create home " + home, create_home(phase.root, home, user.uid, user.gid));
+    record(outcomes, fmt::format("write SSH keys of {}", user.name),
+           write_authorized_keys(phase.root, home, user.uid, user.gid, user.ssh_keys));
+    const ShareConfig& share = *phase.config.share;
+    const std::string target =
+        per_user_smb(share)
+            ? notebook_mount_path(user.name)
+            : share.mount_point + "/" + notebook_folder(phase.config.notebooks, user.name);
+    auto link = ensure_notebook_link(phase.root, home, user.uid, user.gid, target);
+    if (!link) {
+        outcomes.push_back({"link " + home + "/notebooks/remote", false, link.error().message});
+    } else if (*link != LinkChange::Unchanged) {
+        outcomes.push_back({"link " + home + "/notebooks/remote to " + target, true, {}});
+    }
+}
+
+// A user who may no longer log in keeps no keys. A missing home has none to remove.
+void remove_keys(const UsersPhase& phase, const RegistryUser& user,
+                 std::vector<ActionOutcome>& outcomes) {
+    const std::string home = "/home/" + user.name;
+    struct stat info {};
+    if (::lstat(phase.root.path(home).c_str(), &info) != 0) {
+        return;
+    }
+    record(outcomes, fmt::format("remove the SSH keys of {}", user.name),
+           write_authorized_keys(phase.root, home, user.uid, user.gid, {}));
+}
+
+// Every active user's notebook folder on the share, in one access under the deadline.
+void ensure_share_folders(const UsersPhase& phase, const std::vector<RegistryUser>& users,
+                          std::vector<ActionOutcome>& outcomes) {
+    struct Folder {
+        std::string user;
+        std::string path;
+        std::uint32_t uid = 0;
+        std::uint32_t gid = 0;
+    };
+    if (users.empty()) {
+        return;
+    }
+    std::vector<Folder> folders;
+    for (const RegistryUser& user : users) {
+        folders.push_back(
+            {user.name, notebook_folder(phase.config.notebooks, user.name), user.uid, user.gid});
+    }
+    const std::string share_dir = phase.root.path(phase.config.share->mount_point);
+    const bool owners = !per_user_smb(*phase.config.share);
+    auto done = phase.share_gate.run<std::vector<ActionOutcome>>(
+        k_share_write_limit,
+        [folders = std::move(folders), share_dir, owners]() -> Result<std::vector<ActionOutcome>> {
+            std::vector<ActionOutcome> made;
+            for (const Folder& folder : folders) {
+                // On SMB per-user the folder is reached only through the user's own mount of it.
+                record(
+                    made, fmt::format("make notebook folder {} for {}", folder.path, folder.user),
+                    owners ? ensure_notebook_folder(share_dir, folder.path, folder.uid, folder.gid)
+                           : ensure_share_folder(share_dir, folder.path));
+            }
+            return made;
+        });
+    if (!done) {
+        outcomes.push_back({"make notebook folders on the share", false, done.error().message});
+        return;
+    }
+    outcomes.insert(outcomes.end(), done->begin(), done->end());
+}
+
+// autofs re-reads its maps on a reload; reload-or-restart also starts it when it is stopped.
+// Only on the real root: a sandbox's autofs is not the host's.
+void reload_autofs(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes) {
+    if (!phase.root.is_host()) {
+        return;
+    }
+    const std::string description = "reload autofs.service for per-user notebook mounts";
+    auto ran = phase.runner.run({"/usr/bin/systemctl", "reload-or-restart", "autofs.service"});
+    if (!ran) {
+        outcomes.push_back({description, false, ran.error().message});
+    } else if (ran->exit_code != 0) {
+        outcomes.push_back({description, false,
+                            "systemctl reload-or-restart autofs.service failed (is the autofs "
+                            "package installed?): " +
+                                std::string(printable(ran->err))});
+    } else {
+        outcomes.push_back({description, true, {}});
+    }
+}
+
+// The autofs map of every active managed user's notebook mount (docs/users.md).
+void ensure_notebook_automount(const UsersPhase& phase, const std::vector<RegistryUser>& active,
+                               const AgentState& state, std::vector<ActionOutcome>& outcomes) {
+    const ShareConfig& share = *phase.config.share;
+    std::vector<NotebookMount> mounts;
+    mounts.reserve(active.size());
+    for (const RegistryUser& user : active) {
+        if (state.users.count(user.name) != 0) {
+            mounts.push_back({user.name, user.uid, user.gid,
+                              notebook_folder(phase.config.notebooks, user.name)});
+        }
+    }
+    const std::string map = render_notebook_map(share.source, mounts, share.options,
+                                                credentials_path(credentials_name(share.source)));
+    auto installed = install_notebook_automount(phase.root, map);
+    if (!installed) {
+        outcomes.push_back({"write the notebook mount map " + std::string(k_notebook_map_path),
+                            false, installed.error().message});
+        return;
+    }
+    if (installed->map_changed) {
+        outcomes.push_back({fmt::format("write the notebook mount map {} ({} users)",
+                                        k_notebook_map_path, mounts.size()),
+                            true,
+                            {}});
+    }
+    if (installed->map_changed || installed->master_changed) {
+        reload_autofs(phase, outcomes);
+    }
+}
+
+void note_state(const UsersPlan& plan, const std::vector<AccountOutcome>& outcomes,
+                AgentState& state) {
+    for (size_t i = 0; i < plan.changes.size() && i < outcomes.size(); ++i) {
+        if (!outcomes[i].ok) {
+            continue;
+        }
+        if (const auto* create = std::get_if<CreateAccount>(&plan.changes[i])) {
+            state.users.insert(create->name);
+        } else if (const auto* lock = std::get_if<LockAccount>(&plan.changes[i])) {
+            state.locked.insert(lock->name);
+        } else if (const auto* unlock = std::get_if<UnlockAccount>(&plan.changes[i])) {
+            state.locked.erase(unlock->name);
+        } else if (const auto* groups = std::get_if<SetSupplementaryGroups>(&plan.changes[i])) {
+            // Only non-empty lists are kept: with thousands of users the state file is read on
+            // every pass.
+            if (groups->wanted.empty()) {
+                state.groups.erase(groups->user);
+            } else {
+                state.groups[groups->user] = groups->wanted;
+            }
+        }
+    }
+}
+
+// Adds to the state's record of each user's groups every group a SetSupplementaryGroups of the
+// plan may grant; true when that changed the record.
+bool widen_groups(const UsersPlan& plan, AgentState& state) {
+    bool widened = false;
+    for (const auto& change : plan.changes) {
+        const auto* groups = std::get_if<SetSupplementaryGroups>(&change);
+        if (groups == nullptr || groups->wanted.empty()) {
+            continue;
+        }
+        std::vector<std::string>& recorded = state.groups[groups->user];
+        for (const auto& group : groups->wanted) {
+            if (std::find(recorded.begin(), recorded.end(), group) == recorded.end()) {
+                recorded.push_back(group);
+                widened = true;
+            }
+        }
+        std::sort(recorded.begin(), recorded.end());
+    }
+    return widened;
+}
+
+std::string stat_stamp(const std::string& path) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) {
+        return "-";
+    }
+    return fmt::format("{}:{}:{}.{}", info.st_ino, info.st_size, info.st_mtim.tv_sec,
+                       info.st_mtim.tv_nsec);
+}
+
+// Everything the users phase reads, as cheap identities: the registry, the keys, the config's
+// users and layout, and the account files. Equal fingerprints mean an equal result.
+Result<std::string> users_fingerprint(const UsersPhase& phase, const RegistryStore& store,
+                                      const RegistryKeys& keys) {
+    auto registry = phase.share_gate.run<std::string>(
+        k_share_read_limit, [store]() -> Result<std::string> { return store.stamp(); });
+    if (!registry) {
+        return registry.error();
+    }
+    std::string text = *registry + "|" + keys.current_id + "," + keys.previous_id;
+    text += "|" + to_json(phase.config).dump();
+    for (const char* file : {"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"}) {
+        text += "|" + stat_stamp(phase.root.path(file));
+    }
+    return text;
+}
+
+// Names and IDs of new accounts that something outside the account files holds: the NIS compat
+// entries in passwd and group, and the system's name service. The local files themselves are
+// the plan's to judge (an interrupted pass's leftovers included), so what they hold is not asked.
+// The name service may wait on a network directory (LDAP, SSSD), so it is asked under a
+// deadline; without an answer, no account is created.
+std::map<std::string, std::string> taken_elsewhere(const UsersPhase& phase,
+                                                   const std::vector<RegistryUser>& users,
+                                                   const AccountFiles& files,
+                                                   const AccountView& view) {
+    struct Candidate {
+        std::string name;
+        std::uint32_t uid = 0;
+        std::uint32_t gid = 0;
+    };
+    std::map<std::string, std::string> taken;
+    std::vector<Candidate> ask;
+    const NisCompat users_nis = parse_nis_compat(files.passwd);
+    const NisCompat groups_nis = parse_nis_compat(files.group);
+    const bool host = phase.root.is_host();
+    for (const RegistryUser& user : users) {
+        if (user.deleted || view.user(user.name) != nullptr) {
+            continue;
+        }
+        for (const auto& [answer, asked] : {std::pair{users_nis.name(user.name), "user name"},
+                                            std::pair{groups_nis.name(user.name), "group name"}}) {
+            // On the real root the name service answers for wildcards and netgroups below.
+            if (answer.state == NameState::Taken || (answer.state == NameState::Unknown && !host)) {
+                taken[user.name] = fmt::format("pool user '{}' is not created: its {} is {}",
+                                               user.name, asked, describe(answer));
+            }
+        }
+        if (taken.count(user.name) == 0 && view.group(user.name) == nullptr &&
+            view.user_by_uid(user.uid) == nullptr && view.group_by_gid(user.gid) == nullptr) {
+            ask.push_back({user.name, user.uid, user.gid});
+        }
+    }
+    if (ask.empty()) {
+        return taken;
+    }
+    auto answers = phase.names_gate.run<std::map<std::string, std::string>>(
+        k_name_service_limit,
+        [names = phase.names, ask]() -> Result<std::map<std::string, std::string>> {
+            std::map<std::string, std::string> clashes;
+            for (const Candidate& candidate : ask) {
+                if (auto clash = find_clash(*names, candidate.name, candidate.uid, candidate.gid)) {
+                    clashes[candidate.name] =
+                        fmt::format("pool user '{}' is not created: its {} is {}", candidate.name,
+                                    printable(clash->asked), describe(clash->answer));
+                }
+            }
+            return clashes;
+        });
+    if (!answers) {
+        for (const Candidate& candidate : ask) {
+            taken[candidate.name] = fmt::format(
+                "pool user '{}' is not created: whether its name and IDs are free "
+                "cannot be told ({})",
+                candidate.name, answers.error().message);
+        }
+        return taken;
+    }
+    taken.insert(answers->begin(), answers->end());
+    return taken;
+}
+
+// UIDs the pool gave that this instance knows of: the accounts it made. They are never handed
+// out again, even if the registry lost the entries that had them.
+std::set<std::uint32_t> known_pool_uids(const Root& root, const AgentState& state) {
+    std::set<std::uint32_t> uids;
+    auto files = read_account_files(root);
+    if (!files) {
+        return uids;
+    }
+    const AccountView view = AccountView::parse(*files);
+    for (const auto& name : state.users) {
+        if (const UserRecord* user = view.user(name)) {
+            uids.insert(user->uid);
+        }
+    }
+    return uids;
+}
+
+std::string no_key_problem() {
+    return "pool users are not applied: this instance has no registry key, with which the pool "
+           "registry is signed; set the pool's key with `dsvm-agent registry set-key --key-stdin` "
+           "(or the extension's protected setting registryKey)";
+}
+
+}  // namespace
+
+RegistryStore registry_store_for(const ShareConfig& share, const Root& root,
+                                 std::shared_ptr<const RegistryKeys> keys) {
+    // The registry's lock wait (30 s) fits inside the write limit.
+    return RegistryStore({root.path(share.mount_point), share.type != ShareType::Smb},
+                         std::move(keys));
+}
+
+Result<void> merge_config_users(const PoolConfig& config, Registry& registry,
+                                const std::set<std::uint32_t>& taken) {
+    for (const UserConfig& wanted : config.users) {
+        auto found = find_or_add_user(registry, wanted.name, config.uid_min, config.uid_max, taken);
+        if (!found) {
+            return found.error();
+        }
+        RegistryUser* user = *found;
+        user->sudo = wanted.sudo;
+        user->groups = wanted.groups;
+        user->ssh_keys = wanted.ssh_keys;
+    }
+    sort_users(registry.users);
+    return {};
+}
+
+UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
+    UsersResult result;
+    const PoolConfig& config = phase.config;
+    // Asking for passwords takes effect at once, on every pass, whatever the share or the
+    // registry say (the drop-in depends on the config alone); dropping them waits for the batch
+    // below, so users it takes sudo from never hold a password-less rule meanwhile.
+    const bool passwords = config.sudo_authentication == SudoAuthentication::Password;
+    if (!phase.dry_run && passwords && sudoers_exist(phase)) {
+        sync_sudoers(phase, result.outcomes);
+    }
+    if (!phase.dry_run && (!config.share || !per_user_smb(*config.share))) {
+        // A pool that left SMB per-user keeps no notebook map behind.
+        auto removed = remove_notebook_automount(phase.root);
+        if (!removed) {
+            result.problems.push_back(removed.error().message);
+        } else if (*removed) {
+            result.outcomes.push_back({"remove the per-user notebook mounts (autofs)", true, {}});
+            reload_autofs(phase, result.outcomes);
+        }
+    }
+    if (!config.share) {
+        if (!config.users.empty() || phase.request != nullptr) {
+            result.problems.push_back(
+                "pool users need a share: the pool registry, which keeps UIDs equal on every "
+                "instance, lives on it");
+        }
+        return result;
+    }
+    const bool asked = !config.users.empty() || phase.request != nullptr;
+    if (!phase.share_mounted) {
+        if (asked) {
+            result.problems.push_back(
+                "pool users are not applied: the share is not mounted, and the registry lives "
+                "on it");
+        }
+        return result;
+    }
+    auto keys_read = read_registry_keys(phase.root);
+    if (!keys_read) {
+        result.problems.push_back("pool users are not applied: " + keys_read.error().message);
+        return result;
+    }
+    const auto keys = std::make_shared<const RegistryKeys>(std::move(*keys_read));
+    const RegistryStore store = registry_store_for(*config.share, phase.root, keys);
+    const bool may_skip = !phase.full && !phase.dry_run && phase.request == nullptr &&
+                          phase.now - state.users_verified < k_full_check_seconds &&
+                          !state.users_fingerprint.empty();
+    if (may_skip) {
+        auto fingerprint = users_fingerprint(phase, store, *keys);
+        if (!fingerprint) {
+            result.problems.push_back(fingerprint.error().message);
+            return result;
+        }
+        if (*fingerprint == state.users_fingerprint) {
+            result.pool_users = state.pool_users;
+            return result;
+        }
+    }
+    auto loaded = phase.share_gate.run<LoadedRegistry>(
+        k_share_read_limit, [store]() -> Result<LoadedRegistry> { return store.load(); });
+    if (!loaded) {
+        result.problems.push_back(loaded.error().message);
+        return result;
+    }
+    if (keys->current.empty() && (asked || loaded->exists)) {
+        result.problems.push_back(no_key_problem());
+        return result;
+    }
+    // A registry that anyone but the agent wrote, or that vanished or went back in time, changes
+    // nothing here; status says why in one line.
+    if (!loaded->verified()) {
+        result.problems.push_back(loaded->problem);
+        return result;
+    }
+    const std::string& source = config.share->source;
+    const RegistryIdentity identity{loaded->exists, loaded->registry().pool_id,
+                                    loaded->registry().generation, loaded->file.mac};
+    if (auto fresh = check_not_older(state.registry_seen, source, identity); !fresh) {
+        result.problems.push_back(fresh.error().message);
+        return result;
+    }
+    // The previous key is kept for registries written before the rotation, not for new ones: a
+    // newer generation signed with it is refused (the key may be why it was rotated).
+    if (loaded->exists && loaded->verification.previous_key &&
+        loaded->registry().pool_id == state.registry_seen.pool_id &&
+        loaded->registry().generation > state.registry_seen.generation) {
+        result.problems.push_back("registry refused: the pool registry's generation " +
+                                  std::to_string(loaded->registry().generation) +
+                                  " is signed with the previous "
+                                  "registry key " +
+                                  keys->previous_id +
+                                  ", which only verifies registries written before "
+                                  "the rotation (this instance last saw generation " +
+                                  std::to_string(state.registry_seen.generation) +
+                                  "); nothing is applied: give every instance the current key");
+        return result;
+    }
+    if (!asked && !loaded->exists) {
+        result.pool_users = 0;
+        return result;
+    }
+
+    const std::set<std::uint32_t> taken = known_pool_uids(phase.root, state);
+    Registry wanted = loaded->registry();
+    if (auto merged = merge_config_users(config, wanted, taken); !merged) {
+        result.problems.push_back(merged.error().message);
+        return result;
+    }
+    Registry registry = wanted;
+    const bool resign = loaded->exists && loaded->verification.previous_key;
+    if (!phase.dry_run && (wanted != loaded->registry() || phase.request != nullptr || resign)) {
+        RegistryUpdate options;
+        options.check_seen = true;
+        options.seen = state.registry_seen;
+        options.share_source = source;
+        // A registry signed with the previous key is signed again with the current one, so a
+        // rotation ends and the previous key can be dropped.
+        options.force_write = resign;
+        const PoolConfig config_copy = config;
+        const std::optional<RegistryChange> request =
+            phase.request != nullptr ? std::optional<RegistryChange>(*phase.request) : std::nullopt;
+        RegistryStore writer = store;
+        auto updated = phase.share_gate.run<LoadedRegistry>(
+            k_share_write_limit,
+            [writer, options, config_copy, request, taken]() mutable -> Result<LoadedRegistry> {
+                return writer.update(
+                    [&](Registry& latest) -> Result<void> {
+                        if (auto merged = merge_config_users(config_copy, latest, taken); !merged) {
+                            return merged;
+                        }
+                        return request ? (*request)(latest, config_copy, taken) : Result<void>();
+                    },
+                    options);
+            });
+        if (!updated) {
+            if (updated.error().kind == ErrorKind::Invalid && phase.request != nullptr) {
+                result.request_error = updated.error();
+            } else {
+                result.problems.push_back(updated.error().message);
+            }
+            return result;
+        }
+        registry = updated->registry();
+        state.registry_seen = {source, registry.pool_id, registry.generation, updated->file.mac};
+    } else if (!phase.dry_run && loaded->exists) {
+        state.registry_seen = {source, loaded->registry().pool_id, loaded->registry().generation,
+                               loaded->file.mac};
+    }
+
+    CheckedRegistry checked = check_registry(registry, config.uid_min, config.uid_max);
+    for (auto& rejected : checked.rejected) {
+        result.problems.push_back("pool registry: " + rejected);
+    }
+    auto files = read_account_files(phase.root);
+    if (!files) {
+        result.problems.push_back(files.error().message);
+        return result;
+    }
+    auto pending = read_intent(phase.intent_file);
+    if (!pending) {
+        result.problems.push_back(pending.error().message);
+        return result;
+    }
+    AccountView view = AccountView::parse(*files);
+    // An account a killed pass created in full is the agent's: it is adopted, and only it.
+    for (const PendingAccount& account : *pending) {
+        const UserRecord* local = view.user(account.name);
+        if (local != nullptr && local->uid == account.uid && local->gid == account.gid &&
+            view.is_marked_managed(account.name) && state.users.count(account.name) == 0 &&
+            !phase.dry_run) {
+            state.users.insert(account.name);
+            result.outcomes.push_back(
+                {"take over user " + account.name + " (created by an interrupted pass)", true, {}});
+        }
+    }
+    UsersObserved observed{std::move(view), state.users, state.groups, *pending, {}};
+    observed.taken_elsewhere = taken_elsewhere(phase, checked.valid, *files, observed.accounts);
+    const UsersPlan plan = plan_users(checked.valid, observed);
+    result.problems.insert(result.problems.end(), plan.conflicts.begin(), plan.conflicts.end());
+    if (!plan.orphaned.empty()) {
+        result.warnings.push_back(fmt::format(
+            "{} account(s) made by dsvm-agent have no valid entry in the pool registry and are "
+            "locked: {}",
+            plan.orphaned.size(), names_list(plan.orphaned)));
+    }
+    result.pool_users =
+        static_cast<int>(std::count_if(checked.valid.begin(), checked.valid.end(),
+                                       [](const auto& user) { return !user.deleted; }));
+    if (phase.dry_run) {
+        for (const auto& change : plan.changes) {
+            result.planned.push_back(describe(change));
+        }
+        return result;
+    }
+    // With passwords the drop-in is in line before the batch can put anyone in dsvm-sudo.
+    const bool any_sudo = std::any_of(checked.valid.begin(), checked.valid.end(),
+                                      [](const auto& user) { return user.sudo && !user.deleted; });
+    if (passwords && any_sudo && !sudoers_exist(phase)) {
+        sync_sudoers(phase, result.outcomes);
+    }
+    if (!plan.changes.empty()) {
+        // Before the batch, the state file already counts every group the batch may grant as
+        // the agent's to take back: a pass killed after the batch leaves none it forgets.
+        AgentState before = state;
+        if (widen_groups(plan, before) && phase.save_state) {
+            if (auto saved = phase.save_state(before); !saved) {
+                result.problems.push_back(saved.error().message);
+                return result;
+            }
+            state.groups = before.groups;
+        }
+        // Written before the batch: a pass killed inside it is finished by the next one.
+        if (!plan.creating.empty()) {
+            if (auto written = write_intent(phase.intent_file, plan.creating); !written) {
+                result.problems.push_back(written.error().message);
+                return result;
+            }
+        }
+        auto outcomes = commit_account_changes(phase.root, plan.changes);
+        if (!outcomes) {
+            result.problems.push_back(outcomes.error().message);
+            return result;
+        }
+        note_state(plan, *outcomes, state);
+        for (const auto& outcome : *outcomes) {
+            result.outcomes.push_back({outcome.description, outcome.ok, outcome.error});
+        }
+    }
+    // What the batch did is in the state file at once (the accounts made before the intent
+    // record goes).
+    if (!pending->empty() || !plan.changes.empty()) {
+        if (phase.save_state) {
+            if (auto saved = phase.save_state(state); !saved) {
+                result.problems.push_back(saved.error().message);
+                return result;
+            }
+        }
+        if (auto removed = remove_intent(phase.intent_file); !removed) {
+            result.problems.push_back(removed.error().message);
+        }
+    }
+    // Without passwords only now, the batch done and recorded: whoever it took sudo from is out
+    // of dsvm-sudo before the rule stops asking.
+    if (!passwords && (any_sudo || sudoers_exist(phase))) {
+        sync_sudoers(phase, result.outcomes);
+    }
+    std::vector<RegistryUser> active;
+    for (const RegistryUser& user : plan.active) {
+        if (state.users.count(user.name) != 0) {
+            ensure_user_files(phase, user, result.outcomes);
+            active.push_back(user);
+        }
+    }
+    for (const RegistryUser& user : plan.inactive) {
+        remove_keys(phase, user, result.outcomes);
+    }
+    ensure_share_folders(phase, active, result.outcomes);
+    if (per_user_smb(*config.share)) {
+        ensure_notebook_automount(phase, plan.active, state, result.outcomes);
+    }
+    // Only a clean pass may be skipped next time: anything that failed is tried again.
+    const bool clean =
+        result.problems.empty() && std::all_of(result.outcomes.begin(), result.outcomes.end(),
+                                               [](const auto& outcome) { return outcome.ok; });
+    auto fingerprint =
+        clean ? users_fingerprint(phase, store, *keys) : Result<std::string>(std::string());
+    state.users_fingerprint = fingerprint ? *fingerprint : "";
+    state.users_verified = clean && fingerprint ? phase.now : 0;
+    state.pool_users = result.pool_users;
+    return result;
+}
+
+}  // namespace dsvm

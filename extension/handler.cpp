@@ -1,0 +1,365 @@
+#include "extension/handler.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <ctime>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "common/fs.h"
+#include "extension/context.h"
+#include "extension/enable.h"
+#include "extension/files.h"
+#include "mount/credentials.h"
+
+namespace dsvm {
+
+namespace {
+
+constexpr std::string_view k_environment_file = "HandlerEnvironment.json";
+constexpr std::string_view k_config_dir = "/etc/dsvm-agent";
+constexpr const char* k_log_file = "dsvm-agent-extension.log";
+
+// The names in a directory; none when it is missing or unreadable (the caller reports the file
+// it then cannot find).
+std::vector<std::string> names_in(const std::string& dir) {
+    std::vector<std::string> names;
+    DIR* handle = ::opendir(dir.c_str());
+    if (handle == nullptr) {
+        return names;
+    }
+    while (const dirent* entry = ::readdir(handle)) {
+        names.emplace_back(entry->d_name);
+    }
+    ::closedir(handle);
+    return names;
+}
+
+Result<Handler> open_handler(const ExtensionRequest& request) {
+    Handler handler;
+    handler.dir = request.handler_dir;
+    if (handler.dir.empty()) {
+        char cwd[PATH_MAX];
+        if (::getcwd(cwd, sizeof cwd) == nullptr) {
+            return failure("cannot find the working directory: " + errno_text(errno));
+        }
+        handler.dir = cwd;
+    }
+    const std::string file = handler.dir + "/" + std::string(k_environment_file);
+    auto text = read_file_if_exists(file);
+    if (!text) {
+        return text.error();
+    }
+    if (!text->found) {
+        return invalid("no " + std::string(k_environment_file) + " in " + handler.dir +
+                       ": run the command in the extension's handler directory, as the guest "
+                       "agent does, or pass --handler-dir DIR");
+    }
+    auto environment = parse_handler_environment(text->text);
+    if (!environment) {
+        return with_context(handler.dir, environment.error());
+    }
+    handler.environment = std::move(environment).value();
+    auto choice =
+        choose_settings(request.sequence_env, names_in(handler.environment.config_folder));
+    if (!choice) {
+        return choice.error();
+    }
+    handler.settings = *choice;
+    return handler;
+}
+
+// Adds the handler's log file to the logger for the command's lifetime; stderr stays (the guest
+// agent keeps the tail of a command's output in its own log).
+class ExtensionLog {
+  public:
+    explicit ExtensionLog(const std::string& folder) {
+        if (folder.empty()) {
+            return;
+        }
+        try {
+            if (!make_directories(folder, 0755)) {
+                throw spdlog::spdlog_ex("cannot create the folder");
+            }
+            m_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(folder + "/" + k_log_file);
+            m_sink->set_pattern("%Y-%m-%dT%H:%M:%S%z %l: %v");
+            spdlog::default_logger()->sinks().push_back(m_sink);
+        } catch (const spdlog::spdlog_ex& error) {
+            spdlog::warn("cannot log to {}: {}; logging to standard error only", folder,
+                         error.what());
+        }
+    }
+    ~ExtensionLog() {
+        if (m_sink) {
+            auto& sinks = spdlog::default_logger()->sinks();
+            sinks.erase(std::remove(sinks.begin(), sinks.end(), m_sink), sinks.end());
+        }
+    }
+    ExtensionLog(const ExtensionLog&) = delete;
+    ExtensionLog& operator=(const ExtensionLog&) = delete;
+
+  private:
+    std::shared_ptr<spdlog::sinks::sink> m_sink;
+};
+
+Result<void> install(const Context& context) {
+    const std::string dir(k_config_dir);
+    if (auto made = make_directories(context.root.path(dir), 0755); !made) {
+        return made;
+    }
+    if (auto made = prepare_private_directory(context.root, std::string(k_credentials_dir));
+        !made) {
+        return made;
+    }
+    context.steps.add("install", HandlerStatus::Success,
+                      dir + " (0755) and " + std::string(k_credentials_dir) +
+                          " (root only, 0700) are ready; enable applies the settings");
+    return {};
+}
+
+Result<void> disable(const Context& context) {
+    auto stopped = stop_service(context.service(), context.runner);
+    if (!stopped) {
+        return stopped.error();
+    }
+    context.steps.add("service", HandlerStatus::Success,
+                      *stopped + "; the config is kept for the next enable");
+    return {};
+}
+
+// The guest agent updates a handler as: old disable, new update, old uninstall, new install, new
+// enable (on a downgrade the old version runs update). The package and the config are shared by
+// both versions, so `update` leaves this marker and the old version's uninstall (and the handler's
+// uninstall.sh, which would remove the package) keep everything for the new version; its enable
+// removes the marker.
+constexpr std::string_view k_update_marker = "extension-update";
+constexpr std::time_t k_update_window_seconds = 3600;
+
+std::string update_marker(const Context& context) {
+    return context.root.path(context.request.state_dir + "/" + std::string(k_update_marker));
+}
+
+Result<void> update(const Context& context) {
+    const std::string marker = update_marker(context);
+    if (auto made = make_directories(context.root.path(context.request.state_dir), 0700); !made) {
+        return made;
+    }
+    if (auto written = write_file_atomic(marker, std::to_string(std::time(nullptr)) + "\n", 0600);
+        !written) {
+        return written;
+    }
+    context.steps.add("update", HandlerStatus::Success,
+                      "the old version's uninstall will keep pool.json, the credentials and the "
+                      "package; the new version's enable applies the settings");
+    return {};
+}
+
+// Whether an update started within the last hour (an older marker is stale and removed).
+bool update_in_progress(const Context& context) {
+    const std::string marker = update_marker(context);
+    struct stat info {};
+    if (::stat(marker.c_str(), &info) != 0) {
+        return false;
+    }
+    if (std::time(nullptr) - info.st_mtime < k_update_window_seconds) {
+        return true;
+    }
+    ::unlink(marker.c_str());
+    return false;
+}
+
+Result<void> uninstall(const Context& context) {
+    if (update_in_progress(context)) {
+        context.steps.add("update", HandlerStatus::Success,
+                          "an update is in progress: pool.json, the credentials and the package "
+                          "are kept for the new version");
+        return {};
+    }
+    auto stopped = stop_service(context.service(), context.runner);
+    if (!stopped) {
+        return stopped.error();
+    }
+    context.steps.add("service", HandlerStatus::Success, *stopped);
+    auto record = load_record(context);
+    if (!record) {
+        return record.error();
+    }
+    const Root& root = context.root;
+    if (record->config_file.empty() && record->credentials.empty() &&
+        record->registry_keys.empty()) {
+        context.steps.add(
+            "pool config", HandlerStatus::Success,
+            "nothing to remove: enable has recorded nothing in " + context.record_name());
+    }
+    if (!record->config_file.empty()) {
+        const std::string& name = record->config_file;
+        auto current = read_file_if_exists(root.path(name));
+        if (!current) {
+            return current.error();
+        }
+        if (!current->found) {
+            context.steps.add("pool config", HandlerStatus::Success, name + " was already gone");
+        } else if (sha256_hex(current->text) != record->config_sha256) {
+            context.steps.add("pool config", HandlerStatus::Warning,
+                              name + " kept: it changed after enable wrote it");
+        } else if (auto removed = remove_file(root.path(name)); !removed) {
+            return removed;
+        } else {
+            context.steps.add("pool config", HandlerStatus::Success, name + " removed");
+        }
+    }
+    for (const auto& name : record->credentials) {
+        if (auto removed = remove_file(root.path(credentials_path(name))); !removed) {
+            return removed;
+        }
+        context.steps.add("credentials", HandlerStatus::Success,
+                          credentials_path(name) + " removed");
+    }
+    // The record lists both registry key files once enable stored a key; only those present are
+    // reported (enable removes the previous key's file when a rotation ends).
+    for (const auto& path : record->registry_keys) {
+        struct stat info {};
+        if (::lstat(root.path(path).c_str(), &info) != 0 && errno == ENOENT) {
+            continue;
+        }
+        if (auto removed = remove_file(root.path(path)); !removed) {
+            return removed;
+        }
+        context.steps.add("registry key", HandlerStatus::Success, path + " removed");
+    }
+    if (auto removed = remove_file(root.path(context.record_name())); !removed) {
+        return removed;
+    }
+    context.steps.add("kept", HandlerStatus::Success,
+                      "pool users, their home directories and the share's data are kept");
+    return {};
+}
+
+Result<void> dispatch(const Context& context) {
+    switch (context.request.operation) {
+        case ExtensionOperation::Install:
+            return install(context);
+        case ExtensionOperation::Enable: {
+            auto enabled = enable(context);
+            if (enabled) {
+                ::unlink(update_marker(context).c_str());
+            }
+            return enabled;
+        }
+        case ExtensionOperation::Disable:
+            return disable(context);
+        case ExtensionOperation::Uninstall:
+            return uninstall(context);
+        case ExtensionOperation::Update:
+            return update(context);
+    }
+    return invalid("unknown extension operation");
+}
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+}  // namespace
+
+std::string_view to_string(ExtensionOperation operation) {
+    switch (operation) {
+        case ExtensionOperation::Install:
+            return "Install";
+        case ExtensionOperation::Enable:
+            return "Enable";
+        case ExtensionOperation::Disable:
+            return "Disable";
+        case ExtensionOperation::Uninstall:
+            return "Uninstall";
+        case ExtensionOperation::Update:
+            return "Update";
+    }
+    return "Unknown";
+}
+
+int run_extension(const Root& root, const ExtensionRequest& request, ProcessRunner& runner,
+                  Clock& clock) {
+    const std::string operation = lower(to_string(request.operation));
+    auto handler = open_handler(request);
+    if (!handler) {
+        spdlog::error("extension {}: {}", operation, handler.error().message);
+        return exit_status_for(handler.error());
+    }
+    ExtensionLog log(handler->environment.log_folder);
+    const auto& settings = handler->settings;
+    spdlog::info("extension {}: handler directory {}, {}", operation, handler->dir,
+                 settings ? "sequence number " + std::to_string(settings->sequence)
+                          : std::string("no sequence number"));
+
+    ExtensionStatus status;
+    status.name = handler->environment.name;
+    status.operation = std::string(to_string(request.operation));
+    // install and update report only a failure, and on success remove the sequence number's
+    // status file if there is one. That file is what the guest agent uploads for the settings,
+    // and an enable follows for the same sequence number: if it then failed before it could
+    // write its own, an "Install: success" — or, in an update, the old version's "Disable:
+    // success", which the guest agent copies into the new handler directory — would stand for
+    // the settings and hide the failure. Without a file the guest agent reports the settings
+    // as transitioning and the handler NotReady with the command's error.
+    const bool reports_success = request.operation != ExtensionOperation::Install &&
+                                 request.operation != ExtensionOperation::Update;
+    const auto report = [&]() -> Result<void> {
+        if (!settings) {
+            return {};
+        }
+        if (!reports_success && status.status == HandlerStatus::Success) {
+            return remove_status(handler->environment.status_folder, settings->sequence);
+        }
+        return write_status(handler->environment.status_folder, settings->sequence, status,
+                            format_utc(clock.wall_now()));
+    };
+    if (request.operation == ExtensionOperation::Enable && settings) {
+        status.message = "applying the settings";
+        if (auto written = report(); !written) {
+            spdlog::error("extension {}: cannot write the status file, so nothing was changed: {}",
+                          operation, written.error().message);
+            return 1;
+        }
+    }
+
+    Steps steps;
+    const Context context{root, request, *handler, runner, steps};
+    const Result<void> result = dispatch(context);
+    status.substatus = steps.all();
+    if (result) {
+        status.status = HandlerStatus::Success;
+        status.code = 0;
+        status.message = steps.summary();
+    } else {
+        status.status = HandlerStatus::Error;
+        status.code = exit_status_for(result.error());
+        status.message = result.error().message;
+        spdlog::error("extension {}: {}", operation, result.error().message);
+    }
+    if (auto written = report(); !written) {
+        spdlog::error("extension {}: cannot update the status file: {}", operation,
+                      written.error().message);
+        return result ? 1 : status.code;
+    }
+    if (result) {
+        fmt::print("extension {}: {}\n", operation, status.message);
+    }
+    return status.code;
+}
+
+}  // namespace dsvm

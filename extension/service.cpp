@@ -1,0 +1,118 @@
+#include "extension/service.h"
+
+#include <chrono>
+#include <vector>
+
+#include "common/fs.h"
+
+namespace dsvm {
+
+namespace {
+
+constexpr const char* k_unit_dirs[] = {"/etc/systemd/system", "/lib/systemd/system",
+                                       "/usr/lib/systemd/system"};
+
+// Stopping waits for a pass in progress to end; everything else is quick.
+constexpr std::chrono::seconds k_timeout{120};
+
+std::string trimmed(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+        text.pop_back();
+    }
+    return text.size() > 1000 ? text.substr(0, 1000) + "..." : text;
+}
+
+// argv for systemctl; offline adds --root=R before the verb.
+std::vector<std::string> systemctl(const ServiceTarget& target, std::vector<std::string> verb) {
+    std::vector<std::string> argv{k_systemctl};
+    if (target.offline) {
+        argv.push_back("--root=" + target.root.dir());
+    }
+    argv.insert(argv.end(), verb.begin(), verb.end());
+    argv.push_back(k_service_unit);
+    return argv;
+}
+
+std::string command_text(const std::vector<std::string>& argv) {
+    std::string text = "systemctl";
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+        text += " " + argv[i];
+    }
+    return text;
+}
+
+Result<void> run(ProcessRunner& runner, const std::vector<std::string>& argv) {
+    auto result = runner.run(argv, {}, k_timeout);
+    if (!result) {
+        return with_context(command_text(argv), result.error());
+    }
+    if (result->exit_code != 0) {
+        const std::string output = trimmed(result->err.empty() ? result->out : result->err);
+        return failure(command_text(argv) + " failed (exit status " +
+                       std::to_string(result->exit_code) + ")" +
+                       (output.empty() ? std::string() : ": " + output));
+    }
+    return {};
+}
+
+}  // namespace
+
+bool service_installed(const Root& root) {
+    for (const char* dir : k_unit_dirs) {
+        if (path_exists(root.path(std::string(dir) + "/" + k_service_unit))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Result<std::string> start_service(const ServiceTarget& target, ProcessRunner& runner,
+                                  bool config_changed) {
+    const std::string unit = k_service_unit;
+    if (!service_installed(target.root)) {
+        if (target.offline) {
+            return unit + " is not installed in " + target.root.dir() +
+                   ": enabling and starting it skipped";
+        }
+        return failure(unit +
+                       " is not installed (no unit file in /etc/systemd/system, "
+                       "/lib/systemd/system or /usr/lib/systemd/system): install the dsvm-agent "
+                       "package, then enable the extension again");
+    }
+    if (auto enabled = run(runner, systemctl(target, {"enable", "--quiet"})); !enabled) {
+        return enabled.error();
+    }
+    if (target.offline) {
+        return unit + " enabled in " + target.root.dir() +
+               "; starting it skipped (not the running system)";
+    }
+    const std::vector<std::string> verb =
+        config_changed ? std::vector<std::string>{"--no-block", "reload-or-restart"}
+                       : std::vector<std::string>{"--no-block", "start"};
+    if (auto started = run(runner, systemctl(target, verb)); !started) {
+        return started.error();
+    }
+    return unit + (config_changed ? " enabled and reloaded (or started) to apply the new config"
+                                  : " enabled; started if it was not running");
+}
+
+Result<std::string> stop_service(const ServiceTarget& target, ProcessRunner& runner) {
+    const std::string unit = k_service_unit;
+    if (!service_installed(target.root)) {
+        return unit + " is not installed: nothing to stop";
+    }
+    if (target.offline) {
+        if (auto disabled = run(runner, systemctl(target, {"disable", "--quiet"})); !disabled) {
+            return disabled.error();
+        }
+        return unit + " disabled in " + target.root.dir() +
+               "; stopping it skipped (not the running system)";
+    }
+    if (auto disabled = run(runner, systemctl(target, {"disable", "--now", "--quiet"}));
+        !disabled) {
+        return disabled.error();
+    }
+    return unit + " stopped and disabled";
+}
+
+}  // namespace dsvm

@@ -1,0 +1,129 @@
+// merge_into_fstab in a sandbox: the agent's entries are merged into fstab as it is when written,
+// so what another tool writes after the plan, or even while the agent writes, is kept.
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine/apply.h"
+#include "mount/fstab.h"
+#include "support/sandbox.h"
+
+using namespace dsvm;
+using namespace dsvm::test;
+
+namespace {
+
+const std::string k_admin = "UUID=1234 / ext4 defaults 0 1\n";
+const std::string k_other_tool = "UUID=abcd /data ext4 defaults 0 2\n";
+
+std::vector<FstabEntry> share_entries() {
+    return {{"/srv/share", "/datamnt/share", "none", "bind,nofail"}};
+}
+
+void append(const std::string& path, const std::string& line) {
+    std::ofstream(path, std::ios::app) << line;
+}
+
+// A mounter that is never asked: the plans here only touch fstab.
+class NoMounter final : public Mounter {
+  public:
+    Result<void> mount(const MountRequest&) override { return failure("not expected"); }
+    Result<void> unmount(const std::string&) override { return failure("not expected"); }
+    Result<std::vector<MountEntry>> mounts() override { return std::vector<MountEntry>{}; }
+};
+
+}  // namespace
+
+TEST_CASE("apply: fstab is merged as it is when written, not as it was planned", "[apply]") {
+    // given a line another tool appends after the plan was made, we expect both it and the
+    // agent's entry in fstab
+    Sandbox sandbox;
+    const std::string fstab = sandbox.write("etc/fstab", k_admin, 0644);
+    Plan plan;
+    plan.actions.emplace_back(UpdateFstab{fstab, share_entries()});
+    append(fstab, k_other_tool);
+
+    NoMounter mounter;
+    const auto outcomes = apply_plan(plan, mounter);
+    REQUIRE(outcomes.size() == 1);
+    INFO(outcomes[0].error);
+    CHECK(outcomes[0].ok);
+    CHECK(sandbox.read("etc/fstab") == update_fstab(k_admin + k_other_tool, share_entries()));
+    CHECK(sandbox.read("etc/fstab.dsvm-agent.bak") == k_admin + k_other_tool);
+}
+
+TEST_CASE("apply: a line written between the read and the rename makes the merge start over",
+          "[apply]") {
+    Sandbox sandbox;
+    const std::string fstab = sandbox.write("etc/fstab", k_admin, 0640);
+    int checks = 0;
+    const auto written = merge_into_fstab(fstab, share_entries(), [&] {
+        if (++checks == 1) {
+            append(fstab, k_other_tool);
+        }
+    });
+    REQUIRE(written.ok());
+    CHECK(*written == FstabWrite::Written);
+    CHECK(checks == 2);
+    CHECK(sandbox.read("etc/fstab") == update_fstab(k_admin + k_other_tool, share_entries()));
+    CHECK(mode_of(fstab) == 0640);
+    CHECK(sandbox.read("etc/fstab.dsvm-agent.bak") == k_admin + k_other_tool);
+    // The abandoned attempt left no temporary behind.
+    const auto leftovers = files_with_text(sandbox.path("etc"), "/datamnt/share");
+    CHECK(leftovers == std::vector<std::string>{fstab});
+}
+
+TEST_CASE("apply: an fstab that keeps changing is an error and keeps every other line", "[apply]") {
+    Sandbox sandbox;
+    const std::string fstab = sandbox.write("etc/fstab", k_admin, 0644);
+    int checks = 0;
+    const auto written = merge_into_fstab(fstab, share_entries(), [&] {
+        append(fstab, "# edit " + std::to_string(++checks) + "\n");
+    });
+    REQUIRE_FALSE(written.ok());
+    CHECK_THAT(written.error().message, Catch::Contains(fstab) && Catch::Contains("kept changing"));
+    CHECK(checks == k_fstab_attempts);
+    const std::string text = sandbox.read("etc/fstab");
+    CHECK_THAT(text, Catch::StartsWith(k_admin) && Catch::Contains("# edit 5\n") &&
+                         !Catch::Contains("/datamnt/share"));
+    CHECK(files_with_text(sandbox.path("etc"), "/datamnt/share").empty());
+}
+
+TEST_CASE("apply: an fstab that already holds the entries is not written, nor backed up",
+          "[apply]") {
+    Sandbox sandbox;
+    const std::string fstab =
+        sandbox.write("etc/fstab", update_fstab(k_admin, share_entries()), 0644);
+    const struct stat before = stat_of(fstab);
+    const auto written = merge_into_fstab(fstab, share_entries());
+    REQUIRE(written.ok());
+    CHECK(*written == FstabWrite::Unchanged);
+    CHECK_FALSE(sandbox.exists("etc/fstab.dsvm-agent.bak"));
+    const struct stat after = stat_of(fstab);
+    CHECK(after.st_ino == before.st_ino);
+    CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec);
+    CHECK(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+}
+
+TEST_CASE("apply: a missing fstab is created 0644 with the entries and no backup", "[apply]") {
+    Sandbox sandbox;
+    const std::string fstab = sandbox.path("etc/fstab");
+    const auto written = merge_into_fstab(fstab, share_entries());
+    REQUIRE(written.ok());
+    CHECK(*written == FstabWrite::Written);
+    CHECK(sandbox.read("etc/fstab") == update_fstab("", share_entries()));
+    CHECK(mode_of(fstab) == 0644);
+    CHECK_FALSE(sandbox.exists("etc/fstab.dsvm-agent.bak"));
+}
+
+TEST_CASE("apply: no entries wanted removes the agent's lines and keeps the rest", "[apply]") {
+    Sandbox sandbox;
+    const std::string fstab =
+        sandbox.write("etc/fstab", update_fstab(k_admin, share_entries()) + k_other_tool, 0644);
+    const auto written = merge_into_fstab(fstab, {});
+    REQUIRE(written.ok());
+    CHECK(sandbox.read("etc/fstab") == k_admin + k_other_tool);
+}
