@@ -1,13 +1,11 @@
 #include "cli/cli.h"
 
-#include <limits.h>
-#include <stdlib.h>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -126,8 +124,10 @@ Result<Root> check_globals(const GlobalOptions& options) {
         return invalid("--imds-timeout " + std::to_string(options.imds_timeout) +
                        " must be between 1 and 3600 seconds");
     }
-    char resolved[PATH_MAX];
-    if (::realpath(options.root.c_str(), resolved) == nullptr || !is_directory(resolved)) {
+    // realpath(3): symlinks resolved, the directory must exist.
+    std::error_code unresolved;
+    const std::string resolved = std::filesystem::canonical(options.root, unresolved).string();
+    if (unresolved || !is_directory(resolved)) {
         return invalid("--root '" + options.root + "' must be an existing directory");
     }
     return Root(resolved);
@@ -194,7 +194,8 @@ int run_cli(int argc, char** argv) {
         app.add_subcommand("status", "Show the last pass: config sources, share, errors");
     bool as_json = false;
     status->add_flag("--json", as_json, "Machine-readable output");
-    auto* mount = app.add_subcommand("mount", "Mount the pool's share (a pass for the share only)");
+    auto* mount = app.add_subcommand(
+        "mount", "Mount the pool's share: a whole pass, as reconcile (the users need the share)");
     auto* unmount = app.add_subcommand(
         "unmount", "Unmount the share the agent mounted (the next pass mounts it again)");
     auto* version = app.add_subcommand("version", "Print the version");

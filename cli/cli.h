@@ -1,5 +1,6 @@
-// The command line (DESIGN.md §7). Parses arguments, builds the engine and its seams, runs one
-// command and returns its exit status: 0 success, 1 runtime failure, 2 bad usage or input.
+// The command line (docs/design.md, "The command line and exit status"). Parses arguments, builds
+// the engine and its seams, runs one command and returns its exit status: 0 success, 1 runtime
+// failure, 2 bad usage or input.
 #pragma once
 
 namespace dsvm {

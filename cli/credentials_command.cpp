@@ -1,15 +1,9 @@
 #include "cli/credentials_command.h"
 
-#include <signal.h>
-#include <string.h>
-#include <termios.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <iterator>
 #include <string>
@@ -19,7 +13,9 @@
 
 #include "cli/secret_input.h"
 #include "common/fd.h"
+#include "common/file_mode.h"
 #include "common/fs.h"
+#include "common/secret.h"
 #include "common/text.h"
 #include "mount/credentials.h"
 
@@ -37,7 +33,7 @@ std::string state_of(const CredentialsFile& file) {
     return file.secure ? std::string("ok") : "NOT USED: " + file.problem;
 }
 
-std::string octal(mode_t mode) {
+std::string octal(FileMode mode) {
     return fmt::format("{:04o}", mode & 07777);
 }
 
@@ -76,7 +72,7 @@ int credentials_set(const Root& root, const std::string& name, const std::string
     std::string key;
     // Reserved up front so the key is never copied into a buffer we cannot wipe.
     key.reserve(k_secret_capacity);
-    ScopeGuard wipe([&] { ::explicit_bzero(key.data(), key.size()); });
+    ScopeGuard wipe([&] { wipe_bytes(key.data(), key.size()); });
     if (auto got = read_secret(key, "Storage key for " + name + ": ", 4096, "key"); !got) {
         return report(got.error());
     }

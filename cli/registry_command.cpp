@@ -1,7 +1,5 @@
 #include "cli/registry_command.h"
 
-#include <string.h>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +7,7 @@
 
 #include "cli/secret_input.h"
 #include "common/fd.h"
+#include "common/secret.h"
 #include "common/text.h"
 #include "mount/mountinfo.h"
 #include "users/registry_format.h"
@@ -61,7 +60,7 @@ int registry_set_key(const Root& root, bool keep_previous) {
     std::string key;
     // Reserved up front so the key is never copied into a buffer we cannot wipe.
     key.reserve(k_secret_capacity);
-    ScopeGuard wipe([&] { ::explicit_bzero(key.data(), key.size()); });
+    ScopeGuard wipe([&] { wipe_bytes(key.data(), key.size()); });
     if (auto got = read_secret(key, "Registry key: ", 4096, "registry key"); !got) {
         return report(got.error());
     }

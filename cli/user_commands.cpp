@@ -1,8 +1,5 @@
 #include "cli/user_commands.h"
 
-#include <fcntl.h>
-#include <string.h>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>

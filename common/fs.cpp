@@ -9,20 +9,22 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
 #include "common/fd.h"
+#include "common/file_mode.h"
 
 namespace dsvm {
+
+static_assert(sizeof(FileMode) >= sizeof(mode_t), "FileMode carries every mode_t");
 
 std::string errno_text(int error_number) {
     return std::strerror(error_number);
 }
 
-namespace {
-
-std::string parent_of(const std::string& path) {
+std::string parent_directory(const std::string& path) {
     const auto slash = path.find_last_of('/');
     if (slash == std::string::npos) {
         return ".";
@@ -33,7 +35,13 @@ std::string parent_of(const std::string& path) {
     return path.substr(0, slash);
 }
 
-}  // namespace
+Result<Fd> open_directory(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) {
+        return failure("cannot open " + path + ": " + errno_text(errno));
+    }
+    return fd;
+}
 
 Result<std::size_t> read_into(int fd, char* buffer, std::size_t capacity,
                               const std::string& shown) {
@@ -302,13 +310,12 @@ Result<void> replace_file_at(int directory_fd, const std::string& name, std::str
 
 Result<void> replace_file(const std::string& path, std::string_view content,
                           const ReplaceOptions& options) {
-    const std::string directory = parent_of(path);
-    Fd directory_fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const std::string directory = parent_directory(path);
+    auto directory_fd = open_directory(directory);
     if (!directory_fd) {
-        return failure("cannot write " + path + ": cannot open " + directory + ": " +
-                       errno_text(errno));
+        return with_context("cannot write " + path, directory_fd.error());
     }
-    return replace_file_at(directory_fd.get(), path.substr(path.find_last_of('/') + 1), content,
+    return replace_file_at(directory_fd->get(), path.substr(path.find_last_of('/') + 1), content,
                            options, directory);
 }
 
@@ -349,13 +356,54 @@ Result<void> make_directories(const std::string& path, mode_t mode) {
 }
 
 bool is_directory(const std::string& path) {
-    struct stat info {};
-    return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+    return file_status(path, Links::Follow).type == FileType::Directory;
 }
 
 bool path_exists(const std::string& path) {
+    return file_status(path, Links::DoNotFollow).type != FileType::Missing;
+}
+
+FileStatus file_status(const std::string& path, Links links) {
     struct stat info {};
-    return ::lstat(path.c_str(), &info) == 0;
+    const int looked =
+        links == Links::Follow ? ::stat(path.c_str(), &info) : ::lstat(path.c_str(), &info);
+    if (looked != 0) {
+        return {};
+    }
+    FileStatus status;
+    status.type = S_ISREG(info.st_mode)   ? FileType::Regular
+                  : S_ISDIR(info.st_mode) ? FileType::Directory
+                  : S_ISLNK(info.st_mode) ? FileType::Symlink
+                                          : FileType::Other;
+    status.device = info.st_dev;
+    status.inode = info.st_ino;
+    return status;
+}
+
+bool same_file(const FileStatus& one, const FileStatus& other) {
+    return one.device == other.device && one.inode == other.inode;
+}
+
+bool directory_is_empty(const std::string& path) {
+    std::unique_ptr<DIR, int (*)(DIR*)> listing(::opendir(path.c_str()), ::closedir);
+    if (!listing) {
+        return false;
+    }
+    while (const dirent* entry = ::readdir(listing.get())) {
+        const std::string_view name = entry->d_name;
+        if (name != "." && name != "..") {
+            return false;
+        }
+    }
+    return true;
+}
+
+Result<void> remove_file_if_exists(const std::string& path, const std::string& shown) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        return failure("cannot remove " + (shown.empty() ? path : shown) + ": " +
+                       errno_text(errno));
+    }
+    return {};
 }
 
 }  // namespace dsvm

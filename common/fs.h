@@ -4,10 +4,12 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
 
+#include "common/fd.h"
 #include "common/result.h"
 
 namespace dsvm {
@@ -76,6 +78,36 @@ Result<void> make_directories(const std::string& path, mode_t mode);
 
 bool is_directory(const std::string& path);
 bool path_exists(const std::string& path);
+
+// The directory part of `path`: "." when it has no slash, "/" for a name at the top.
+std::string parent_directory(const std::string& path);
+
+// open(2) of the directory `path` (O_RDONLY|O_DIRECTORY|O_CLOEXEC), for the *_at functions and
+// locks: a Runtime error "cannot open PATH: ..." when it cannot be opened.
+Result<Fd> open_directory(const std::string& path);
+
+// What is at a path, as lstat(2) or stat(2) sees it.
+enum class FileType { Missing, Regular, Directory, Symlink, Other };
+enum class Links { Follow, DoNotFollow };
+struct FileStatus {
+    FileType type = FileType::Missing;  // Missing too when it cannot be looked at (EACCES)
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
+};
+
+// lstat(2) of `path` with DoNotFollow (a symlink is a Symlink), stat(2) with Follow.
+FileStatus file_status(const std::string& path, Links links);
+
+// Whether two statuses, both of existing files, are of the same file (device and inode).
+bool same_file(const FileStatus& one, const FileStatus& other);
+
+// Whether the directory at `path` has no entries but "." and ".."; one that cannot be listed
+// counts as not empty.
+bool directory_is_empty(const std::string& path);
+
+// unlink(2) of `path`; a file that is not there is success. A Runtime error "cannot remove
+// SHOWN: ..." otherwise, SHOWN being `shown` (the path when empty).
+Result<void> remove_file_if_exists(const std::string& path, const std::string& shown = {});
 
 // "strerror(errno)" as a string, for messages.
 std::string errno_text(int error_number);

@@ -83,7 +83,8 @@ class [[nodiscard]] Result<void> {
     bool m_ok = true;
 };
 
-// The exit status DESIGN.md §7 gives an error: 2 for invalid input, 1 for a runtime failure.
+// The exit status docs/design.md ("The command line and exit status") gives an error: 2 for invalid
+// input, 1 for a runtime failure.
 inline int exit_status_for(const Error& error) {
     return error.kind == ErrorKind::Invalid ? 2 : 1;
 }

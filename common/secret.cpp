@@ -13,6 +13,10 @@
 
 namespace dsvm {
 
+void wipe_bytes(void* data, std::size_t size) {
+    ::explicit_bzero(data, size);
+}
+
 Result<SecretBytes> read_secret_fd(int fd, std::size_t capacity, const std::string& shown) {
     SecretBytes bytes(capacity);
     auto got = read_into(fd, bytes.data(), capacity, shown);

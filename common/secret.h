@@ -15,6 +15,10 @@
 
 namespace dsvm {
 
+// Zeroes `size` bytes at `data` in a way the compiler may not drop (explicit_bzero), for a secret
+// held somewhere SecretBytes cannot be (a std::string a library fills, a stack buffer).
+void wipe_bytes(void* data, std::size_t size);
+
 class SecretBytes {
   public:
     SecretBytes() = default;

@@ -52,4 +52,39 @@ std::string printable_line(std::string_view text, std::size_t max_length) {
     return escaped(text, max_length, true);
 }
 
+std::string quoted(std::string_view value) {
+    return "'" + printable(value) + "'";
+}
+
+std::string ascii_lower(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+    return out;
+}
+
+std::vector<std::string_view> split(std::string_view text, char separator) {
+    std::vector<std::string_view> parts;
+    for (auto at = text.find(separator); at != std::string_view::npos; at = text.find(separator)) {
+        parts.push_back(text.substr(0, at));
+        text.remove_prefix(at + 1);
+    }
+    parts.push_back(text);
+    return parts;
+}
+
+std::string_view trim_end(std::string_view text, std::string_view characters) {
+    const auto last = text.find_last_not_of(characters);
+    return last == std::string_view::npos ? std::string_view() : text.substr(0, last + 1);
+}
+
+std::string_view trim(std::string_view text, std::string_view characters) {
+    const auto first = text.find_first_not_of(characters);
+    return first == std::string_view::npos ? std::string_view()
+                                           : trim_end(text.substr(first), characters);
+}
+
 }  // namespace dsvm

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dsvm {
 
@@ -15,6 +16,19 @@ std::string printable(std::string_view value);
 // escaping, cut to `max_length` characters ("..." marks the cut). For text that may carry
 // values from untrusted places (a registry, metadata) at the output edge.
 std::string printable_line(std::string_view text, std::size_t max_length = 1024);
+
+// printable(value) in single quotes, as errors name a value: 'alice'.
+std::string quoted(std::string_view value);
+
+// The text with ASCII A-Z made a-z; other bytes as they are (no locale).
+std::string ascii_lower(std::string_view text);
+
+// The parts between separators: "a,,b" gives "a", "", "b"; "" gives one empty part.
+std::vector<std::string_view> split(std::string_view text, char separator);
+
+// The text without the given characters at its start and end (trim), or at its end only.
+std::string_view trim(std::string_view text, std::string_view characters);
+std::string_view trim_end(std::string_view text, std::string_view characters);
 
 // ASCII character classes, the same in every locale: the rules they serve are about bytes.
 namespace ascii {

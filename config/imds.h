@@ -1,4 +1,4 @@
-// Azure Instance Metadata Service client (REFERENCE.md §2).
+// Azure Instance Metadata Service client (docs/operation.md, "Instance metadata").
 #pragma once
 
 #include <chrono>

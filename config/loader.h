@@ -1,5 +1,6 @@
-// Gathers the pool config from its sources (DESIGN.md §4): IMDS tags, IMDS userData and the local
-// pool.json, with the last-known-good metadata layers as the fallback when IMDS is unreachable.
+// Gathers the pool config from its sources (docs/design.md, "The pool configuration"): IMDS tags,
+// IMDS userData and the local pool.json, with the last-known-good metadata layers as the fallback
+// when IMDS is unreachable.
 #pragma once
 
 #include <string>

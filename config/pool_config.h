@@ -1,5 +1,6 @@
-// The pool config contract (DESIGN.md §4): its sources as layers, their field-by-field merge,
-// and validation into a typed PoolConfig. Pure: text and JSON in, values or errors out.
+// The pool config contract (docs/design.md, "The pool configuration"): its sources as layers, their
+// field-by-field merge, and validation into a typed PoolConfig. Pure: text and JSON in, values or
+// errors out.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,9 @@ struct ShareConfig {
     std::string mount_point;  // absolute, normalised; defaulted to /datamnt/<share name>
     std::string options;      // extra mount options, comma-separated, may be empty
     SmbAccess smb_access = SmbAccess::PerUser;
+
+    // An SMB share each user reaches through a mount of their own folder (docs/users.md).
+    bool per_user_smb() const { return type == ShareType::Smb && smb_access == SmbAccess::PerUser; }
 
     bool operator==(const ShareConfig&) const = default;
 };

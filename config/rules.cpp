@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/text.h"
+#include "mount/options.h"
 
 namespace dsvm::config_rules {
 
@@ -33,9 +34,6 @@ constexpr std::string_view k_top_dirs[] = {"/home", "/root", "/tmp",   "/mnt",
 
 constexpr std::string_view k_secret_words[] = {"key",   "password",   "passwd", "secret",
                                                "token", "credential", "sas",    "signature"};
-// mount.cifs reads these as credentials; password2 carries the second key during rotation.
-constexpr std::string_view k_secret_options[] = {"password", "password2", "pass", "credentials",
-                                                 "cred",     "username",  "user"};
 
 constexpr std::string_view k_source_shapes =
     "use //host/share for SMB, host:/export for NFS, or an absolute directory for bind";
@@ -54,26 +52,6 @@ bool is_smb_char(char c) {
 bool is_option_char(char c) {
     return is_alnum(c) || c == '_' || c == '.' || c == '=' || c == ':' || c == '/' || c == '+' ||
            c == '-';
-}
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-    return out;
-}
-
-std::vector<std::string_view> split(std::string_view text, char separator) {
-    std::vector<std::string_view> parts;
-    std::size_t start = 0;
-    while (true) {
-        const std::size_t end = text.find(separator, start);
-        parts.push_back(text.substr(start, end - start));
-        if (end == std::string_view::npos) {
-            return parts;
-        }
-        start = end + 1;
-    }
 }
 
 bool contains(const auto& list, std::string_view value) {
@@ -298,7 +276,7 @@ bool looks_like_secret_name(std::string_view name) {
     if (name == "sshKeys") {
         return false;
     }
-    const std::string folded = lower(name);
+    const std::string folded = ascii_lower(name);
     return std::any_of(
         std::begin(k_secret_words), std::end(k_secret_words),
         [&](std::string_view word) { return folded.find(word) != std::string::npos; });
@@ -398,7 +376,7 @@ Result<void> check_options(std::string_view path, std::string_view options) {
         if (key.empty()) {
             return fail(path, "an item of " + shown(options) + " has no key before '='");
         }
-        if (contains(k_secret_options, lower(key))) {
+        if (is_credential_key(key)) {
             return fail(path, "option " + shown(key) +
                                   " would carry a credential (value not shown); the agent passes "
                                   "storage keys through a credentials file: " +

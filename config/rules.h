@@ -1,6 +1,6 @@
-// The per-field rules of the pool config (DESIGN.md §4 and §6), apart from the schema walk in
-// pool_config.cpp that applies them. Every check fails Invalid with a message that starts with
-// the field path it was given and names the rule; none shows a value that looks like a secret.
+// The per-field rules of the pool config (docs/pool-config.md, "Fields"), apart from the schema
+// walk in pool_config.cpp that applies them. Every check fails Invalid with a message that starts
+// with the field path it was given and names the rule; none shows a value that looks like a secret.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,5 @@
 #include "engine/engine.h"
 
-#include <fcntl.h>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -239,7 +237,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         const GuardOutcome guard = reconcile_metadata_guard(loaded->config.key_vault.has_value(),
                                                             m_root, m_paths.state_dir, m_runner);
         if (!guard.action.empty()) {
-            guard_actions.push_back({guard.action, true, {}});
+            guard_actions.push_back(ActionOutcome::done(guard.action));
         }
         if (guard.problem) {
             status.actions = guard_actions;
@@ -274,7 +272,11 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         if (!mounted && will_mount && has_users) {
             // The registry lives on the share: what the users need is known once it is mounted.
             outcome.planned_users.push_back(
-                "apply the pool's users from the registry once the share is mounted");
+                "apply the pool's users from the registry once the share is mounted; for the "
+                "config's users new here, with the registry's UIDs:");
+            for (auto& line : preview_user_files(loaded->config, m_root)) {
+                outcome.planned_users.push_back(std::move(line));
+            }
         } else {
             AgentState scratch = *state;
             UsersResult users = run_users_phase({.config = loaded->config,
@@ -435,11 +437,11 @@ Result<Fd> Engine::lock_pass() {
     if (auto made = make_directories(directory, 0755); !made) {
         return made.error();
     }
-    Fd directory_fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    auto directory_fd = open_directory(directory);
     if (!directory_fd) {
-        return failure("cannot open " + directory + ": " + errno_text(errno));
+        return directory_fd.error();
     }
-    return lock_file_at(directory_fd.get(), "pass.lock", m_paths.state_dir + "/pass.lock",
+    return lock_file_at(directory_fd->get(), "pass.lock", m_paths.state_dir + "/pass.lock",
                         std::chrono::minutes(2));
 }
 

@@ -1,4 +1,4 @@
-// One reconcile pass: observe → plan → apply → report (DESIGN.md §2).
+// One reconcile pass: observe → plan → apply → report (docs/design.md, "A pass").
 #pragma once
 
 #include <memory>

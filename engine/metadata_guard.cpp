@@ -1,10 +1,6 @@
 #include "engine/metadata_guard.h"
 
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
-
-#include <cerrno>
 
 #include "common/fs.h"
 
@@ -76,8 +72,8 @@ GuardOutcome reconcile_metadata_guard(bool wanted, const Root& root, const std::
             outcome.problem = "cannot remove the metadata guard: " + deleted.error().message;
             return outcome;
         }
-        if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
-            outcome.problem = "cannot remove " + shown + ": " + errno_text(errno);
+        if (auto removed = remove_file_if_exists(file, shown); !removed) {
+            outcome.problem = removed.error().message;
             return outcome;
         }
         outcome.action = "removed the metadata guard (keyVault is no longer set)";

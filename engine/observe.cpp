@@ -1,11 +1,5 @@
 #include "engine/observe.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
-#include <memory>
-#include <string_view>
-
 #include "common/fs.h"
 #include "mount/credentials.h"
 #include "mount/options.h"
@@ -15,21 +9,6 @@ namespace dsvm {
 namespace {
 
 constexpr const char* k_fstab = "/etc/fstab";
-// Whether a directory has no entries but "." and ".."; one that cannot be listed counts as not
-// empty (the mount would hide whatever it holds).
-bool directory_is_empty(const std::string& path) {
-    std::unique_ptr<DIR, int (*)(DIR*)> listing(::opendir(path.c_str()), ::closedir);
-    if (!listing) {
-        return false;
-    }
-    while (const dirent* entry = ::readdir(listing.get())) {
-        const std::string_view name = entry->d_name;
-        if (name != "." && name != "..") {
-            return false;
-        }
-    }
-    return true;
-}
 
 // Looking at the mount point: instant unless the share's server is gone.
 constexpr auto k_look_limit = std::chrono::seconds(30);
@@ -111,19 +90,19 @@ Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
     auto looked =
         share_gate.run<Looked>(k_look_limit, [target_path, source_path]() -> Result<Looked> {
             Looked out;
-            struct stat target {};
-            out.target_exists = ::lstat(target_path.c_str(), &target) == 0;
-            out.target_is_directory = out.target_exists && S_ISDIR(target.st_mode);
+            const FileStatus target = file_status(target_path, Links::DoNotFollow);
+            out.target_exists = target.type != FileType::Missing;
+            out.target_is_directory = target.type == FileType::Directory;
             if (out.target_is_directory) {
+                // One that cannot be listed counts as not empty (the mount would hide whatever
+                // it holds).
                 out.target_is_empty = directory_is_empty(target_path);
             }
             if (!source_path.empty()) {
-                struct stat source {};
-                out.source_exists =
-                    ::stat(source_path.c_str(), &source) == 0 && S_ISDIR(source.st_mode);
-                out.target_shows_source = out.source_exists && out.target_is_directory &&
-                                          source.st_dev == target.st_dev &&
-                                          source.st_ino == target.st_ino;
+                const FileStatus source = file_status(source_path, Links::Follow);
+                out.source_exists = source.type == FileType::Directory;
+                out.target_shows_source =
+                    out.source_exists && out.target_is_directory && same_file(source, target);
             }
             return out;
         });

@@ -1,14 +1,13 @@
 // The plan: a pure function from desired and observed state to an ordered list of actions
-// (DESIGN.md §2). No I/O here; everything it needs is in its arguments.
+// (docs/design.md, "A pass"). No I/O here; everything it needs is in its arguments.
 #pragma once
-
-#include <sys/types.h>
 
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "common/file_mode.h"
 #include "mount/fstab.h"
 #include "mount/mounter.h"
 #include "mount/mountinfo.h"
@@ -60,7 +59,7 @@ struct ObservedState {
 
 struct MakeDirectory {
     std::string path;
-    mode_t mode = 0755;
+    FileMode mode = 0755;
     bool operator==(const MakeDirectory&) const = default;
 };
 struct MountShare {
@@ -76,7 +75,8 @@ struct UnmountShare {
 
 // Makes the agent's entries in fstab `entries` (none: removes them), every other line kept. The
 // action carries the entries, not a finished file: apply merges them into fstab as it is when
-// written, so a line another tool adds after the plan is kept (merge_into_fstab in apply.h).
+// written, so a line another tool adds after the plan is kept (merge_into_fstab in
+// mount/fstab_file.h).
 struct UpdateFstab {
     std::string path;
     std::vector<FstabEntry> entries;

@@ -300,7 +300,7 @@ void bound_for_output(RunStatus& status) {
                               [](const ActionOutcome& outcome) { return !outcome.ok; });
         const std::size_t more = status.actions.size() - k_max_status_actions;
         status.actions.resize(k_max_status_actions);
-        status.actions.push_back({fmt::format("... and {} more actions", more), true, {}});
+        status.actions.push_back(ActionOutcome::done(fmt::format("... and {} more actions", more)));
     }
     for (auto& outcome : status.actions) {
         outcome.action = printable_line(outcome.action);

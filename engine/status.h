@@ -12,20 +12,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/outcome.h"
 #include "common/result.h"
 #include "config/loader.h"
 #include "engine/plan.h"
 #include "users/registry.h"
 
 namespace dsvm {
-
-struct ActionOutcome {
-    std::string action;  // describe(action)
-    bool ok = true;
-    std::string error;
-
-    bool operator==(const ActionOutcome&) const = default;
-};
 
 struct ShareReport {
     std::string source;
@@ -65,7 +58,8 @@ struct AgentState {
     // Supplementary groups the agent put each user into, so it knows what to take away.
     std::map<std::string, std::vector<std::string>> groups;
     // What the users phase last verified in full (registry, config users, account files) and
-    // when; a pass whose fingerprint matches skips the per-user work (DESIGN.md §8).
+    // when; a pass whose fingerprint matches skips the per-user work (docs/design.md, "The
+    // daemon").
     std::string users_fingerprint;
     std::int64_t users_verified = 0;  // seconds since the epoch
     int pool_users = -1;

@@ -1,8 +1,5 @@
 #include "engine/users_intent.h"
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -68,10 +65,7 @@ Result<void> write_intent(const std::string& path, const std::vector<PendingAcco
 }
 
 Result<void> remove_intent(const std::string& path) {
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-        return failure("cannot remove " + path + ": " + errno_text(errno));
-    }
-    return {};
+    return remove_file_if_exists(path);
 }
 
 }  // namespace dsvm

@@ -2,13 +2,14 @@
 
 #include <fmt/format.h>
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <memory>
 
+#include "common/fs.h"
+#include "common/overloaded.h"
+#include "common/systemctl.h"
 #include "common/text.h"
+#include "engine/user_files.h"
 #include "engine/users_intent.h"
 #include "engine/users_plan.h"
 #include "mount/automount.h"
@@ -31,16 +32,12 @@ constexpr std::int64_t k_full_check_seconds = 3600;
 // At most this many names in a line that lists accounts.
 constexpr std::size_t k_names_shown = 10;
 
-bool per_user_smb(const ShareConfig& share) {
-    return share.type == ShareType::Smb && share.smb_access == SmbAccess::PerUser;
-}
-
 // Records one step when it changed something or failed.
 void record(std::vector<ActionOutcome>& outcomes, std::string description, Result<bool> done) {
     if (!done) {
-        outcomes.push_back({std::move(description), false, done.error().message});
+        outcomes.push_back(ActionOutcome::failed(std::move(description), done.error().message));
     } else if (*done) {
-        outcomes.push_back({std::move(description), true, {}});
+        outcomes.push_back(ActionOutcome::done(std::move(description)));
     }
 }
 
@@ -51,20 +48,20 @@ void sync_sudoers(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes)
     auto installed = install_sudoers(phase.root, phase.runner, phase.config.sudo_authentication);
     if (!installed) {
         const std::string path = phase.root.path(k_sudoers_path);
-        const bool removed = ::unlink(path.c_str()) == 0;
-        outcomes.push_back({"install sudoers drop-in " + std::string(k_sudoers_path), false,
-                            installed.error().message +
-                                (removed ? "; the old drop-in was removed (no pool user has sudo "
-                                           "until it can be written)"
-                                         : "")});
+        const bool removed = path_exists(path) && remove_file_if_exists(path).ok();
+        outcomes.push_back(ActionOutcome::failed(
+            "install sudoers drop-in " + std::string(k_sudoers_path),
+            installed.error().message +
+                (removed ? "; the old drop-in was removed (no pool user has sudo "
+                           "until it can be written)"
+                         : "")));
         return;
     }
     record(outcomes, "install sudoers drop-in " + std::string(k_sudoers_path), installed);
 }
 
 bool sudoers_exist(const UsersPhase& phase) {
-    struct stat info {};
-    return ::lstat(phase.root.path(k_sudoers_path).c_str(), &info) == 0;
+    return path_exists(phase.root.path(k_sudoers_path));
 }
 
 std::string names_list(const std::vector<std::string>& names) {
@@ -78,77 +75,6 @@ std::string names_list(const std::vector<std::string>& names) {
     return out;
 }
 
-// The home, keys and link of an active user: all on the instance's own disk.
-void ensure_user_files(const UsersPhase& phase, const RegistryUser& user,
-                       std::vector<ActionOutcome>& outcomes) {
-    const std::string home = "/home/" + user.name;
-    record(outcomes, "create home " + home, create_home(phase.root, home, user.uid, user.gid));
-    record(outcomes, fmt::format("write SSH keys of {}", user.name),
-           write_authorized_keys(phase.root, home, user.uid, user.gid, user.ssh_keys));
-    const ShareConfig& share = *phase.config.share;
-    const std::string target =
-        per_user_smb(share)
-            ? notebook_mount_path(user.name)
-            : share.mount_point + "/" + notebook_folder(phase.config.notebooks, user.name);
-    auto link = ensure_notebook_link(phase.root, home, user.uid, user.gid, target);
-    if (!link) {
-        outcomes.push_back({"link " + home + "/notebooks/remote", false, link.error().message});
-    } else if (*link != LinkChange::Unchanged) {
-        outcomes.push_back({"link " + home + "/notebooks/remote to " + target, true, {}});
-    }
-}
-
-// A user who may no longer log in keeps no keys. A missing home has none to remove.
-void remove_keys(const UsersPhase& phase, const RegistryUser& user,
-                 std::vector<ActionOutcome>& outcomes) {
-    const std::string home = "/home/" + user.name;
-    struct stat info {};
-    if (::lstat(phase.root.path(home).c_str(), &info) != 0) {
-        return;
-    }
-    record(outcomes, fmt::format("remove the SSH keys of {}", user.name),
-           write_authorized_keys(phase.root, home, user.uid, user.gid, {}));
-}
-
-// Every active user's notebook folder on the share, in one access under the deadline.
-void ensure_share_folders(const UsersPhase& phase, const std::vector<RegistryUser>& users,
-                          std::vector<ActionOutcome>& outcomes) {
-    struct Folder {
-        std::string user;
-        std::string path;
-        std::uint32_t uid = 0;
-        std::uint32_t gid = 0;
-    };
-    if (users.empty()) {
-        return;
-    }
-    std::vector<Folder> folders;
-    for (const RegistryUser& user : users) {
-        folders.push_back(
-            {user.name, notebook_folder(phase.config.notebooks, user.name), user.uid, user.gid});
-    }
-    const std::string share_dir = phase.root.path(phase.config.share->mount_point);
-    const bool owners = !per_user_smb(*phase.config.share);
-    auto done = phase.share_gate.run<std::vector<ActionOutcome>>(
-        k_share_write_limit,
-        [folders = std::move(folders), share_dir, owners]() -> Result<std::vector<ActionOutcome>> {
-            std::vector<ActionOutcome> made;
-            for (const Folder& folder : folders) {
-                // On SMB per-user the folder is reached only through the user's own mount of it.
-                record(
-                    made, fmt::format("make notebook folder {} for {}", folder.path, folder.user),
-                    owners ? ensure_notebook_folder(share_dir, folder.path, folder.uid, folder.gid)
-                           : ensure_share_folder(share_dir, folder.path));
-            }
-            return made;
-        });
-    if (!done) {
-        outcomes.push_back({"make notebook folders on the share", false, done.error().message});
-        return;
-    }
-    outcomes.insert(outcomes.end(), done->begin(), done->end());
-}
-
 // autofs re-reads its maps on a reload; reload-or-restart also starts it when it is stopped.
 // Only on the real root: a sandbox's autofs is not the host's.
 void reload_autofs(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes) {
@@ -156,51 +82,147 @@ void reload_autofs(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes
         return;
     }
     const std::string description = "reload autofs.service for per-user notebook mounts";
-    auto ran = phase.runner.run({"/usr/bin/systemctl", "reload-or-restart", "autofs.service"});
+    auto ran = run_systemctl(phase.runner, {"reload-or-restart", "autofs.service"},
+                             std::chrono::seconds(30));
     if (!ran) {
-        outcomes.push_back({description, false, ran.error().message});
-    } else if (ran->exit_code != 0) {
-        outcomes.push_back({description, false,
-                            "systemctl reload-or-restart autofs.service failed (is the autofs "
-                            "package installed?): " +
-                                std::string(printable(ran->err))});
+        outcomes.push_back(ActionOutcome::failed(
+            description, ran.error().message + " (is the autofs package installed?)"));
     } else {
-        outcomes.push_back({description, true, {}});
+        outcomes.push_back(ActionOutcome::done(description));
     }
 }
 
-// The autofs map of every active managed user's notebook mount (docs/users.md).
-void ensure_notebook_automount(const UsersPhase& phase, const std::vector<RegistryUser>& active,
-                               const AgentState& state, std::vector<ActionOutcome>& outcomes) {
-    const ShareConfig& share = *phase.config.share;
-    std::vector<NotebookMount> mounts;
-    mounts.reserve(active.size());
-    for (const RegistryUser& user : active) {
-        if (state.users.count(user.name) != 0) {
-            mounts.push_back({user.name, user.uid, user.gid,
-                              notebook_folder(phase.config.notebooks, user.name)});
+// Runs one step of the user files plan, recording it when it changed something or failed.
+void run_step(const UsersPhase& phase, const UserFilesAction& action,
+              std::vector<ActionOutcome>& outcomes) {
+    std::visit(
+        Overloaded{
+            [&](const CreateHome& home) {
+                record(outcomes, describe(action),
+                       create_home(phase.root, home.home, home.uid, home.gid));
+            },
+            [&](const WriteKeys& keys) {
+                // A user who may no longer log in and has no home has no keys to remove.
+                if (keys.keys.empty() && home_missing(phase.root, keys.home)) {
+                    return;
+                }
+                record(outcomes, describe(action),
+                       write_authorized_keys(phase.root, keys.home, keys.uid, keys.gid, keys.keys));
+            },
+            [&](const LinkNotebooks& link) {
+                auto made =
+                    ensure_notebook_link(phase.root, link.home, link.uid, link.gid, link.target);
+                if (!made) {
+                    outcomes.push_back(
+                        {"link " + link.home + "/notebooks/remote", false, made.error().message});
+                } else if (*made != LinkChange::Unchanged) {
+                    outcomes.push_back(ActionOutcome::done(describe(action)));
+                }
+            },
+            [&](const MakeNotebookFolders& step) {
+                const std::string share_dir = phase.root.path(phase.config.share->mount_point);
+                auto done = phase.share_gate.run<std::vector<ActionOutcome>>(
+                    k_share_write_limit, [step, share_dir]() -> Result<std::vector<ActionOutcome>> {
+                        std::vector<ActionOutcome> made;
+                        for (const NotebookFolder& folder : step.folders) {
+                            // On SMB per-user the folder is reached only through the user's own
+                            // mount of it.
+                            record(made, describe_folder(folder),
+                                   step.owners ? ensure_notebook_folder(share_dir, folder.path,
+                                                                        folder.uid, folder.gid)
+                                               : ensure_share_folder(share_dir, folder.path));
+                        }
+                        return made;
+                    });
+                if (!done) {
+                    outcomes.push_back(
+                        {"make notebook folders on the share", false, done.error().message});
+                    return;
+                }
+                outcomes.insert(outcomes.end(), done->begin(), done->end());
+            },
+            [&](const WriteNotebookMap& map) {
+                auto installed = install_notebook_automount(phase.root, map.text);
+                if (!installed) {
+                    outcomes.push_back(
+                        {"write the notebook mount map " + std::string(k_notebook_map_path), false,
+                         installed.error().message});
+                    return;
+                }
+                if (installed->map_changed) {
+                    outcomes.push_back(ActionOutcome::done(describe(action)));
+                }
+                if (installed->map_changed || installed->master_changed) {
+                    reload_autofs(phase, outcomes);
+                }
+            },
+        },
+        action);
+}
+
+// The inspect half of run_step, for a dry run: the lines of the steps that would change
+// something, and what a step could not tell (as the pass would report it). Nothing is created.
+void inspect_step(const UsersPhase& phase, const UserFilesAction& action,
+                  std::vector<std::string>& planned, std::vector<std::string>& problems) {
+    const auto note = [&](const std::string& line, const Result<bool>& differs) {
+        if (!differs) {
+            problems.push_back(line + ": " + differs.error().message);
+        } else if (*differs) {
+            planned.push_back(line);
         }
-    }
-    const std::string map = render_notebook_map(share.source, mounts, share.options,
-                                                credentials_path(credentials_name(share.source)));
-    auto installed = install_notebook_automount(phase.root, map);
-    if (!installed) {
-        outcomes.push_back({"write the notebook mount map " + std::string(k_notebook_map_path),
-                            false, installed.error().message});
-        return;
-    }
-    if (installed->map_changed) {
-        outcomes.push_back({fmt::format("write the notebook mount map {} ({} users)",
-                                        k_notebook_map_path, mounts.size()),
-                            true,
-                            {}});
-    }
-    if (installed->map_changed || installed->master_changed) {
-        reload_autofs(phase, outcomes);
-    }
+    };
+    std::visit(
+        Overloaded{
+            [&](const CreateHome& home) {
+                note(describe(action), home_missing(phase.root, home.home));
+            },
+            [&](const WriteKeys& keys) {
+                note(describe(action),
+                     authorized_keys_differ(phase.root, keys.home, keys.uid, keys.keys));
+            },
+            [&](const LinkNotebooks& link) {
+                note(describe(action),
+                     notebook_link_differs(phase.root, link.home, link.uid, link.target));
+            },
+            [&](const MakeNotebookFolders& step) {
+                const std::string share_dir = phase.root.path(phase.config.share->mount_point);
+                struct Looked {
+                    std::vector<std::string> planned;
+                    std::vector<std::string> problems;
+                };
+                auto looked = phase.share_gate.run<Looked>(
+                    k_share_read_limit, [step, share_dir]() -> Result<Looked> {
+                        Looked out;
+                        for (const NotebookFolder& folder : step.folders) {
+                            const auto owner = step.owners ? std::optional<FolderOwner>(FolderOwner{
+                                                                 folder.uid, folder.gid})
+                                                           : std::nullopt;
+                            auto differs = notebook_folder_differs(share_dir, folder.path, owner);
+                            if (!differs) {
+                                out.problems.push_back(describe_folder(folder) + ": " +
+                                                       differs.error().message);
+                            } else if (*differs) {
+                                out.planned.push_back(describe_folder(folder));
+                            }
+                        }
+                        return out;
+                    });
+                if (!looked) {
+                    problems.push_back("make notebook folders on the share: " +
+                                       looked.error().message);
+                    return;
+                }
+                planned.insert(planned.end(), looked->planned.begin(), looked->planned.end());
+                problems.insert(problems.end(), looked->problems.begin(), looked->problems.end());
+            },
+            [&](const WriteNotebookMap& map) {
+                note(describe(action), notebook_automount_differs(phase.root, map.text));
+            },
+        },
+        action);
 }
 
-void note_state(const UsersPlan& plan, const std::vector<AccountOutcome>& outcomes,
+void note_state(const UsersPlan& plan, const std::vector<ActionOutcome>& outcomes,
                 AgentState& state) {
     for (size_t i = 0; i < plan.changes.size() && i < outcomes.size(); ++i) {
         if (!outcomes[i].ok) {
@@ -245,15 +267,6 @@ bool widen_groups(const UsersPlan& plan, AgentState& state) {
     return widened;
 }
 
-std::string stat_stamp(const std::string& path) {
-    struct stat info {};
-    if (::stat(path.c_str(), &info) != 0) {
-        return "-";
-    }
-    return fmt::format("{}:{}:{}.{}", info.st_ino, info.st_size, info.st_mtim.tv_sec,
-                       info.st_mtim.tv_nsec);
-}
-
 // Everything the users phase reads, as cheap identities: the registry, the keys, the config's
 // users and layout, and the account files. Equal fingerprints mean an equal result.
 Result<std::string> users_fingerprint(const UsersPhase& phase, const RegistryStore& store,
@@ -265,9 +278,7 @@ Result<std::string> users_fingerprint(const UsersPhase& phase, const RegistrySto
     }
     std::string text = *registry + "|" + keys.current_id + "," + keys.previous_id;
     text += "|" + to_json(phase.config).dump();
-    for (const char* file : {"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"}) {
-        text += "|" + stat_stamp(phase.root.path(file));
-    }
+    text += account_files_stamp(phase.root);
     return text;
 }
 
@@ -384,6 +395,35 @@ Result<void> merge_config_users(const PoolConfig& config, Registry& registry,
     return {};
 }
 
+std::vector<std::string> preview_user_files(const PoolConfig& config, const Root& root) {
+    std::vector<std::string> lines;
+    if (!config.share) {
+        return lines;
+    }
+    std::vector<RegistryUser> users;
+    std::set<std::string> names;
+    for (const UserConfig& wanted : config.users) {
+        RegistryUser user;
+        user.name = wanted.name;
+        user.ssh_keys = wanted.ssh_keys;
+        if (home_missing(root, home_of(user))) {
+            users.push_back(std::move(user));
+            names.insert(wanted.name);
+        }
+    }
+    for (const UserFilesAction& action : plan_user_files(config, users, {}, names)) {
+        if (const auto* folders = std::get_if<MakeNotebookFolders>(&action)) {
+            for (const NotebookFolder& folder : folders->folders) {
+                lines.push_back(describe_folder(folder));
+            }
+        } else if (const auto* keys = std::get_if<WriteKeys>(&action);
+                   keys == nullptr || !keys->keys.empty()) {
+            lines.push_back(describe(action));
+        }
+    }
+    return lines;
+}
+
 UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     UsersResult result;
     const PoolConfig& config = phase.config;
@@ -394,13 +434,14 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     if (!phase.dry_run && passwords && sudoers_exist(phase)) {
         sync_sudoers(phase, result.outcomes);
     }
-    if (!phase.dry_run && (!config.share || !per_user_smb(*config.share))) {
+    if (!phase.dry_run && (!config.share || !config.share->per_user_smb())) {
         // A pool that left SMB per-user keeps no notebook map behind.
         auto removed = remove_notebook_automount(phase.root);
         if (!removed) {
             result.problems.push_back(removed.error().message);
         } else if (*removed) {
-            result.outcomes.push_back({"remove the per-user notebook mounts (autofs)", true, {}});
+            result.outcomes.push_back(
+                ActionOutcome::done("remove the per-user notebook mounts (autofs)"));
             reload_autofs(phase, result.outcomes);
         }
     }
@@ -576,6 +617,13 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         for (const auto& change : plan.changes) {
             result.planned.push_back(describe(change));
         }
+        // The accounts the batch would make are managed from then on.
+        std::set<std::string> managed = state.users;
+        managed.insert(plan.created.begin(), plan.created.end());
+        for (const UserFilesAction& action :
+             plan_user_files(config, plan.active, plan.inactive, managed)) {
+            inspect_step(phase, action, result.planned, result.problems);
+        }
         return result;
     }
     // With passwords the drop-in is in line before the batch can put anyone in dsvm-sudo.
@@ -609,7 +657,7 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         }
         note_state(plan, *outcomes, state);
         for (const auto& outcome : *outcomes) {
-            result.outcomes.push_back({outcome.description, outcome.ok, outcome.error});
+            result.outcomes.push_back(outcome);
         }
     }
     // What the batch did is in the state file at once (the accounts made before the intent
@@ -630,19 +678,9 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     if (!passwords && (any_sudo || sudoers_exist(phase))) {
         sync_sudoers(phase, result.outcomes);
     }
-    std::vector<RegistryUser> active;
-    for (const RegistryUser& user : plan.active) {
-        if (state.users.count(user.name) != 0) {
-            ensure_user_files(phase, user, result.outcomes);
-            active.push_back(user);
-        }
-    }
-    for (const RegistryUser& user : plan.inactive) {
-        remove_keys(phase, user, result.outcomes);
-    }
-    ensure_share_folders(phase, active, result.outcomes);
-    if (per_user_smb(*config.share)) {
-        ensure_notebook_automount(phase, plan.active, state, result.outcomes);
+    for (const UserFilesAction& action :
+         plan_user_files(config, plan.active, plan.inactive, state.users)) {
+        run_step(phase, action, result.outcomes);
     }
     // Only a clean pass may be skipped next time: anything that failed is tried again.
     const bool clean =

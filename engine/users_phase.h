@@ -80,6 +80,12 @@ inline constexpr auto k_name_service_limit = std::chrono::seconds(60);
 // Runs the phase, recording what the agent now manages in `state`.
 UsersResult run_users_phase(const UsersPhase& phase, AgentState& state);
 
+// A dry run's view before the share is mounted: the registry, and so the pool's UIDs, cannot be
+// read yet. Lists by name what the pass would then do on this instance for the config's users
+// that are new here (no home yet): their homes, keys and links, their notebook folders and, on
+// SMB per-user shares, the notebook mount map. Reads only.
+std::vector<std::string> preview_user_files(const PoolConfig& config, const Root& root);
+
 // Merges the config's users into the registry: new names get the next free UID (never one in
 // `taken`), sudo, groups and keys follow the config. Fails when the range is used up.
 Result<void> merge_config_users(const PoolConfig& config, Registry& registry,

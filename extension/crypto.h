@@ -1,6 +1,6 @@
-// Decrypting the extension's protected settings (REFERENCE.md §3) in process with OpenSSL's CMS
-// API: base64-decoded DER CMS EnvelopedData, for the VM certificate the guest agent stored as
-// /var/lib/waagent/<thumbprint>.crt (PEM) with its private key in <thumbprint>.prv (PEM).
+// Decrypting the extension's protected settings (docs/extension.md, "Settings") in process with
+// OpenSSL's CMS API: base64-decoded DER CMS EnvelopedData, for the VM certificate the guest agent
+// stored as /var/lib/waagent/<thumbprint>.crt (PEM) with its private key in <thumbprint>.prv (PEM).
 #pragma once
 
 #include <string>

@@ -119,13 +119,6 @@ Result<SecretBytes> read_secret_file(const std::string& path, const std::string&
     return read_secret_fd(fd.get(), static_cast<std::size_t>(info.st_size), shown);
 }
 
-Result<void> remove_file(const std::string& path) {
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-        return failure("cannot remove " + path + ": " + errno_text(errno));
-    }
-    return {};
-}
-
 Result<void> prepare_private_directory(const Root& root, const std::string& dir) {
     const std::string real = root.path(dir);
     if (auto made = make_directories(real, 0700); !made) {

@@ -65,9 +65,6 @@ class FileTransaction {
 Result<SecretBytes> read_secret_file(const std::string& path, const std::string& shown,
                                      std::size_t max_bytes);
 
-// unlink(2); a file that is already gone is success.
-Result<void> remove_file(const std::string& path);
-
 // Creates `dir` inside the root (mode 0700) when missing; an existing one must be a directory
 // owned by root and is narrowed to 0700 through a descriptor (never by name).
 Result<void> prepare_private_directory(const Root& root, const std::string& dir);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/fs.h"
+#include "common/text.h"
 #include "extension/context.h"
 #include "extension/enable.h"
 #include "extension/files.h"
@@ -213,14 +214,14 @@ Result<void> uninstall(const Context& context) {
         } else if (sha256_hex(current->text) != record->config_sha256) {
             context.steps.add("pool config", HandlerStatus::Warning,
                               name + " kept: it changed after enable wrote it");
-        } else if (auto removed = remove_file(root.path(name)); !removed) {
+        } else if (auto removed = remove_file_if_exists(root.path(name)); !removed) {
             return removed;
         } else {
             context.steps.add("pool config", HandlerStatus::Success, name + " removed");
         }
     }
     for (const auto& name : record->credentials) {
-        if (auto removed = remove_file(root.path(credentials_path(name))); !removed) {
+        if (auto removed = remove_file_if_exists(root.path(credentials_path(name))); !removed) {
             return removed;
         }
         context.steps.add("credentials", HandlerStatus::Success,
@@ -233,12 +234,12 @@ Result<void> uninstall(const Context& context) {
         if (::lstat(root.path(path).c_str(), &info) != 0 && errno == ENOENT) {
             continue;
         }
-        if (auto removed = remove_file(root.path(path)); !removed) {
+        if (auto removed = remove_file_if_exists(root.path(path)); !removed) {
             return removed;
         }
         context.steps.add("registry key", HandlerStatus::Success, path + " removed");
     }
-    if (auto removed = remove_file(root.path(context.record_name())); !removed) {
+    if (auto removed = remove_file_if_exists(root.path(context.record_name())); !removed) {
         return removed;
     }
     context.steps.add("kept", HandlerStatus::Success,
@@ -267,13 +268,6 @@ Result<void> dispatch(const Context& context) {
     return invalid("unknown extension operation");
 }
 
-std::string lower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
 }  // namespace
 
 std::string_view to_string(ExtensionOperation operation) {
@@ -294,7 +288,7 @@ std::string_view to_string(ExtensionOperation operation) {
 
 int run_extension(const Root& root, const ExtensionRequest& request, ProcessRunner& runner,
                   Clock& clock) {
-    const std::string operation = lower(to_string(request.operation));
+    const std::string operation = ascii_lower(to_string(request.operation));
     auto handler = open_handler(request);
     if (!handler) {
         spdlog::error("extension {}: {}", operation, handler.error().message);

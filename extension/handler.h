@@ -1,8 +1,8 @@
 // `dsvm-agent extension install|enable|disable|uninstall|update`: the Azure VM extension handler
-// (REFERENCE.md §3). The guest agent runs these in the handler directory; enable turns the
-// extension's settings into /etc/dsvm-agent/pool.json and a root-only credentials file and hands
-// the long work to dsvm-agent.service. Every command writes <statusFolder>/<seq>.status when a
-// sequence number is known. See docs/extension.md.
+// (docs/extension.md, "Commands"). The guest agent runs these in the handler directory; enable
+// turns the extension's settings into /etc/dsvm-agent/pool.json and a root-only credentials file
+// and hands the long work to dsvm-agent.service. Every command writes <statusFolder>/<seq>.status
+// when a sequence number is known. See docs/extension.md.
 #pragma once
 
 #include <optional>

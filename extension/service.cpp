@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/fs.h"
+#include "common/systemctl.h"
 
 namespace dsvm {
 
@@ -15,44 +16,19 @@ constexpr const char* k_unit_dirs[] = {"/etc/systemd/system", "/lib/systemd/syst
 // Stopping waits for a pass in progress to end; everything else is quick.
 constexpr std::chrono::seconds k_timeout{120};
 
-std::string trimmed(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-        text.pop_back();
-    }
-    return text.size() > 1000 ? text.substr(0, 1000) + "..." : text;
-}
-
-// argv for systemctl; offline adds --root=R before the verb.
+// systemctl's arguments; offline adds --root=R before the verb.
 std::vector<std::string> systemctl(const ServiceTarget& target, std::vector<std::string> verb) {
-    std::vector<std::string> argv{k_systemctl};
+    std::vector<std::string> arguments;
     if (target.offline) {
-        argv.push_back("--root=" + target.root.dir());
+        arguments.push_back("--root=" + target.root.dir());
     }
-    argv.insert(argv.end(), verb.begin(), verb.end());
-    argv.push_back(k_service_unit);
-    return argv;
+    arguments.insert(arguments.end(), verb.begin(), verb.end());
+    arguments.push_back(k_service_unit);
+    return arguments;
 }
 
-std::string command_text(const std::vector<std::string>& argv) {
-    std::string text = "systemctl";
-    for (std::size_t i = 1; i < argv.size(); ++i) {
-        text += " " + argv[i];
-    }
-    return text;
-}
-
-Result<void> run(ProcessRunner& runner, const std::vector<std::string>& argv) {
-    auto result = runner.run(argv, {}, k_timeout);
-    if (!result) {
-        return with_context(command_text(argv), result.error());
-    }
-    if (result->exit_code != 0) {
-        const std::string output = trimmed(result->err.empty() ? result->out : result->err);
-        return failure(command_text(argv) + " failed (exit status " +
-                       std::to_string(result->exit_code) + ")" +
-                       (output.empty() ? std::string() : ": " + output));
-    }
-    return {};
+Result<void> run(ProcessRunner& runner, const std::vector<std::string>& arguments) {
+    return run_systemctl(runner, arguments, k_timeout);
 }
 
 }  // namespace

@@ -11,7 +11,6 @@
 namespace dsvm {
 
 inline constexpr const char* k_service_unit = "dsvm-agent.service";
-inline constexpr const char* k_systemctl = "/bin/systemctl";
 
 // Where the service is controlled. offline (any --root but "/") means unit files in the root are
 // changed with `systemctl --root=R` and the running system's systemd is never asked anything.

@@ -1,4 +1,4 @@
-// The files the Azure guest agent hands a VM extension handler (REFERENCE.md §3):
+// The files the Azure guest agent hands a VM extension handler (docs/extension.md, "Files"):
 // HandlerEnvironment.json, the numbered <seq>.settings files and, inside them, the protected
 // settings. Parsers take text, not paths; nothing here touches the disk or decrypts.
 #pragma once

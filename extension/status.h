@@ -1,5 +1,5 @@
-// The extension's status file (REFERENCE.md §3): <statusFolder>/<seq>.status, which the guest
-// agent reports to Azure (the portal's and `az vm extension show`'s "status").
+// The extension's status file (docs/extension.md, "Status"): <statusFolder>/<seq>.status, which the
+// guest agent reports to Azure (the portal's and `az vm extension show`'s "status").
 #pragma once
 
 #include <cstdint>

@@ -111,6 +111,23 @@ Result<AutomountChange> install_notebook_automount(const Root& root, std::string
     return change;
 }
 
+Result<bool> notebook_automount_differs(const Root& root, std::string_view map_text,
+                                        int idle_seconds) {
+    const std::string master = render_autofs_master(idle_seconds);
+    for (const auto& [path, content] :
+         {std::pair<std::string, std::string_view>{k_notebook_map_path, map_text},
+          {k_autofs_master_path, master}}) {
+        auto current = read_file_if_exists(root.path(path));
+        if (!current) {
+            return current.error();
+        }
+        if (!current->found || current->text != content) {
+            return true;
+        }
+    }
+    return false;
+}
+
 Result<bool> remove_notebook_automount(const Root& root) {
     auto master = remove_if_present(root, k_autofs_master_path);
     if (!master) {

@@ -1,4 +1,4 @@
-// On-demand per-user SMB notebook mounts through autofs (DESIGN.md §5, smbAccess "per-user").
+// On-demand per-user SMB notebook mounts through autofs (docs/users.md, smbAccess "per-user").
 //
 // An instance of a 10,000-user pool cannot hold 10,000 SMB mounts, so no user's folder is
 // mounted ahead of time. The agent keeps one autofs indirect map instead:
@@ -57,6 +57,10 @@ struct AutomountChange {
 // each atomically and only when its content differs. Parent directories are created 0755.
 Result<AutomountChange> install_notebook_automount(const Root& root, std::string_view map_text,
                                                    int idle_seconds = k_notebook_idle_seconds);
+
+// Whether install_notebook_automount would write either file (a dry run); reads only.
+Result<bool> notebook_automount_differs(const Root& root, std::string_view map_text,
+                                        int idle_seconds = k_notebook_idle_seconds);
 
 // Removes both files when present (the share is no longer SMB per-user). Returns whether the
 // master drop-in was removed (autofs must then be reloaded).

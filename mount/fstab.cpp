@@ -1,5 +1,6 @@
 #include "mount/fstab.h"
 
+#include "common/text.h"
 #include "mount/mountinfo.h"
 
 #include <cstddef>
@@ -34,28 +35,17 @@ std::vector<Line> split_lines(std::string_view text) {
     return lines;
 }
 
-bool is_blank_char(char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-std::string_view trimmed(std::string_view text) {
-    while (!text.empty() && is_blank_char(text.front())) {
-        text.remove_prefix(1);
-    }
-    while (!text.empty() && is_blank_char(text.back())) {
-        text.remove_suffix(1);
-    }
-    return text;
-}
+// The blanks around a field or a marker line (no newline: the text is already split in lines).
+constexpr std::string_view k_blanks = " \t\r\v\f";
 
 bool is_blank_or_comment(std::string_view line) {
-    const auto content = trimmed(line);
+    const auto content = trim(line, k_blanks);
     return content.empty() || content.front() == '#';
 }
 
 // Indented or with trailing blanks it is still ours: an editor may have touched it.
 bool is_marker(std::string_view line) {
-    return trimmed(line) == k_fstab_marker;
+    return trim(line, k_blanks) == k_fstab_marker;
 }
 
 std::vector<std::string_view> split_fields(std::string_view line) {

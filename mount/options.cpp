@@ -81,24 +81,9 @@ char lower(char c) {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                              [](char x, char y) { return lower(x) == lower(y); });
-}
-
-bool is_credential_key(std::string_view key) {
-    return std::any_of(
-        std::begin(k_credential_keys), std::end(k_credential_keys),
-        [&](std::string_view credential) { return equals_ignoring_case(key, credential); });
-}
-
 bool is_option_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '.' || c == '=' || c == ':' || c == '/' || c == '+' || c == '-';
-}
-
-std::string quoted(std::string_view value) {
-    return "'" + printable(value) + "'";
 }
 
 Error refuse(std::string_view message) {
@@ -406,6 +391,11 @@ std::string boot_options(ShareType type, std::string_view mount_options) {
         list.add_if_absent(item);
     }
     return list.joined();
+}
+
+bool is_credential_key(std::string_view key) {
+    const std::string folded = ascii_lower(key);
+    return contains(k_credential_keys, folded);
 }
 
 std::string credentials_name(std::string_view smb_source) {

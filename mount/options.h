@@ -1,5 +1,5 @@
-// mount(8) options for a share: Azure's recommended defaults per type (REFERENCE.md §4), the
-// options the agent owns, and the boot-time options for fstab.
+// mount(8) options for a share: Azure's recommended defaults per type (docs/mounting.md,
+// "Options"), the options the agent owns, and the boot-time options for fstab.
 #pragma once
 
 #include <string>
@@ -50,5 +50,9 @@ std::string boot_options(ShareType type, std::string_view mount_options);
 // DNS label: "acct" for //acct.file.core.windows.net/share), the host itself for an IP literal
 // or a single-label host. Takes a source already validated as //host/share[/sub].
 std::string credentials_name(std::string_view smb_source);
+
+// Whether a mount option key (any case) is one mount.cifs reads as a credential: refused in
+// share.options on every share type and in every config source.
+bool is_credential_key(std::string_view key);
 
 }  // namespace dsvm

@@ -1,4 +1,4 @@
-// Share kinds the agent mounts (DESIGN.md §4-5).
+// Share kinds the agent mounts (docs/design.md, "The share backend").
 #pragma once
 
 namespace dsvm {

@@ -31,20 +31,6 @@ constexpr std::size_t k_group_fields = 4;
 constexpr std::size_t k_shadow_fields = 9;
 constexpr std::string_view k_locked_expire = "1";
 
-std::string quoted(std::string_view value) {
-    return "'" + printable(value) + "'";
-}
-
-std::vector<std::string_view> split(std::string_view text, char separator) {
-    std::vector<std::string_view> parts;
-    for (auto at = text.find(separator); at != std::string_view::npos; at = text.find(separator)) {
-        parts.push_back(text.substr(0, at));
-        text.remove_prefix(at + 1);
-    }
-    parts.push_back(text);
-    return parts;
-}
-
 std::string join(const std::vector<std::string_view>& parts, char separator) {
     std::string out;
     for (std::size_t i = 0; i < parts.size(); ++i) {
@@ -559,8 +545,8 @@ AppliedAccounts apply_account_changes(const AccountFiles& current,
                            [&](const RemovePartialAccount& c) { return remove_partial(db, c); },
                        },
                        change);
-        AccountOutcome& outcome = applied.outcomes.emplace_back();
-        outcome.description = describe(change);
+        ActionOutcome& outcome = applied.outcomes.emplace_back();
+        outcome.action = describe(change);
         outcome.ok = result.ok();
         outcome.error = result.ok() ? std::string() : result.error().message;
     }
@@ -666,7 +652,7 @@ Result<void> update_account_file(const std::string& path, std::string_view befor
 
 }  // namespace
 
-Result<std::vector<AccountOutcome>> commit_account_changes(
+Result<std::vector<ActionOutcome>> commit_account_changes(
     const Root& root, const std::vector<AccountChange>& changes) {
     auto lock = lock_account_files(root);
     if (!lock) {
@@ -806,6 +792,24 @@ Result<void> copy_tree(int source, int target, uid_t uid, gid_t gid, const std::
 }
 
 }  // namespace
+
+std::string account_files_stamp(const Root& root) {
+    std::string out;
+    for (const char* file : {"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"}) {
+        struct stat info {};
+        out += "|";
+        out += ::stat(root.path(file).c_str(), &info) != 0
+                   ? std::string("-")
+                   : std::to_string(info.st_ino) + ":" + std::to_string(info.st_size) + ":" +
+                         std::to_string(info.st_mtim.tv_sec) + "." +
+                         std::to_string(info.st_mtim.tv_nsec);
+    }
+    return out;
+}
+
+bool home_missing(const Root& root, std::string_view home) {
+    return !path_exists(root.path(home));
+}
 
 Result<bool> create_home(const Root& root, std::string_view home, uid_t uid, gid_t gid) {
     std::vector<std::string> parts;

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/outcome.h"
 #include "common/result.h"
 #include "common/root.h"
 
@@ -138,15 +139,9 @@ using AccountChange = std::variant<CreateAccount, SetPasswordHash, LockAccount, 
 // "create user alice (uid 20000)" and so on; never shows a password hash.
 std::string describe(const AccountChange& change);
 
-struct AccountOutcome {
-    std::string description;
-    bool ok = true;
-    std::string error;
-};
-
 struct AppliedAccounts {
     AccountFiles files;
-    std::vector<AccountOutcome> outcomes;  // one per change, in order
+    std::vector<ActionOutcome> outcomes;  // one per change, in order
 };
 
 // Pure: applies the changes to the texts. A change fails alone (reported, the others applied)
@@ -162,7 +157,7 @@ Result<AccountFiles> read_account_files(const Root& root);
 // does), reads the files, applies the changes, writes the files that changed (atomically, mode
 // and owner kept; new files get passwd/group 0644, shadow/gshadow 0640 root:shadow or root),
 // and releases the lock. The outcomes say which changes failed.
-Result<std::vector<AccountOutcome>> commit_account_changes(
+Result<std::vector<ActionOutcome>> commit_account_changes(
     const Root& root, const std::vector<AccountChange>& changes);
 
 // Creates a home directory (mode 0700) owned by uid:gid with a copy of <root>/etc/skel, never
@@ -172,5 +167,14 @@ Result<std::vector<AccountOutcome>> commit_account_changes(
 // leftover is removed and the home built again on the next call. An existing home is left alone
 // (returns false); created → true.
 Result<bool> create_home(const Root& root, std::string_view home, uid_t uid, gid_t gid);
+
+// The identity of the account files (passwd, group, shadow, gshadow) as they are now: inode,
+// size and modification time of each, "-" for one that is missing. Equal stamps mean files
+// that were not written in between.
+std::string account_files_stamp(const Root& root);
+
+// Whether create_home would make `home`: nothing at all (not even a symlink) is at its path.
+// Reads only; what a dry run and the key removal of a locked user ask.
+bool home_missing(const Root& root, std::string_view home);
 
 }  // namespace dsvm

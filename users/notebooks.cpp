@@ -179,4 +179,41 @@ Result<LinkChange> ensure_notebook_link(const Root& root, std::string_view home,
     return length >= 0 ? LinkChange::Replaced : LinkChange::Created;
 }
 
+Result<bool> notebook_folder_differs(const std::string& share_dir, std::string_view folder,
+                                     std::optional<FolderOwner> owner) {
+    if (!path_exists(share_dir + "/" + std::string(folder))) {
+        return true;
+    }
+    auto opened = open_directory_below(share_dir, folder);
+    if (!opened) {
+        return opened.error();
+    }
+    if (!owner) {
+        return false;
+    }
+    struct stat info {};
+    if (::fstat(opened->get(), &info) != 0) {
+        return failure("cannot stat " + std::string(folder) + ": " + errno_text(errno));
+    }
+    return info.st_uid != owner->uid || info.st_gid != owner->gid || (info.st_mode & 07777) != 0700;
+}
+
+Result<bool> notebook_link_differs(const Root& root, std::string_view home, uid_t uid,
+                                   std::string_view target) {
+    if (!path_exists(root.path(home) + "/notebooks")) {
+        return true;
+    }
+    const std::string notebooks_path = std::string(home) + "/notebooks";
+    auto notebooks = open_directory_below(root.dir(), notebooks_path);
+    if (!notebooks) {
+        return notebooks.error();
+    }
+    if (auto owned = check_owner(notebooks->get(), uid, notebooks_path); !owned) {
+        return owned.error();
+    }
+    char current[4096];
+    const ssize_t length = ::readlinkat(notebooks->get(), "remote", current, sizeof current - 1);
+    return length < 0 || std::string_view(current, static_cast<size_t>(length)) != target;
+}
+
 }  // namespace dsvm

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -38,5 +39,20 @@ enum class LinkChange { Unchanged, Created, Replaced };
 // a directory with content or a file is never clobbered (Runtime error naming it).
 Result<LinkChange> ensure_notebook_link(const Root& root, std::string_view home, uid_t uid,
                                         gid_t gid, std::string_view target);
+
+// What a dry run asks, creating and following nothing. The owner to check: the folder must be
+// uid:gid with mode 0700 (ensure_notebook_folder); none: it only has to exist
+// (ensure_share_folder).
+struct FolderOwner {
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+// Whether the ensure_ function for <share_dir>/<folder> would change anything.
+Result<bool> notebook_folder_differs(const std::string& share_dir, std::string_view folder,
+                                     std::optional<FolderOwner> owner);
+// Whether ensure_notebook_link would create or replace <home>/notebooks/remote; a home or
+// notebooks directory that is missing would be made, so that is a change too.
+Result<bool> notebook_link_differs(const Root& root, std::string_view home, uid_t uid,
+                                   std::string_view target);
 
 }  // namespace dsvm

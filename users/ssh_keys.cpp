@@ -175,6 +175,18 @@ Result<void> replace_keys_file(int ssh, const std::string& shown, std::string_vi
     return replace_file_at(ssh, std::string(k_keys_file), content, options, directory);
 }
 
+// The home, opened without following a symlink anywhere below the root; it must be the user's.
+Result<Fd> open_user_home(const Root& root, std::string_view home, uid_t uid) {
+    auto home_fd = open_directory_below(root.dir(), home);
+    if (!home_fd) {
+        return home_fd.error();
+    }
+    if (auto info = owned_by(home_fd->get(), root.path(home), uid); !info) {
+        return info.error();
+    }
+    return home_fd;
+}
+
 }  // namespace
 
 std::string merge_authorized_keys(std::string_view current, const std::vector<std::string>& keys) {
@@ -214,15 +226,11 @@ Result<bool> write_authorized_keys(const Root& root, std::string_view home, uid_
     if (home.find_first_not_of('/') == std::string_view::npos) {
         return invalid("refusing an empty home path");
     }
-    auto home_fd = open_directory_below(root.dir(), home);
+    auto home_fd = open_user_home(root, home, uid);
     if (!home_fd) {
         return home_fd.error();
     }
-    const std::string home_shown = root.path(home);
-    if (auto info = owned_by(home_fd->get(), home_shown, uid); !info) {
-        return info.error();
-    }
-    const std::string ssh_shown = home_shown + "/.ssh";
+    const std::string ssh_shown = root.path(home) + "/.ssh";
     const std::string keys_shown = ssh_shown + "/" + std::string(k_keys_file);
 
     // Removing keys from a home that has none must not create .ssh.
@@ -248,6 +256,37 @@ Result<bool> write_authorized_keys(const Root& root, std::string_view home, uid_
         return replaced.error();
     }
     return true;
+}
+
+Result<bool> authorized_keys_differ(const Root& root, std::string_view home, uid_t uid,
+                                    const std::vector<std::string>& keys) {
+    const bool writes_keys = !render_block(keys).empty();
+    if (!path_exists(root.path(home))) {
+        return writes_keys;
+    }
+    auto home_fd = open_user_home(root, home, uid);
+    if (!home_fd) {
+        return home_fd.error();
+    }
+    const std::string ssh_shown = root.path(home) + "/.ssh";
+    struct stat ssh_entry {};
+    if (::fstatat(home_fd->get(), ".ssh", &ssh_entry, AT_SYMLINK_NOFOLLOW) != 0 &&
+        errno == ENOENT) {
+        return writes_keys;
+    }
+    auto ssh = open_directory_at(home_fd->get(), ".ssh", ssh_shown);
+    if (!ssh) {
+        return ssh.error();
+    }
+    if (auto info = owned_by(ssh->get(), ssh_shown, uid); !info) {
+        return info.error();
+    }
+    auto current = read_keys_file(ssh->get(), ssh_shown + "/" + std::string(k_keys_file), uid);
+    if (!current) {
+        return current.error();
+    }
+    const std::string merged = merge_authorized_keys(current->text, keys);
+    return current->found ? merged != current->text : !merged.empty();
 }
 
 }  // namespace dsvm

@@ -28,4 +28,10 @@ std::string merge_authorized_keys(std::string_view current, const std::vector<st
 Result<bool> write_authorized_keys(const Root& root, std::string_view home, uid_t uid, gid_t gid,
                                    const std::vector<std::string>& keys);
 
+// Whether write_authorized_keys with these arguments would change anything, creating nothing: a
+// missing home or .ssh would change only when there are keys to write. The same refusals (a
+// symlink, another owner) are errors here too, so a dry run shows what the pass would report.
+Result<bool> authorized_keys_differ(const Root& root, std::string_view home, uid_t uid,
+                                    const std::vector<std::string>& keys);
+
 }  // namespace dsvm

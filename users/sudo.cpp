@@ -8,6 +8,7 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/text.h"
 
 namespace dsvm {
 
@@ -98,13 +99,6 @@ Result<void> write_temporary(const std::string& path, std::string_view content) 
     return {};
 }
 
-std::string trimmed(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-        text.pop_back();
-    }
-    return text;
-}
-
 }  // namespace
 
 std::string render_sudoers(SudoAuthentication authentication) {
@@ -143,7 +137,8 @@ Result<bool> install_sudoers(const Root& root, ProcessRunner& runner,
     if (checked->exit_code != 0) {
         std::string message =
             "visudo rejected " + temporary + " (exit " + std::to_string(checked->exit_code) + ")";
-        if (const std::string detail = trimmed(checked->err); !detail.empty()) {
+        if (const std::string detail = std::string(trim_end(checked->err, "\n "));
+            !detail.empty()) {
             message += ": " + detail;
         }
         return failure(std::move(message));

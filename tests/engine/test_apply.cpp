@@ -9,6 +9,7 @@
 
 #include "engine/apply.h"
 #include "mount/fstab.h"
+#include "mount/fstab_file.h"
 #include "support/sandbox.h"
 
 using namespace dsvm;

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <filesystem>
 #include <string>
 
 #include "integration/instance.h"
@@ -191,4 +192,48 @@ TEST_CASE("notebooks: leaving SMB per-user removes the map and relinks to the sh
     CHECK(link_of(root.path("home/alice/notebooks/remote")) == "/datamnt/share/notebooks/alice");
     const auto again = instance.agent({"reconcile"});
     CHECK(again.out.find("no changes") != std::string::npos);
+}
+
+TEST_CASE(
+    "notebooks: --dry-run on a fresh instance lists the homes, links, folders and map of an "
+    "SMB per-user pool, and changes nothing",
+    "[notebooks][dry-run]") {
+    Instance instance(smb_pool("per-user"));
+    Sandbox& root = instance.sandbox();
+    RecordingHelper helper(root);
+    REQUIRE(instance.agent({"credentials", "set", "acct", "--key-stdin"}, k_key).exit_code == 0);
+    const std::string before = tree_digest(root.path());
+
+    const auto fresh = instance.agent({"reconcile", "--dry-run"});
+    INFO(fresh.out << fresh.err);
+    CHECK(fresh.exit_code == 0);
+    CHECK_THAT(fresh.out, Catch::Contains("would: mount //acct.file.core.windows.net/dsvmshare"));
+    CHECK_THAT(fresh.out, Catch::Contains("once the share is mounted"));
+    for (const std::string user : {"alice", "bob"}) {
+        CHECK_THAT(fresh.out, Catch::Contains("would: create home /home/" + user + "\n"));
+        CHECK_THAT(fresh.out, Catch::Contains("would: link /home/" + user +
+                                              "/notebooks/remote to /run/dsvm-agent/notebooks/" +
+                                              user + "\n"));
+        CHECK_THAT(fresh.out, Catch::Contains("would: make notebook folder notebooks/" + user +
+                                              " for " + user + "\n"));
+    }
+    CHECK_THAT(fresh.out, Catch::Contains("would: write the notebook mount map "
+                                          "/etc/dsvm-agent/notebooks.autofs (2 users)\n"));
+    CHECK_THAT(fresh.out, !Catch::Contains(k_key));
+    CHECK(tree_digest(root.path()) == before);
+    CHECK(helper.calls().empty());
+
+    // Once the pool is in place, a lost map is what a dry run finds, and all it finds.
+    const auto first = instance.agent({"reconcile"});
+    INFO(first.out << first.err);
+    REQUIRE(first.exit_code == 0);
+    std::filesystem::remove(root.path("etc/dsvm-agent/notebooks.autofs"));
+    const std::string mounted = tree_digest(root.path());
+    const auto lost = instance.agent({"reconcile", "--dry-run"});
+    INFO(lost.out << lost.err);
+    CHECK(lost.exit_code == 0);
+    CHECK(lost.out ==
+          "would: write the notebook mount map /etc/dsvm-agent/notebooks.autofs (2 "
+          "users)\ndry run: nothing was changed\n");
+    CHECK(tree_digest(root.path()) == mounted);
 }

@@ -598,3 +598,56 @@ TEST_CASE(
     CHECK_THAT(one.sandbox().read("etc/sudoers.d/dsvm-agent"), !Catch::Contains("NOPASSWD"));
     CHECK_THAT(sudo_rights(one, "alice"), !Catch::Contains("NOPASSWD"));
 }
+
+TEST_CASE(
+    "users: --dry-run lists the homes, keys and links a pass would repair, and changes "
+    "nothing",
+    "[users][dry-run]") {
+    Sandbox share;
+    const std::string pool =
+        R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"},
+            "users": [{"name": "alice", "sshKeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOVBMq5Mpj6TIleWKV4Qi3ll8n4jG+wePC90IL4Y6klz alice@laptop"]},
+                      {"name": "bob"}]})";
+    Instance one(share.path(), pool);
+    const auto first = one.agent({"reconcile"});
+    INFO(first.out << first.err);
+    REQUIRE(first.exit_code == 0);
+    const auto clean = one.agent({"reconcile", "--dry-run"});
+    INFO(clean.out << clean.err);
+    CHECK(clean.exit_code == 0);
+    CHECK(clean.out == "no changes\n");
+
+    // Damage done on the instance and the share: alice's keys and link, bob's whole home, his
+    // folder on the share.
+    std::filesystem::remove(one.sandbox().path("home/alice/.ssh/authorized_keys"));
+    std::filesystem::remove(one.sandbox().path("home/alice/notebooks/remote"));
+    std::filesystem::remove_all(one.sandbox().path("home/bob"));
+    std::filesystem::remove_all(share.path("notebooks/bob"));
+    const std::string root_before = tree_digest(one.sandbox().path());
+    const std::string share_before = tree_digest(share.path());
+
+    const auto dry = one.agent({"reconcile", "--dry-run"});
+    INFO(dry.out << dry.err);
+    CHECK(dry.exit_code == 0);
+    CHECK_THAT(dry.out, Catch::Contains("would: write SSH keys of alice\n"));
+    CHECK_THAT(dry.out, Catch::Contains("would: link /home/alice/notebooks/remote to "
+                                        "/datamnt/share/notebooks/alice\n"));
+    CHECK_THAT(dry.out, Catch::Contains("would: create home /home/bob\n"));
+    CHECK_THAT(dry.out, Catch::Contains("would: link /home/bob/notebooks/remote to "
+                                        "/datamnt/share/notebooks/bob\n"));
+    CHECK_THAT(dry.out, Catch::Contains("would: make notebook folder notebooks/bob for bob\n"));
+    // What is in place is not listed: alice's home, bob's keys (he has none), alice's folder.
+    CHECK_THAT(dry.out, !Catch::Contains("home /home/alice"));
+    CHECK_THAT(dry.out, !Catch::Contains("SSH keys of bob"));
+    CHECK_THAT(dry.out, !Catch::Contains("notebooks/alice for alice"));
+    CHECK(tree_digest(one.sandbox().path()) == root_before);
+    CHECK(tree_digest(share.path()) == share_before);
+
+    // The pass does what the dry run listed, and nothing is left to do.
+    const auto repair = one.agent({"reconcile"});
+    INFO(repair.out << repair.err);
+    CHECK(repair.exit_code == 0);
+    const auto after = one.agent({"reconcile", "--dry-run"});
+    INFO(after.out << after.err);
+    CHECK(after.out == "no changes\n");
+}

@@ -335,7 +335,7 @@ def run_agent(config, label):
 # ---------------------------------------------------------------------------------------------
 # Both kinds.
 
-# The reference template's parameters (REFERENCE.md §1), with its defaults and limits.
+# The reference template's parameters (docs/design.md, "What it is and what it replaces"), with its defaults and limits.
 for name in ("vmSku", "vmssName", "instanceCount", "adminUsername", "adminPassword",
              "storageAccountName", "shareName", "mountpointPath"):
     check(name in params, f"parameter {name} is missing")

@@ -143,7 +143,7 @@ TEST_CASE("accounts: creating a user appends to all four files and changes no ot
     const auto applied = apply_all(debian_files(), {create});
     const long last_day = today();
     CHECK(applied.outcomes[0].ok);
-    CHECK(applied.outcomes[0].description == "create user alice (uid 20000)");
+    CHECK(applied.outcomes[0].action == "create user alice (uid 20000)");
     CHECK(appended(k_group, applied.files.group) == "alice:x:20000:\n");
     CHECK(appended(k_passwd, applied.files.passwd) ==
           "alice:x:20000:20000:dsvm-agent pool user:/home/alice:/bin/bash\n");
@@ -260,7 +260,7 @@ TEST_CASE("accounts: setting a password changes only that user's hash", "[accoun
     const std::string old_line = shadow_line(files.shadow, "alice");
     const auto applied = apply_all(files, {SetPasswordHash{"alice", "$y$j9T$new$hash"}});
     CHECK(applied.outcomes[0].ok);
-    CHECK(applied.outcomes[0].description == "set the password of alice");
+    CHECK(applied.outcomes[0].action == "set the password of alice");
     CHECK(applied.files.shadow ==
           replace_line(files.shadow, old_line, "alice:$y$j9T$new$hash" + old_line.substr(7)));
     CHECK(applied.files.passwd == files.passwd);
@@ -322,7 +322,7 @@ TEST_CASE("accounts: what an interrupted creation left is removed, and only that
     const auto finished =
         apply_all(partial, {RemovePartialAccount{"zoe", 20009, 20009}, create, groups});
     for (const auto& outcome : finished.outcomes) {
-        INFO(outcome.description << ": " << outcome.error);
+        INFO(outcome.action << ": " << outcome.error);
         CHECK(outcome.ok);
     }
     CHECK(finished.files == apply_all(before, {create, groups}).files);
@@ -361,8 +361,7 @@ TEST_CASE("accounts: supplementary groups change only managed groups and report 
     const auto joined = apply_all(files, {join});
     CHECK_FALSE(joined.outcomes[0].ok);
     CHECK(joined.outcomes[0].error == "group 'gpu' does not exist on this instance");
-    CHECK(joined.outcomes[0].description ==
-          "set the groups of alice to datasci, audio, plugdev, gpu");
+    CHECK(joined.outcomes[0].action == "set the groups of alice to datasci, audio, plugdev, gpu");
     std::string group =
         replace_line(files.group, "datasci:x:997:azureuser", "datasci:x:997:azureuser,alice");
     group = replace_line(group, "audio:x:29:azureuser", "audio:x:29:azureuser,alice");
@@ -477,7 +476,7 @@ TEST_CASE("accounts: ten thousand creates on ten thousand entries add ten thousa
         return std::count(text.begin(), text.end(), '\n');
     };
     CHECK(std::all_of(applied.outcomes.begin(), applied.outcomes.end(),
-                      [](const AccountOutcome& outcome) { return outcome.ok; }));
+                      [](const ActionOutcome& outcome) { return outcome.ok; }));
     CHECK(lines(applied.files.passwd) == lines(files.passwd) + 10000);
     CHECK(lines(applied.files.shadow) == lines(files.shadow) + 10000);
     CHECK(appended(files.group, applied.files.group).substr(0, 21) == "user0:x:20000:\nuser1:");
@@ -500,7 +499,7 @@ Root install_debian(test::Sandbox& sandbox) {
     return Root(sandbox.path());
 }
 
-std::vector<AccountOutcome> commit_ok(const Root& root, const std::vector<AccountChange>& changes) {
+std::vector<ActionOutcome> commit_ok(const Root& root, const std::vector<AccountChange>& changes) {
     auto committed = commit_account_changes(root, changes);
     INFO((committed ? std::string() : committed.error().message));
     REQUIRE(committed.ok());

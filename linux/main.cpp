@@ -1,3 +1,5 @@
+// main() on Linux: the process is hardened first (no core dumps, no password variables for
+// mount.cifs), then the command line runs (cli/).
 #include <sys/prctl.h>
 #include <sys/resource.h>
 

@@ -1,0 +1,29 @@
+// Standard input, and the terminal behind it: for reading a secret (a storage key, a password)
+// that is typed or piped, never taken from argv.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "common/result.h"
+
+namespace dsvm {
+
+// Whether standard input is a terminal (isatty(3)).
+bool standard_input_is_terminal();
+
+// Appends to `out` what standard input gives (EINTR retried) until end of input, a newline (when
+// stop_at_newline: read a byte at a time, the newline kept, nothing after it consumed) or more
+// than `limit` bytes in `out`. The read buffer is wiped afterwards. Runtime error "cannot read
+// standard input: ...".
+Result<void> read_standard_input(std::string& out, bool stop_at_newline, std::size_t limit);
+
+// On the terminal on standard input: echo off for exactly as long as the read, whatever way the
+// read ends (return, error, or SIGINT, SIGTERM, SIGHUP or SIGQUIT, which are re-raised once the
+// terminal is restored; one the caller ignores stays ignored); `prompt` on stderr once echo is
+// off, then one line as read_standard_input(out, true, limit) reads it, and a newline on stderr
+// for the one that was not echoed.
+Result<void> read_terminal_line_without_echo(std::string& out, const std::string& prompt,
+                                             std::size_t limit);
+
+}  // namespace dsvm

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""No file in config/, engine/ or cli/ includes a POSIX or Linux header.
+
+Those folders are the portable part of the agent: the system calls are behind the seams in
+common/ and the backends (mount/, users/, service/), and main() with its platform's process setup
+is in linux/. CMake picks the platform's sources, so a Windows build compiles these folders as
+they are.
+
+Usage: check_portable_includes.py SOURCE_DIR
+Exit status 0 when no file there includes a listed header; 1 with one line per include
+(path:line: header) when one does. There are no exceptions: a call the portable code needs goes
+behind a seam.
+"""
+
+import argparse
+import os
+import re
+import sys
+
+PORTABLE_DIRS = ("config", "engine", "cli")
+SOURCE_SUFFIXES = (".h", ".hpp", ".cpp", ".cc", ".cxx")
+
+# Headers of POSIX and of Linux (glibc, the kernel, the Linux libraries the backends use) that
+# are not C or C++ standard ones. <errno.h>, <cerrno>, <string.h>, <stdio.h> ... are standard.
+HEADERS = {
+    "aio.h", "alloca.h", "byteswap.h", "crypt.h", "dirent.h", "dlfcn.h", "endian.h", "err.h",
+    "error.h", "execinfo.h", "fcntl.h", "features.h", "fnmatch.h", "fstab.h", "ftw.h", "fts.h",
+    "glob.h", "grp.h", "iconv.h", "ifaddrs.h", "langinfo.h", "libgen.h", "libmount.h",
+    "malloc.h", "mntent.h", "mqueue.h", "netdb.h", "nl_types.h", "paths.h", "poll.h",
+    "pthread.h", "pty.h", "pwd.h", "regex.h", "resolv.h", "sched.h", "search.h", "semaphore.h",
+    "shadow.h", "signal.h", "spawn.h", "stdio_ext.h", "strings.h", "sysexits.h", "syslog.h",
+    "termio.h", "termios.h", "ucontext.h", "ulimit.h", "unistd.h", "utime.h", "utmp.h",
+    "utmpx.h", "wordexp.h",
+}
+# Folders of such headers: <sys/stat.h>, <linux/fs.h>, <systemd/sd-daemon.h> ...
+PREFIXES = (
+    "sys/", "arpa/", "net/", "netinet/", "netpacket/", "linux/", "asm/", "bits/", "gnu/",
+    "libmount/", "blkid/", "systemd/", "security/", "selinux/",
+)
+
+INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
+
+
+def forbidden(header):
+    header = header.strip()
+    return header in HEADERS or header.startswith(PREFIXES)
+
+
+def checked_files(source_dir):
+    for folder in PORTABLE_DIRS:
+        top = os.path.join(source_dir, folder)
+        if not os.path.isdir(top):
+            yield None, folder
+            continue
+        for directory, subdirectories, files in os.walk(top):
+            subdirectories.sort()
+            for name in sorted(files):
+                if name.endswith(SOURCE_SUFFIXES):
+                    path = os.path.join(directory, name)
+                    yield path, os.path.relpath(path, source_dir)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("source_dir")
+    arguments = parser.parse_args()
+
+    problems = []
+    checked = 0
+    for path, shown in checked_files(arguments.source_dir):
+        if path is None:
+            problems.append(f"{shown}/: no such folder in {arguments.source_dir}")
+            continue
+        checked += 1
+        with open(path, encoding="utf-8", errors="replace") as source:
+            for number, line in enumerate(source, 1):
+                match = INCLUDE.match(line)
+                if match and forbidden(match.group(2)):
+                    opening, header = match.group(1), match.group(2).strip()
+                    closing = ">" if opening == "<" else '"'
+                    problems.append(f"{shown}:{number}: includes {opening}{header}{closing}, "
+                                    "a POSIX or Linux header: call it through common/ or a "
+                                    "backend instead")
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
+    if checked == 0:
+        print(f"no source file found under {', '.join(PORTABLE_DIRS)} in {arguments.source_dir}")
+        return 1
+    print(f"{checked} files in {', '.join(PORTABLE_DIRS)} include no POSIX or Linux header")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
