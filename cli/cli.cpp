@@ -428,8 +428,9 @@ int run_cli(int argc, char** argv) {
     if (unmount->parsed()) {
         const PassOutcome outcome = engine.unmount_share();
         print_outcomes(outcome.status);
-        fmt::print("{}\n", outcome.status.actions.empty() ? "nothing mounted by the agent"
-                                                          : outcome.status.result);
+        fmt::print("{}\n", outcome.status.actions.empty()
+                               ? "nothing mounted by the agent"
+                               : std::string(to_string(outcome.status.result)));
         return outcome.exit_status;
     }
     if (run->parsed()) {

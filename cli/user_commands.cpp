@@ -11,6 +11,7 @@
 #include "common/fd.h"
 #include "common/fs.h"
 #include "common/safe_open.h"
+#include "common/secret.h"
 #include "common/text.h"
 #include "engine/pass_report.h"
 #include "users/accounts.h"
@@ -219,7 +220,7 @@ int add_user(Engine& engine, const Root& root, const AddUserRequest& request) {
         clear.reserve(k_secret_capacity);
         auto got = read_secret(clear, "Password for " + request.name + ": ", 511, "password");
         auto hashed = got ? hash_password(clear) : Result<std::string>(got.error());
-        wipe(clear);
+        wipe_string(clear);
         if (!hashed) {
             return report(hashed.error());
         }

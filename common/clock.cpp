@@ -17,6 +17,11 @@ void SystemClock::sleep_for(std::chrono::milliseconds duration) {
     std::this_thread::sleep_for(duration);
 }
 
+Clock& real_clock() {
+    static SystemClock clock;
+    return clock;
+}
+
 std::string format_utc(std::chrono::system_clock::time_point time) {
     const std::time_t seconds = std::chrono::system_clock::to_time_t(time);
     std::tm parts{};

@@ -24,6 +24,10 @@ class SystemClock final : public Clock {
     void sleep_for(std::chrono::milliseconds duration) override;
 };
 
+// The process's real clock (a SystemClock): the default for functions that take a Clock, so
+// callers without one of their own need not make one. Tests pass a FakeClock instead.
+Clock& real_clock();
+
 // RFC 3339 UTC with seconds ("2026-11-27T11:10:27Z").
 std::string format_utc(std::chrono::system_clock::time_point time);
 

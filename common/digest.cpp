@@ -7,6 +7,7 @@
 
 #include <stdexcept>
 
+#include "common/secret.h"
 #include "common/text.h"
 
 namespace dsvm {
@@ -26,7 +27,7 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
          reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &length);
     std::string hex = hex_digits(mac, length);
-    ::explicit_bzero(mac, sizeof mac);
+    wipe_bytes(mac, sizeof mac);
     return hex;
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 
+#include "common/clock.h"
 #include "common/fd.h"
 #include "common/result.h"
 
@@ -16,7 +17,9 @@ namespace dsvm {
 // takes a write lock on the whole file, waiting up to `wait` with short, growing, jittered pauses
 // (F_OFD_SETLKW has no timeout). The lock is held until the returned Fd is closed. `shown` names
 // the file in errors; `no_locks_hint` follows the message when the filesystem has no locks.
+// The deadline and the pauses go through `clock`.
 Result<Fd> lock_file_at(int directory_fd, const std::string& name, const std::string& shown,
-                        std::chrono::milliseconds wait, const std::string& no_locks_hint = {});
+                        std::chrono::milliseconds wait, const std::string& no_locks_hint = {},
+                        Clock& clock = real_clock());
 
 }  // namespace dsvm

@@ -19,6 +19,10 @@ namespace dsvm {
 // held somewhere SecretBytes cannot be (a std::string a library fills, a stack buffer).
 void wipe_bytes(void* data, std::size_t size);
 
+// Wipes a string's whole buffer (bytes past size() left by earlier, longer contents included)
+// with wipe_bytes, and clears it.
+void wipe_string(std::string& secret);
+
 class SecretBytes {
   public:
     SecretBytes() = default;
@@ -66,7 +70,7 @@ class SecretBytes {
   private:
     void wipe() {
         if (m_data) {
-            ::explicit_bzero(m_data.get(), m_capacity);
+            wipe_bytes(m_data.get(), m_capacity);
         }
         m_size = 0;
     }

@@ -2,9 +2,33 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/enum_words.h"
 #include "common/fs.h"
 
 namespace dsvm {
+
+namespace {
+
+constexpr EnumWords<SourceState, 8> k_source_states = {
+    {SourceState::Used, "used"},
+    {SourceState::Absent, "absent"},
+    {SourceState::Ignored, "ignored"},
+    {SourceState::Cached, "cached"},
+    {SourceState::Unreachable, "unreachable"},
+    {SourceState::Disabled, "disabled"},
+    {SourceState::NotRead, "not read"},
+    {SourceState::Failed, "failed"},
+};
+
+}  // namespace
+
+std::string_view to_string(SourceState state) {
+    return word_of(k_source_states, state);
+}
+
+std::optional<SourceState> source_state_from(std::string_view word) {
+    return value_of(k_source_states, word);
+}
 
 using nlohmann::json;
 
@@ -39,9 +63,9 @@ Result<MetadataLayers> layers_from_metadata(const InstanceMetadata& metadata,
     }
     json cached_tags = nullptr;
     if (tags->data.empty()) {
-        sources.push_back({k_tags, "absent", "no dsvm-* tags"});
+        sources.push_back({k_tags, SourceState::Absent, "no dsvm-* tags"});
     } else {
-        sources.push_back({k_tags, "used", tag_names(tags->data)});
+        sources.push_back({k_tags, SourceState::Used, tag_names(tags->data)});
         cached_tags = tags->data;
         out.layers.push_back(std::move(tags).value());
     }
@@ -51,13 +75,13 @@ Result<MetadataLayers> layers_from_metadata(const InstanceMetadata& metadata,
     }
     json cached_user_data = nullptr;
     if (*user_data) {
-        sources.push_back({k_user_data, "used", "dsvmPool"});
+        sources.push_back({k_user_data, SourceState::Used, "dsvmPool"});
         cached_user_data = (*user_data)->data;
         out.layers.push_back(std::move(**user_data));
     } else if (metadata.user_data.empty()) {
-        sources.push_back({k_user_data, "absent", ""});
+        sources.push_back({k_user_data, SourceState::Absent, ""});
     } else {
-        sources.push_back({k_user_data, "ignored", "not a JSON object with dsvmPool"});
+        sources.push_back({k_user_data, SourceState::Ignored, "not a JSON object with dsvmPool"});
     }
     // Only the agent's own, validated layers are cached: userData may hold a cloud-init document
     // with secrets of its own, which must not be copied to disk.
@@ -76,14 +100,14 @@ Result<MetadataLayers> layers_from_cache(const json& cache, std::vector<SourceRe
     for (const auto& [key, origin] : parts) {
         const auto found = cache.find(key);
         if (found == cache.end() || found->is_null()) {
-            sources.push_back({origin, "unreachable", why + "; none cached"});
+            sources.push_back({origin, SourceState::Unreachable, why + "; none cached"});
             continue;
         }
         ConfigLayer layer{std::string(origin) + " (cached)", *found};
         if (auto checked = check_layer(layer, true); !checked) {
             return checked.error();
         }
-        sources.push_back({origin, "cached", why + "; using the last-known-good copy"});
+        sources.push_back({origin, SourceState::Cached, why + "; using the last-known-good copy"});
         out.layers.push_back(std::move(layer));
     }
     return out;
@@ -95,7 +119,7 @@ Result<LoadedConfig> load_config(ImdsClient* imds, const ConfigPaths& paths) {
     LoadedConfig loaded;
     std::vector<ConfigLayer> layers;
     if (imds == nullptr) {
-        loaded.sources.push_back({"IMDS", "disabled", "--imds off"});
+        loaded.sources.push_back({"IMDS", SourceState::Disabled, "--imds off"});
     } else if (auto metadata = imds->fetch()) {
         auto fresh = layers_from_metadata(*metadata, loaded.sources);
         if (!fresh) {
@@ -113,7 +137,7 @@ Result<LoadedConfig> load_config(ImdsClient* imds, const ConfigPaths& paths) {
         if (!cached_text->found) {
             loaded.warnings.push_back(why + " (" + metadata.error().message +
                                       ") and nothing cached: metadata settings are not applied");
-            loaded.sources.push_back({"IMDS", "unreachable", metadata.error().message});
+            loaded.sources.push_back({"IMDS", SourceState::Unreachable, metadata.error().message});
         } else {
             const json cache = json::parse(cached_text->text, nullptr, false);
             if (cache.is_discarded() || !cache.is_object()) {
@@ -149,9 +173,9 @@ Result<LoadedConfig> load_config(ImdsClient* imds, const ConfigPaths& paths) {
             return layer.error();
         }
         layers.push_back(std::move(layer).value());
-        loaded.sources.push_back({paths.config_name, "used", ""});
+        loaded.sources.push_back({paths.config_name, SourceState::Used, ""});
     } else {
-        loaded.sources.push_back({paths.config_name, "absent", ""});
+        loaded.sources.push_back({paths.config_name, SourceState::Absent, ""});
     }
 
     auto config = build_pool_config(merge_layers(layers));

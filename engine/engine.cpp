@@ -108,7 +108,7 @@ std::string Engine::intent_file() const {
     return m_root.path(m_paths.state_dir + "/users-intent.json");
 }
 
-RunStatus Engine::new_status(const std::string& result, const std::string& message) const {
+RunStatus Engine::new_status(PassResult result, const std::string& message) const {
     RunStatus status;
     status.time = format_utc(m_clock.wall_now());
     status.result = result;
@@ -183,7 +183,8 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         const Error& error = loaded.error();
         outcome.exit_status = exit_status_for(error);
         const bool is_invalid = error.kind == ErrorKind::Invalid;
-        outcome.status = new_status(is_invalid ? "invalid config" : "failed", error.message);
+        outcome.status =
+            new_status(is_invalid ? PassResult::InvalidConfig : PassResult::Failed, error.message);
         if (!options.dry_run && (!is_invalid || options.record_invalid)) {
             if (auto written = write_status(outcome.status); !written) {
                 spdlog::error("{}", written.error().message);
@@ -199,14 +200,14 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         auto locked = lock_pass();
         if (!locked) {
             outcome.exit_status = 1;
-            outcome.status = new_status("failed", locked.error().message);
+            outcome.status = new_status(PassResult::Failed, locked.error().message);
             write_failed_status(outcome.status);
             return outcome;
         }
         pass_lock = std::move(locked).value();
     }
     RunStatus& status = outcome.status;
-    status = new_status("", "");
+    status = new_status(PassResult::None, "");
     status.instance = loaded->instance;
     status.sources = loaded->sources;
     status.warnings = loaded->warnings;
@@ -222,7 +223,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     // showing the last good pass while, say, the share does not answer.
     const auto stop_early = [&](const Error& error) {
         outcome.exit_status = 1;
-        status.result = "failed";
+        status.result = PassResult::Failed;
         status.message = error.message;
         if (!options.dry_run) {
             write_failed_status(status);
@@ -298,7 +299,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
                                          users.problems.end());
         }
         const bool empty = outcome.plan.actions.empty() && outcome.planned_users.empty();
-        status.result = empty ? "no changes" : "dry run";
+        status.result = empty ? PassResult::NoChanges : PassResult::DryRun;
         return outcome;
     }
 
@@ -367,7 +368,9 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     const bool failed =
         !status.problems.empty() || std::any_of(status.actions.begin(), status.actions.end(),
                                                 [](const auto& action) { return !action.ok; });
-    status.result = failed ? "failed" : status.actions.empty() ? "no changes" : "changed";
+    status.result = failed                   ? PassResult::Failed
+                    : status.actions.empty() ? PassResult::NoChanges
+                                             : PassResult::Changed;
     status.message = summary(status.problems, status.actions);
     outcome.exit_status = failed ? 1 : 0;
 
@@ -385,8 +388,8 @@ void Engine::read_vault_keys(const PoolConfig& config, const std::string& accoun
     }
     const KeyVaultConfig& vault = *config.key_vault;
     if (m_vault == nullptr) {
-        status.sources.push_back(
-            {"Key Vault " + vault.vault, "disabled", "the metadata service is off (--imds off)"});
+        status.sources.push_back({"Key Vault " + vault.vault, SourceState::Disabled,
+                                  "the metadata service is off (--imds off)"});
         status.problems.push_back(
             "keyVault: the keys cannot be read with the metadata service off (--imds off), "
             "which issues the managed identity's token");
@@ -410,7 +413,7 @@ void Engine::read_vault_keys(const PoolConfig& config, const std::string& accoun
         if (m_vault_report.name == "Key Vault " + vault.vault) {
             status.sources.push_back(m_vault_report);
         } else {
-            status.sources.push_back({"Key Vault " + vault.vault, "not read",
+            status.sources.push_back({"Key Vault " + vault.vault, SourceState::NotRead,
                                       "keys are read by reconcile and the service"});
         }
         return;
@@ -442,7 +445,7 @@ Result<Fd> Engine::lock_pass() {
         return directory_fd.error();
     }
     return lock_file_at(directory_fd->get(), "pass.lock", m_paths.state_dir + "/pass.lock",
-                        std::chrono::minutes(2));
+                        std::chrono::minutes(2), {}, m_clock);
 }
 
 PassOutcome Engine::unmount_share() {
@@ -450,19 +453,19 @@ PassOutcome Engine::unmount_share() {
     auto locked = lock_pass();
     if (!locked) {
         outcome.exit_status = 1;
-        outcome.status = new_status("failed", locked.error().message);
+        outcome.status = new_status(PassResult::Failed, locked.error().message);
         return outcome;
     }
     auto state = read_state();
     if (!state) {
         outcome.exit_status = 1;
-        outcome.status = new_status("failed", state.error().message);
+        outcome.status = new_status(PassResult::Failed, state.error().message);
         return outcome;
     }
     auto mounts = m_mounter.mounts();
     if (!mounts) {
         outcome.exit_status = 1;
-        outcome.status = new_status("failed", mounts.error().message);
+        outcome.status = new_status(PassResult::Failed, mounts.error().message);
         return outcome;
     }
     ObservedState observed;
@@ -481,9 +484,9 @@ PassOutcome Engine::unmount_share() {
     const bool failed = std::any_of(outcomes.begin(), outcomes.end(),
                                     [](const auto& action) { return !action.ok; });
     outcome.exit_status = failed ? 1 : 0;
-    outcome.status = new_status(failed             ? "failed"
-                                : outcomes.empty() ? "no changes"
-                                                   : "changed",
+    outcome.status = new_status(failed             ? PassResult::Failed
+                                : outcomes.empty() ? PassResult::NoChanges
+                                                   : PassResult::Changed,
                                 summary(outcome.plan.problems, outcomes));
     outcome.status.actions = std::move(outcomes);
     if (new_state != *state) {

@@ -105,7 +105,7 @@ class Engine {
     Result<void> write_status(const RunStatus& status);
     // write_status for a pass that stopped early; a failure is logged.
     void write_failed_status(const RunStatus& status);
-    RunStatus new_status(const std::string& result, const std::string& message) const;
+    RunStatus new_status(PassResult result, const std::string& message) const;
     // Reads keyVault's keys into their files when due (non-dry-run passes, under the pass
     // lock); adds the source report and any problems to `status`. `account` is the SMB share's
     // credentials name (DesiredState), empty when there is none.

@@ -146,7 +146,7 @@ VaultKeysResult sync_vault_keys(KeyVaultClient& client, const KeyVaultConfig& co
     }
 
     result.all_read = result.problems.empty();
-    result.report.state = result.all_read ? "used" : "failed";
+    result.report.state = result.all_read ? SourceState::Used : SourceState::Failed;
     std::string detail;
     for (const std::string& item : done) {
         detail += (detail.empty() ? "" : ", ") + item;

@@ -26,7 +26,8 @@ void print_outcomes(const RunStatus& unbounded) {
 
 int report_pass(const PassOutcome& outcome, bool dry_run) {
     const RunStatus& status = outcome.status;
-    if (status.result == "invalid config" || (outcome.exit_status != 0 && !outcome.config)) {
+    if (status.result == PassResult::InvalidConfig ||
+        (outcome.exit_status != 0 && !outcome.config)) {
         spdlog::error("{}", printable_line(status.message));
         return outcome.exit_status;
     }
@@ -45,9 +46,10 @@ int report_pass(const PassOutcome& outcome, bool dry_run) {
         return outcome.plan.problems.empty() ? 0 : 1;
     }
     print_outcomes(status);
-    fmt::print("{}\n", status.result == "no changes"
+    fmt::print("{}\n", status.result == PassResult::NoChanges
                            ? std::string("no changes")
-                           : printable_line(fmt::format("{}: {}", status.result, status.message)));
+                           : printable_line(
+                                 fmt::format("{}: {}", to_string(status.result), status.message)));
     return outcome.exit_status;
 }
 

@@ -4,9 +4,30 @@
 
 #include <algorithm>
 
+#include "common/enum_words.h"
 #include "common/text.h"
 
 namespace dsvm {
+
+namespace {
+
+constexpr EnumWords<PassResult, 5> k_pass_results = {
+    {PassResult::Changed, "changed"},
+    {PassResult::NoChanges, "no changes"},
+    {PassResult::DryRun, "dry run"},
+    {PassResult::Failed, "failed"},
+    {PassResult::InvalidConfig, "invalid config"},
+};
+
+}  // namespace
+
+std::string_view to_string(PassResult result) {
+    return word_of(k_pass_results, result);
+}
+
+PassResult pass_result_from(std::string_view word) {
+    return value_of(k_pass_results, word).value_or(PassResult::None);
+}
 
 using nlohmann::json;
 
@@ -58,7 +79,7 @@ json to_json(const RunStatus& status) {
     json sources = json::array();
     for (const auto& source : status.sources) {
         sources.push_back(
-            {{"name", source.name}, {"state", source.state}, {"detail", source.detail}});
+            {{"name", source.name}, {"state", to_string(source.state)}, {"detail", source.detail}});
     }
     json actions = json::array();
     for (const auto& outcome : status.actions) {
@@ -70,7 +91,7 @@ json to_json(const RunStatus& status) {
     }
     return {{"version", 1},
             {"time", status.time},
-            {"result", status.result},
+            {"result", to_string(status.result)},
             {"message", status.message},
             {"instance", status.instance},
             {"sources", sources},
@@ -88,7 +109,7 @@ Result<RunStatus> run_status_from_json(std::string_view text) {
     }
     RunStatus status;
     status.time = text_or_empty(parsed, "time");
-    status.result = text_or_empty(parsed, "result");
+    status.result = pass_result_from(text_or_empty(parsed, "result"));
     status.message = text_or_empty(parsed, "message");
     status.instance = text_or_empty(parsed, "instance");
     status.warnings = strings_of(parsed, "warnings");
@@ -99,9 +120,12 @@ Result<RunStatus> run_status_from_json(std::string_view text) {
     }
     if (const json* sources = array_of(parsed, "sources")) {
         for (const auto& item : *sources) {
-            if (item.is_object()) {
-                status.sources.push_back({text_or_empty(item, "name"), text_or_empty(item, "state"),
-                                          text_or_empty(item, "detail")});
+            // A state this version has no word for is left out rather than guessed.
+            const auto state =
+                item.is_object() ? source_state_from(text_or_empty(item, "state")) : std::nullopt;
+            if (state) {
+                status.sources.push_back(
+                    {text_or_empty(item, "name"), *state, text_or_empty(item, "detail")});
             }
         }
     }
@@ -231,8 +255,9 @@ std::string render_status(const RunStatus& status, std::optional<bool> live_moun
         out += fmt::format("{:<12} {}\n", label, printable_line(value));
     };
     row("Last run:", status.time.empty() ? "never" : status.time);
-    row("Result:", status.message.empty() ? status.result
-                                          : fmt::format("{} ({})", status.result, status.message));
+    row("Result:", status.message.empty()
+                       ? std::string(to_string(status.result))
+                       : fmt::format("{} ({})", to_string(status.result), status.message));
     if (!status.instance.empty()) {
         row("Instance:", status.instance);
     }
@@ -242,7 +267,7 @@ std::string render_status(const RunStatus& status, std::optional<bool> live_moun
     for (std::size_t i = 0; i < status.sources.size(); ++i) {
         const auto& source = status.sources[i];
         row(i == 0 ? "Config:" : "",
-            fmt::format("{}: {}{}", source.name, source.state,
+            fmt::format("{}: {}{}", source.name, to_string(source.state),
                         source.detail.empty() ? "" : " (" + source.detail + ")"));
     }
     if (status.share) {

@@ -31,10 +31,18 @@ struct ShareReport {
     bool operator==(const ShareReport&) const = default;
 };
 
+// How a pass ended. Words only in status.json and on the terminal (to_string).
+enum class PassResult { None, Changed, NoChanges, DryRun, Failed, InvalidConfig };
+
+// "changed", "no changes", "dry run", "failed", "invalid config"; "" for None.
+std::string_view to_string(PassResult result);
+// The result a to_string word names; None for "" and for any other word.
+PassResult pass_result_from(std::string_view word);
+
 // The result of the last pass.
 struct RunStatus {
-    std::string time;      // RFC 3339 UTC
-    std::string result;    // "changed", "no changes", "failed", "invalid config"
+    std::string time;  // RFC 3339 UTC
+    PassResult result = PassResult::None;
     std::string message;   // one-line summary; the error for "invalid config"
     std::string instance;  // the VM name from metadata, when known
     std::vector<SourceReport> sources;

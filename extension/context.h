@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/fs.h"
 #include "extension/handler.h"
 #include "extension/record.h"
@@ -57,6 +58,7 @@ struct Context {
     const Handler& handler;
     ProcessRunner& runner;
     Steps& steps;
+    Clock& clock;  // the update marker's time and age
 
     ServiceTarget service() const { return ServiceTarget{root, !root.is_host()}; }
     std::string record_name() const { return request.state_dir + "/" + std::string(k_record_file); }

@@ -147,6 +147,11 @@ Result<void> disable(const Context& context) {
 constexpr std::string_view k_update_marker = "extension-update";
 constexpr std::time_t k_update_window_seconds = 3600;
 
+// The clock's wall time as time(2) gives it.
+std::time_t unix_seconds(Clock& clock) {
+    return std::chrono::system_clock::to_time_t(clock.wall_now());
+}
+
 std::string update_marker(const Context& context) {
     return context.root.path(context.request.state_dir + "/" + std::string(k_update_marker));
 }
@@ -156,7 +161,8 @@ Result<void> update(const Context& context) {
     if (auto made = make_directories(context.root.path(context.request.state_dir), 0700); !made) {
         return made;
     }
-    if (auto written = write_file_atomic(marker, std::to_string(std::time(nullptr)) + "\n", 0600);
+    if (auto written =
+            write_file_atomic(marker, std::to_string(unix_seconds(context.clock)) + "\n", 0600);
         !written) {
         return written;
     }
@@ -173,7 +179,7 @@ bool update_in_progress(const Context& context) {
     if (::stat(marker.c_str(), &info) != 0) {
         return false;
     }
-    if (std::time(nullptr) - info.st_mtime < k_update_window_seconds) {
+    if (unix_seconds(context.clock) - info.st_mtime < k_update_window_seconds) {
         return true;
     }
     ::unlink(marker.c_str());
@@ -332,7 +338,7 @@ int run_extension(const Root& root, const ExtensionRequest& request, ProcessRunn
     }
 
     Steps steps;
-    const Context context{root, request, *handler, runner, steps};
+    const Context context{root, request, *handler, runner, steps, clock};
     const Result<void> result = dispatch(context);
     status.substatus = steps.all();
     if (result) {

@@ -271,7 +271,7 @@ Result<void> write_credentials(const Root& root, std::string_view name, std::str
     }
     std::string content = render_credentials(username, key);
     // Wipe our copy of the key once written, so it does not linger in freed heap memory.
-    ScopeGuard wipe([&] { ::explicit_bzero(content.data(), content.size()); });
+    ScopeGuard wipe([&] { wipe_bytes(content.data(), content.size()); });
     if (auto written = write_file_atomic(root.path(credentials_path(name)), content, 0600);
         !written) {
         return in_root_terms(root, written.error());
@@ -358,7 +358,7 @@ bool credentials_hold(const Root& root, std::string_view name, std::string_view 
         return false;
     }
     std::string expected = render_credentials(username, key);
-    ScopeGuard wipe([&] { ::explicit_bzero(expected.data(), expected.size()); });
+    ScopeGuard wipe([&] { wipe_bytes(expected.data(), expected.size()); });
     // One byte more than expected, so a longer file does not compare equal by its prefix.
     auto current = read_secret_file_at(directory->get(), std::string(name) + ".cred",
                                        credentials_path(name), expected.size() + 1);

@@ -23,7 +23,7 @@ enum class Wake { Timeout, Reconcile, Stop, Error };
 
 std::string status_line(const PassOutcome& outcome) {
     const RunStatus& status = outcome.status;
-    std::string line = status.result;
+    std::string line(to_string(status.result));
     if (!status.message.empty()) {
         line += ": " + status.message;
     }

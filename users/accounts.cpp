@@ -9,11 +9,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <ctime>
 #include <limits>
 #include <memory>
 #include <random>
-#include <thread>
 #include <tuple>
 
 #include "common/fd.h"
@@ -529,9 +527,12 @@ std::string describe(const AccountChange& change) {
 }
 
 AppliedAccounts apply_account_changes(const AccountFiles& current,
-                                      const std::vector<AccountChange>& changes) {
+                                      const std::vector<AccountChange>& changes, Clock& clock) {
     Database db(current, changes.size());
-    const long days = static_cast<long>(std::time(nullptr) / 86400);
+    const long days = static_cast<long>(
+        std::chrono::duration_cast<std::chrono::seconds>(clock.wall_now().time_since_epoch())
+            .count() /
+        86400);
     AppliedAccounts applied;
     for (const auto& change : changes) {
         const Result<void> result =
@@ -587,7 +588,7 @@ Error os_failure(std::string_view action, const std::string& path) {
 
 // lckpwdf(3) is an fcntl write lock on /etc/.pwd.lock, waited for up to 15 s; taking the same
 // lock makes useradd, passwd, vipw and us wait for each other instead of losing updates.
-Result<Fd> lock_account_files(const Root& root) {
+Result<Fd> lock_account_files(const Root& root, Clock& clock) {
     const std::string path = root.path("/etc/.pwd.lock");
     Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) {
@@ -596,16 +597,16 @@ Result<Fd> lock_account_files(const Root& root) {
     struct flock request {};
     request.l_type = F_WRLCK;
     request.l_whence = SEEK_SET;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    const auto deadline = clock.now() + std::chrono::seconds(15);
     while (::fcntl(fd.get(), F_SETLK, &request) != 0) {
         if (errno != EACCES && errno != EAGAIN && errno != EINTR) {
             return os_failure("lock", path);
         }
-        if (std::chrono::steady_clock::now() >= deadline) {
+        if (clock.now() >= deadline) {
             return failure(path + " stayed locked by another program (useradd, passwd, vipw?) " +
                            "for 15 s; the account files were not changed");
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        clock.sleep_for(std::chrono::milliseconds(10));
     }
     return fd;
 }
@@ -652,9 +653,10 @@ Result<void> update_account_file(const std::string& path, std::string_view befor
 
 }  // namespace
 
-Result<std::vector<ActionOutcome>> commit_account_changes(
-    const Root& root, const std::vector<AccountChange>& changes) {
-    auto lock = lock_account_files(root);
+Result<std::vector<ActionOutcome>> commit_account_changes(const Root& root,
+                                                          const std::vector<AccountChange>& changes,
+                                                          Clock& clock) {
+    auto lock = lock_account_files(root, clock);
     if (!lock) {
         return lock.error();
     }
@@ -662,7 +664,7 @@ Result<std::vector<ActionOutcome>> commit_account_changes(
     if (!current) {
         return current.error();
     }
-    AppliedAccounts applied = apply_account_changes(*current, changes);
+    AppliedAccounts applied = apply_account_changes(*current, changes, clock);
     const AccountView view = AccountView::parse(applied.files);
     const GroupRecord* shadow_group = view.group("shadow");
     FileOwner secret;

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/outcome.h"
 #include "common/result.h"
 #include "common/root.h"
@@ -147,8 +148,10 @@ struct AppliedAccounts {
 // Pure: applies the changes to the texts. A change fails alone (reported, the others applied)
 // when it would touch an account not marked as the agent's, or create a name, uid or gid that
 // already exists. Creating appends lines to all four files; no other line moves or changes.
+// Today's date (shadow's "last password change" of a new account) is read from `clock`.
 AppliedAccounts apply_account_changes(const AccountFiles& current,
-                                      const std::vector<AccountChange>& changes);
+                                      const std::vector<AccountChange>& changes,
+                                      Clock& clock = real_clock());
 
 // Reads the four files (a missing gshadow or shadow reads as empty).
 Result<AccountFiles> read_account_files(const Root& root);
@@ -156,9 +159,11 @@ Result<AccountFiles> read_account_files(const Root& root);
 // Takes the lckpwdf-compatible lock on <root>/etc/.pwd.lock (waiting up to 15 s, as lckpwdf
 // does), reads the files, applies the changes, writes the files that changed (atomically, mode
 // and owner kept; new files get passwd/group 0644, shadow/gshadow 0640 root:shadow or root),
-// and releases the lock. The outcomes say which changes failed.
-Result<std::vector<ActionOutcome>> commit_account_changes(
-    const Root& root, const std::vector<AccountChange>& changes);
+// and releases the lock. The outcomes say which changes failed. The wait for the lock and
+// today's date go through `clock`.
+Result<std::vector<ActionOutcome>> commit_account_changes(const Root& root,
+                                                          const std::vector<AccountChange>& changes,
+                                                          Clock& clock = real_clock());
 
 // Creates a home directory (mode 0700) owned by uid:gid with a copy of <root>/etc/skel, never
 // following a symlink (openat/O_NOFOLLOW, fchownat AT_SYMLINK_NOFOLLOW). The home is built under

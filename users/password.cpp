@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "common/fs.h"
+#include "common/secret.h"
 
 namespace dsvm {
 
@@ -25,7 +26,7 @@ constexpr std::array<std::string_view, 3> k_hash_prefixes = {"$y$", "$6$", "$2b$
 // intermediate state, so it is wiped before the memory goes back to the allocator.
 struct WipingDelete {
     void operator()(crypt_data* data) const {
-        explicit_bzero(data, sizeof *data);
+        wipe_bytes(data, sizeof *data);
         delete data;
     }
 };
@@ -83,16 +84,6 @@ bool is_password_hash(std::string_view text) {
         }
     }
     return true;
-}
-
-void wipe(std::string& secret) {
-    // Zero the whole buffer, including bytes past size() left by earlier, longer contents.
-    secret.resize(secret.capacity());
-    volatile char* bytes = secret.data();
-    for (std::size_t i = 0; i < secret.size(); ++i) {
-        bytes[i] = '\0';
-    }
-    secret.clear();
 }
 
 }  // namespace dsvm

@@ -18,7 +18,4 @@ Result<std::string> hash_password(std::string_view clear);
 // ASCII without ':' or whitespace.
 bool is_password_hash(std::string_view text);
 
-// Overwrites a string's bytes (volatile, so the compiler cannot drop it) and clears it.
-void wipe(std::string& secret);
-
 }  // namespace dsvm

@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "common/fd.h"
+#include "common/file_lock.h"
 #include "common/fs.h"
+#include "support/fake_clock.h"
 #include "support/sandbox.h"
 
 using namespace dsvm;
@@ -190,4 +193,78 @@ TEST_CASE("fs: a fixed temporary name still works, a stale one is replaced", "[f
     CHECK((info.st_mode & 07777) == 0640);
     CHECK(info.st_uid == options.uid);
     CHECK(info.st_gid == options.gid);
+}
+
+// Given a lock held elsewhere (an OFD lock of another open file description excludes us even in
+// this process), we expect lock_file_at to wait out exactly its limit on the Clock it is given,
+// in pauses of at most 20 ms, and give up with the documented message: 30 s of fake time in
+// well under a second of real time.
+TEST_CASE("file lock: a held lock is waited for on the clock, then given up", "[fs][lock]") {
+    test::Sandbox sandbox;
+    Fd directory(::open(sandbox.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(directory);
+    auto holder = lock_file_at(directory.get(), "pass.lock", "pass.lock", std::chrono::seconds(1));
+    REQUIRE(holder.ok());
+
+    test::FakeClock clock;
+    const auto started = clock.now();
+    const auto real_start = std::chrono::steady_clock::now();
+    const auto locked = lock_file_at(directory.get(), "pass.lock", "the pass lock",
+                                     std::chrono::seconds(30), {}, clock);
+    const auto real_time = std::chrono::steady_clock::now() - real_start;
+
+    REQUIRE_FALSE(locked.ok());
+    CHECK(locked.error().message ==
+          "cannot lock the pass lock: another process has held it for 30 s");
+    const auto waited = clock.now() - started;
+    CHECK(waited >= std::chrono::seconds(30));
+    CHECK(waited <= std::chrono::seconds(30) + std::chrono::milliseconds(20));
+    REQUIRE_FALSE(clock.sleeps().empty());
+    CHECK(clock.sleeps().front() == std::chrono::milliseconds(1));
+    CHECK(std::all_of(clock.sleeps().begin(), clock.sleeps().end(), [](auto pause) {
+        return pause >= std::chrono::milliseconds(1) && pause <= std::chrono::milliseconds(20);
+    }));
+    CHECK(real_time < std::chrono::milliseconds(500));
+}
+
+namespace {
+
+// A FakeClock that lets the holder's lock go once `after` of fake time has passed.
+class ReleasingClock final : public Clock {
+  public:
+    ReleasingClock(Fd& holder, std::chrono::milliseconds after)
+        : m_holder(holder), m_after(after) {}
+    std::chrono::steady_clock::time_point now() override { return m_fake.now(); }
+    std::chrono::system_clock::time_point wall_now() override { return m_fake.wall_now(); }
+    void sleep_for(std::chrono::milliseconds duration) override {
+        m_fake.sleep_for(duration);
+        if (m_fake.now() - std::chrono::steady_clock::time_point{} >= m_after) {
+            m_holder.reset();
+        }
+    }
+
+  private:
+    test::FakeClock m_fake;
+    Fd& m_holder;
+    std::chrono::milliseconds m_after;
+};
+
+}  // namespace
+
+TEST_CASE("file lock: a lock let go during the wait is taken", "[fs][lock]") {
+    test::Sandbox sandbox;
+    Fd directory(::open(sandbox.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(directory);
+    auto holder =
+        lock_file_at(directory.get(), "fstab.lock", "fstab.lock", std::chrono::seconds(1));
+    REQUIRE(holder.ok());
+
+    ReleasingClock clock(*holder, std::chrono::milliseconds(200));
+    const auto locked = lock_file_at(directory.get(), "fstab.lock", "fstab.lock",
+                                     std::chrono::seconds(30), {}, clock);
+    INFO((locked ? std::string() : locked.error().message));
+    REQUIRE(locked.ok());
+    const auto waited = clock.now() - std::chrono::steady_clock::time_point{};
+    CHECK(waited >= std::chrono::milliseconds(200));
+    CHECK(waited < std::chrono::milliseconds(250));
 }

@@ -369,8 +369,9 @@ TEST_CASE("key vault: a daemon reads on its schedule, again after a failure, and
     REQUIRE(status.ok());
     bool reported = false;
     for (const auto& source : status->sources) {
-        reported = reported || (source.name == "Key Vault contoso" && source.state == "used" &&
-                                source.detail.find("read ") != std::string::npos);
+        reported =
+            reported || (source.name == "Key Vault contoso" && source.state == SourceState::Used &&
+                         source.detail.find("read ") != std::string::npos);
     }
     CHECK(reported);
 }

@@ -85,7 +85,7 @@ struct Instance {
 
 // The status in a few lines, for INFO: what a failed check needs to be understood.
 std::string shown(const RunStatus& status) {
-    std::string text = status.result + ": " + status.message + "\n";
+    std::string text = std::string(to_string(status.result)) + ": " + status.message + "\n";
     for (const auto& action : status.actions) {
         text += "  action " + action.action + (action.ok ? "" : " FAILED " + action.error) + "\n";
     }
@@ -129,7 +129,7 @@ TEST_CASE("engine pass: an NFS share is mounted once, kept, and remounted when i
     const PassOutcome first = instance.pass();
     INFO(shown(first.status));
     REQUIRE(first.exit_status == 0);
-    CHECK(first.status.result == "changed");
+    CHECK(first.status.result == PassResult::Changed);
     REQUIRE(instance.mounter.calls().size() == 1);
     CHECK(instance.mounter.mount_requests()[0] ==
           MountRequest{k_nfs_source, target, "nfs", k_nfs_options});
@@ -152,7 +152,7 @@ TEST_CASE("engine pass: an NFS share is mounted once, kept, and remounted when i
     CHECK(state.mounting.empty());
     CHECK(mode_of(instance.sandbox.path("var/lib/dsvm-agent/state.json")) == 0600);
     const RunStatus status = instance.last_status();
-    CHECK(status.result == "changed");
+    CHECK(status.result == PassResult::Changed);
     REQUIRE(status.share.has_value());
     CHECK(status.share->mounted);
     CHECK(status.share->source == k_nfs_source);
@@ -168,7 +168,7 @@ TEST_CASE("engine pass: an NFS share is mounted once, kept, and remounted when i
     const PassOutcome second = instance.pass();
     INFO(shown(second.status));
     CHECK(second.exit_status == 0);
-    CHECK(second.status.result == "no changes");
+    CHECK(second.status.result == PassResult::NoChanges);
     CHECK(second.status.actions.empty());
     CHECK(instance.mounter.calls().size() == 1);
     CHECK(tree_digest(instance.sandbox.path("etc")) == etc_before);
@@ -182,7 +182,7 @@ TEST_CASE("engine pass: an NFS share is mounted once, kept, and remounted when i
     const PassOutcome third = instance.pass();
     INFO(shown(third.status));
     CHECK(third.exit_status == 0);
-    CHECK(third.status.result == "changed");
+    CHECK(third.status.result == PassResult::Changed);
     REQUIRE(instance.mounter.calls().size() == 3);
     CHECK(instance.mounter.unmount_targets() == std::vector<std::string>{target});
     CHECK(instance.mounter.calls()[1].kind == FakeMounter::Call::Kind::Unmount);
@@ -217,7 +217,7 @@ TEST_CASE("engine pass: a config without the share unmounts only the agent's mou
     const PassOutcome outcome = instance.pass();
     INFO(shown(outcome.status));
     CHECK(outcome.exit_status == 0);
-    CHECK(outcome.status.result == "changed");
+    CHECK(outcome.status.result == PassResult::Changed);
     CHECK(instance.mounter.unmount_targets() == std::vector<std::string>{target});
     CHECK(instance.mounter.mounts_at(target) == 0);
     CHECK(instance.mounter.mounts_at(foreign) == 1);
@@ -232,7 +232,7 @@ TEST_CASE("engine pass: a config without the share unmounts only the agent's mou
     const std::size_t calls = instance.mounter.calls().size();
     const PassOutcome again = instance.pass();
     CHECK(again.exit_status == 0);
-    CHECK(again.status.result == "no changes");
+    CHECK(again.status.result == PassResult::NoChanges);
     CHECK(instance.mounter.calls().size() == calls);
 }
 
@@ -247,7 +247,7 @@ TEST_CASE("engine pass: a foreign mount on the mount point is left alone and rep
         const PassOutcome outcome = instance.pass();
         INFO("pass " << pass << ": " << shown(outcome.status));
         CHECK(outcome.exit_status == 1);
-        CHECK(outcome.status.result == "failed");
+        CHECK(outcome.status.result == PassResult::Failed);
         CHECK(has_problem(outcome.status, "already has a mount the agent did not make"));
         CHECK(has_problem(outcome.status, "otherhost:/export"));
         REQUIRE(outcome.status.share.has_value());
@@ -294,13 +294,13 @@ TEST_CASE("engine pass: a failed mount fails the pass, is in the status, and is 
     const PassOutcome failed = instance.pass();
     INFO(shown(failed.status));
     CHECK(failed.exit_status == 1);
-    CHECK(failed.status.result == "failed");
+    CHECK(failed.status.result == PassResult::Failed);
     CHECK(has_failed_action(failed.status, "mount.nfs: Connection timed out"));
     CHECK(failed.status.share.has_value());
     CHECK_FALSE(failed.status.share->mounted);
     CHECK(instance.mounter.mounts_at(target) == 0);
     const RunStatus recorded = instance.last_status();
-    CHECK(recorded.result == "failed");
+    CHECK(recorded.result == PassResult::Failed);
     CHECK(has_failed_action(recorded, "mount.nfs: Connection timed out"));
     // Nothing is recorded as the agent's, nor left as a mount in progress.
     const AgentState state = instance.state();
@@ -310,7 +310,7 @@ TEST_CASE("engine pass: a failed mount fails the pass, is in the status, and is 
     const PassOutcome retried = instance.pass();
     INFO(shown(retried.status));
     CHECK(retried.exit_status == 0);
-    CHECK(retried.status.result == "changed");
+    CHECK(retried.status.result == PassResult::Changed);
     const auto requests = instance.mounter.mount_requests();
     REQUIRE(requests.size() == 2);
     CHECK(requests[0] == requests[1]);
@@ -387,7 +387,7 @@ TEST_CASE("engine pass: the unmount command takes away only the agent's mount", 
     const PassOutcome unmounted = instance.engine.unmount_share();
     INFO(shown(unmounted.status));
     CHECK(unmounted.exit_status == 0);
-    CHECK(unmounted.status.result == "changed");
+    CHECK(unmounted.status.result == PassResult::Changed);
     CHECK(instance.mounter.unmount_targets() == std::vector<std::string>{target});
     CHECK(instance.mounter.mounts_at(target) == 0);
     CHECK(instance.mounter.mounts_at(foreign) == 1);
@@ -395,7 +395,7 @@ TEST_CASE("engine pass: the unmount command takes away only the agent's mount", 
 
     const PassOutcome again = instance.engine.unmount_share();
     CHECK(again.exit_status == 0);
-    CHECK(again.status.result == "no changes");
+    CHECK(again.status.result == PassResult::NoChanges);
     CHECK(instance.mounter.calls().size() == 2);
 }
 
@@ -412,7 +412,7 @@ TEST_CASE("engine pass: a dry run mounts nothing and changes nothing under the r
     const PassOutcome planned = instance.pass(dry);
     INFO(shown(planned.status));
     CHECK(planned.exit_status == 0);
-    CHECK(planned.status.result == "dry run");
+    CHECK(planned.status.result == PassResult::DryRun);
     const MountRequest expected{k_nfs_source, target, "nfs", k_nfs_options};
     CHECK(std::count(planned.plan.actions.begin(), planned.plan.actions.end(),
                      Action{MountShare{expected, ""}}) == 1);
@@ -428,7 +428,7 @@ TEST_CASE("engine pass: a dry run mounts nothing and changes nothing under the r
     const std::string mounted = tree_digest(instance.sandbox.path());
     const PassOutcome remount = instance.pass(dry);
     INFO(shown(remount.status));
-    CHECK(remount.status.result == "dry run");
+    CHECK(remount.status.result == PassResult::DryRun);
     CHECK(std::count_if(remount.plan.actions.begin(), remount.plan.actions.end(),
                         [](auto& a) { return std::holds_alternative<UnmountShare>(a); }) == 1);
     CHECK(instance.mounter.calls().size() == calls);
@@ -602,7 +602,7 @@ TEST_CASE("engine pass: pool users are made from the registry on the share, then
         const PassOutcome again = instance.pass(options);
         INFO(shown(again.status));
         CHECK(again.exit_status == 0);
-        CHECK(again.status.result == "no changes");
+        CHECK(again.status.result == PassResult::NoChanges);
         CHECK(again.status.actions.empty());
         CHECK(again.status.pool_users == 2);
     }

@@ -9,11 +9,11 @@ namespace {
 RunStatus sample() {
     RunStatus status;
     status.time = "2026-11-27T11:00:00Z";
-    status.result = "failed";
+    status.result = PassResult::Failed;
     status.message = "2 action(s), 1 failed";
     status.instance = "pool_3";
-    status.sources = {{"IMDS tags", "used", "dsvm-share"},
-                      {"/etc/dsvm-agent/pool.json", "absent", ""}};
+    status.sources = {{"IMDS tags", SourceState::Used, "dsvm-share"},
+                      {"/etc/dsvm-agent/pool.json", SourceState::Absent, ""}};
     status.warnings = {"careful"};
     status.share =
         ShareReport{"//a.file.core.windows.net/s", "smb", "/datamnt/s", "shared", true, true};

@@ -226,7 +226,7 @@ TEST_CASE("engine: a pass stopped by a share that does not answer still writes i
     CHECK(outcome.exit_status == 1);
     const auto status = engine.last_status();
     REQUIRE(status.ok());
-    CHECK(status->result == "failed");
+    CHECK(status->result == PassResult::Failed);
     CHECK_THAT(status->message, Catch::StartsWith("share /datamnt/share not responding"));
 }
 

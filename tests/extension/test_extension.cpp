@@ -8,7 +8,12 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
@@ -17,11 +22,13 @@
 #include "common/fs.h"
 #include "extension/crypto.h"
 #include "extension/files.h"
+#include "extension/handler.h"
 #include "extension/record.h"
 #include "extension/service.h"
 #include "extension/settings.h"
 #include "extension/status.h"
 #include "support/cms_identity.h"
+#include "support/fake_clock.h"
 #include "support/recording_runner.h"
 #include "support/sandbox.h"
 
@@ -652,4 +659,42 @@ TEST_CASE("extension: a .dsvm-previous link left by an earlier version is remove
     REQUIRE(transaction.keep(path).ok());
     CHECK_FALSE(sandbox.exists("etc/acct.cred.dsvm-previous"));
     transaction.commit();
+}
+
+// Given an update marker written 59 minutes ago by the clock's time, we expect uninstall to
+// keep everything (an update is in progress); two minutes later by the same clock the marker is
+// stale, removed, and uninstall goes on. The window is measured on the Clock, not the machine's
+// time: the fake clock's date is years away from the real one.
+TEST_CASE("extension: the update window is measured on the clock", "[extension][clock]") {
+    test::Sandbox sandbox;
+    const std::string handler_dir = sandbox.mkdir("handler");
+    sandbox.mkdir("handler/config");
+    sandbox.write("handler/HandlerEnvironment.json",
+                  R"([{"handlerEnvironment": {"configFolder": ")" + handler_dir +
+                      R"(/config", "statusFolder": ")" + handler_dir + R"(/status"}}])");
+    const Root root(sandbox.mkdir("root"));
+    const std::string marker = "root/var/lib/dsvm-agent/extension-update";
+    ExtensionRequest request;
+    request.handler_dir = handler_dir;
+    test::FakeClock clock;
+
+    request.operation = ExtensionOperation::Update;
+    FakeRunner updating;
+    REQUIRE(run_extension(root, request, updating, clock) == 0);
+    const std::time_t written = std::chrono::system_clock::to_time_t(clock.wall_now());
+    CHECK(sandbox.read(marker) == std::to_string(written) + "\n");
+
+    // The marker's age is its modification time against the clock's.
+    const timespec times[2] = {{written - 59 * 60, 0}, {written - 59 * 60, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, sandbox.path(marker).c_str(), times, 0) == 0);
+    request.operation = ExtensionOperation::Uninstall;
+    FakeRunner keeping;
+    REQUIRE(run_extension(root, request, keeping, clock) == 0);
+    CHECK(sandbox.exists(marker));
+    CHECK(keeping.commands_ran.empty());
+
+    clock.advance(std::chrono::minutes(2));
+    FakeRunner removing;
+    REQUIRE(run_extension(root, request, removing, clock) == 0);
+    CHECK_FALSE(sandbox.exists(marker));
 }

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "common/file_lock.h"
+#include "support/fake_clock.h"
 #include "support/process.h"
 #include "support/sandbox.h"
 #include "users/accounts.h"
@@ -151,6 +153,24 @@ TEST_CASE("accounts: creating a user appends to all four files and changes no ot
     const std::string shadow = appended(k_shadow, applied.files.shadow);
     CHECK((shadow == "alice:$y$j9T$abc$def:" + std::to_string(first_day) + ":0:99999:7:::\n" ||
            shadow == "alice:$y$j9T$abc$def:" + std::to_string(last_day) + ":0:99999:7:::\n"));
+}
+
+// Given a fake clock, we expect a new account's last-change day to be that clock's day, not
+// the machine's: the date is read through the Clock seam.
+TEST_CASE("accounts: a new account's last-change day comes from the clock", "[accounts][clock]") {
+    test::FakeClock clock;
+    const long fake_day = static_cast<long>(
+        std::chrono::duration_cast<std::chrono::hours>(clock.wall_now().time_since_epoch())
+            .count() /
+        24);
+    REQUIRE(fake_day != today());
+    const auto first = apply_account_changes(debian_files(), {pool_user("alice", 20000)}, clock);
+    CHECK(appended(k_shadow, first.files.shadow) ==
+          "alice:!:" + std::to_string(fake_day) + ":0:99999:7:::\n");
+    clock.advance(std::chrono::hours(24));
+    const auto next = apply_account_changes(debian_files(), {pool_user("alice", 20000)}, clock);
+    CHECK(appended(k_shadow, next.files.shadow) ==
+          "alice:!:" + std::to_string(fake_day + 1) + ":0:99999:7:::\n");
 }
 
 TEST_CASE("accounts: a user without a password gets '!' and a file's last line gets its newline",
@@ -768,4 +788,39 @@ TEST_CASE("accounts: a system group takes the highest free gid below 1000, once"
     CHECK(applied.files.group == files.group + "dsvm-sudo:x:998:\n");
     CHECK(applied.files.gshadow == files.gshadow + "dsvm-sudo:!::\n");
     CHECK(applied.files.passwd == files.passwd);
+}
+
+// Given another program holding lckpwdf's lock and never letting go, we expect commit to wait
+// the documented 15 s on its Clock, in 10 ms pauses, then give up with its message and change
+// nothing: 15 s of fake time in well under a second of real time. (An OFD lock conflicts with
+// the classic record lock commit takes even within one process.)
+TEST_CASE("accounts: commit gives up after 15 s on the clock when the lock stays held",
+          "[accounts][clock]") {
+    test::Sandbox sandbox;
+    const Root root = install_debian(sandbox);
+    Fd etc(::open(sandbox.path("etc").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(etc);
+    auto holder = lock_file_at(etc.get(), ".pwd.lock", ".pwd.lock", std::chrono::seconds(1));
+    REQUIRE(holder.ok());
+    const std::string before = test::tree_digest(sandbox.path("etc"));
+
+    test::FakeClock clock;
+    const auto started = clock.now();
+    const auto real_start = std::chrono::steady_clock::now();
+    const auto committed = commit_account_changes(root, {pool_user("alice", 20000)}, clock);
+    const auto real_time = std::chrono::steady_clock::now() - real_start;
+
+    REQUIRE_FALSE(committed.ok());
+    CHECK(committed.error().message ==
+          sandbox.path("etc/.pwd.lock") +
+              " stayed locked by another program (useradd, passwd, vipw?) for 15 s; the account "
+              "files were not changed");
+    const auto waited = clock.now() - started;
+    CHECK(waited >= std::chrono::seconds(15));
+    CHECK(waited <= std::chrono::seconds(15) + std::chrono::milliseconds(10));
+    REQUIRE_FALSE(clock.sleeps().empty());
+    CHECK(std::all_of(clock.sleeps().begin(), clock.sleeps().end(),
+                      [](auto pause) { return pause == std::chrono::milliseconds(10); }));
+    CHECK(real_time < std::chrono::milliseconds(500));
+    CHECK(test::tree_digest(sandbox.path("etc")) == before);
 }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <memory>
 
+#include "common/secret.h"
 #include "users/password.h"
 
 using namespace dsvm;
@@ -98,7 +99,7 @@ TEST_CASE("password: wipe zeroes the bytes and empties the string", "[password]"
     std::string secret = "a secret long enough to live on the heap, not inline";
     const char* bytes = secret.data();
     const std::size_t size = secret.size();
-    wipe(secret);
+    wipe_string(secret);
     CHECK(secret.empty());
     // The buffer is the same one (clearing does not reallocate), so its old bytes are visible.
     REQUIRE(secret.data() == bytes);
@@ -106,6 +107,6 @@ TEST_CASE("password: wipe zeroes the bytes and empties the string", "[password]"
         CHECK(bytes[i] == '\0');
     }
     std::string short_secret = "pw";
-    wipe(short_secret);
+    wipe_string(short_secret);
     CHECK(short_secret.empty());
 }
