@@ -272,10 +272,14 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         const bool has_users = !loaded->config.users.empty() || options.request != nullptr;
         if (!mounted && will_mount && has_users) {
             // The registry lives on the share: what the users need is known once it is mounted.
+            auto preview = preview_user_files(loaded->config, m_root);
             outcome.planned_users.push_back(
-                "apply the pool's users from the registry once the share is mounted; for the "
-                "config's users new here, with the registry's UIDs:");
-            for (auto& line : preview_user_files(loaded->config, m_root)) {
+                preview.empty() ? "apply the pool's users from the registry once the share is "
+                                  "mounted"
+                                : "apply the pool's users from the registry once the share is "
+                                  "mounted; for the config's users new here, with the "
+                                  "registry's UIDs:");
+            for (auto& line : preview) {
                 outcome.planned_users.push_back(std::move(line));
             }
         } else {

@@ -22,7 +22,7 @@ std::string describe(const UserFilesAction& action) {
     return std::visit(Overloaded{
                           [](const CreateHome& home) { return "create home " + home.home; },
                           [](const WriteKeys& keys) {
-                              return keys.keys.empty()
+                              return keys.remove
                                          ? fmt::format("remove the SSH keys of {}", keys.user)
                                          : fmt::format("write SSH keys of {}", keys.user);
                           },
@@ -68,7 +68,7 @@ std::vector<UserFilesAction> plan_user_files(const PoolConfig& config,
         mounts.push_back({user.name, user.uid, user.gid, folder});
     }
     for (const RegistryUser& user : inactive) {
-        actions.emplace_back(WriteKeys{user.name, home_of(user), user.uid, user.gid, {}});
+        actions.emplace_back(WriteKeys{user.name, home_of(user), user.uid, user.gid, {}, true});
     }
     if (!folders.folders.empty()) {
         actions.emplace_back(std::move(folders));

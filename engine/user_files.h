@@ -24,14 +24,15 @@ struct CreateHome {
     std::uint32_t gid = 0;
     bool operator==(const CreateHome&) const = default;
 };
-// The managed block of ~/.ssh/authorized_keys; no keys removes it (a user who may no longer log
-// in, whose home, when there is none, has none to remove).
+// The managed block of ~/.ssh/authorized_keys, holding `keys`. With `remove` (a user who may no
+// longer log in) the block goes, and a missing home has none to remove.
 struct WriteKeys {
     std::string user;
     std::string home;
     std::uint32_t uid = 0;
     std::uint32_t gid = 0;
     std::vector<std::string> keys;
+    bool remove = false;
     bool operator==(const WriteKeys&) const = default;
 };
 struct LinkNotebooks {

@@ -85,8 +85,8 @@ void reload_autofs(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes
     auto ran = run_systemctl(phase.runner, {"reload-or-restart", "autofs.service"},
                              std::chrono::seconds(30));
     if (!ran) {
-        outcomes.push_back(ActionOutcome::failed(
-            description, ran.error().message + " (is the autofs package installed?)"));
+        // systemctl's own words say why ("Unit autofs.service not found." without the package).
+        outcomes.push_back(ActionOutcome::failed(description, ran.error().message));
     } else {
         outcomes.push_back(ActionOutcome::done(description));
     }
@@ -103,7 +103,7 @@ void run_step(const UsersPhase& phase, const UserFilesAction& action,
             },
             [&](const WriteKeys& keys) {
                 // A user who may no longer log in and has no home has no keys to remove.
-                if (keys.keys.empty() && home_missing(phase.root, keys.home)) {
+                if (keys.remove && home_missing(phase.root, keys.home)) {
                     return;
                 }
                 record(outcomes, describe(action),
@@ -411,11 +411,20 @@ std::vector<std::string> preview_user_files(const PoolConfig& config, const Root
             names.insert(wanted.name);
         }
     }
+    if (users.empty()) {
+        return lines;
+    }
     for (const UserFilesAction& action : plan_user_files(config, users, {}, names)) {
         if (const auto* folders = std::get_if<MakeNotebookFolders>(&action)) {
             for (const NotebookFolder& folder : folders->folders) {
                 lines.push_back(describe_folder(folder));
             }
+        } else if (std::holds_alternative<WriteNotebookMap>(action)) {
+            // The map holds every managed user, whom only the registry names.
+            lines.push_back(
+                fmt::format("add {} to the notebook mount map {}",
+                            names.size() == 1 ? "1 user" : fmt::format("{} users", names.size()),
+                            k_notebook_map_path));
         } else if (const auto* keys = std::get_if<WriteKeys>(&action);
                    keys == nullptr || !keys->keys.empty()) {
             lines.push_back(describe(action));

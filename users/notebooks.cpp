@@ -4,10 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
+#include <memory>
+#include <optional>
 
 #include "common/fs.h"
 #include "common/safe_open.h"
+#include "common/text.h"
 
 namespace dsvm {
 
@@ -33,13 +38,71 @@ Result<void> check_owner(int fd, uid_t uid, std::string_view what) {
     return {};
 }
 
-bool remove_if_empty_directory(int parent, const std::string& name) {
+// Whether <parent>/<name> is a real directory with no entries; nothing followed or changed.
+bool is_empty_directory_at(int parent, const std::string& name) {
     Fd dir(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir) {
         return false;
     }
+    std::unique_ptr<DIR, int (*)(DIR*)> listing(::fdopendir(dir.get()), ::closedir);
+    if (!listing) {
+        return false;
+    }
+    dir.release();  // closedir closes it
+    while (const dirent* entry = ::readdir(listing.get())) {
+        const std::string_view entry_name = entry->d_name;
+        if (entry_name != "." && entry_name != "..") {
+            return false;
+        }
+    }
+    return true;
+}
+
+// What is at <notebooks>/remote when it is not a link: an empty directory may give way to the
+// link (and is removed when `remove`); a directory with content or anything else is left as it
+// is (Runtime error naming it).
+Result<void> clear_way_for_link(int dir, const std::string& link_path, bool remove) {
+    struct stat info {};
+    if (::fstatat(dir, "remote", &info, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(info.st_mode)) {
+        return failure(link_path + " exists and is not a link; it is left as it is");
+    }
     // unlinkat(AT_REMOVEDIR) refuses a directory with content, which is what keeps it safe.
-    return ::unlinkat(parent, name.c_str(), AT_REMOVEDIR) == 0;
+    const bool cleared = remove ? ::unlinkat(dir, "remote", AT_REMOVEDIR) == 0
+                                : is_empty_directory_at(dir, "remote");
+    if (!cleared) {
+        return failure(link_path +
+                       " is a directory with content; it is left as it is (move it away "
+                       "to get the link to the share)");
+    }
+    return {};
+}
+
+// Opens <top>/<path> one component at a time, never through a symlink (refused, naming it);
+// nullopt when a component is missing. Reads only.
+Result<std::optional<Fd>> find_directory_below(const std::string& top, std::string_view path) {
+    auto current = open_directory(top);
+    if (!current) {
+        return current.error();
+    }
+    std::string shown = top == "/" ? "" : top;
+    for (const auto part : split(path, '/')) {
+        if (part.empty()) {
+            continue;
+        }
+        const std::string name(part);
+        shown += "/" + name;
+        struct stat info {};
+        if (::fstatat(current->get(), name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0 &&
+            errno == ENOENT) {
+            return std::optional<Fd>();
+        }
+        auto next = open_directory_at(current->get(), name, shown);
+        if (!next) {
+            return next.error();
+        }
+        *current = std::move(*next);
+    }
+    return std::optional<Fd>(std::move(*current));
 }
 
 }  // namespace
@@ -139,15 +202,8 @@ Result<LinkChange> ensure_notebook_link(const Root& root, std::string_view home,
     }
     const bool exists = length >= 0 || errno != ENOENT;
     if (length < 0 && exists) {
-        struct stat info {};
-        if (::fstatat(dir, "remote", &info, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(info.st_mode)) {
-            if (!remove_if_empty_directory(dir, "remote")) {
-                return failure(link_path +
-                               " is a directory with content; it is left as it is (move it away "
-                               "to get the link to the share)");
-            }
-        } else {
-            return failure(link_path + " exists and is not a link; it is left as it is");
+        if (auto cleared = clear_way_for_link(dir, link_path, true); !cleared) {
+            return cleared.error();
         }
     }
     // A new link under a temporary name, renamed over the old one: never a moment without one.
@@ -181,18 +237,18 @@ Result<LinkChange> ensure_notebook_link(const Root& root, std::string_view home,
 
 Result<bool> notebook_folder_differs(const std::string& share_dir, std::string_view folder,
                                      std::optional<FolderOwner> owner) {
-    if (!path_exists(share_dir + "/" + std::string(folder))) {
-        return true;
-    }
-    auto opened = open_directory_below(share_dir, folder);
+    auto opened = find_directory_below(share_dir, folder);
     if (!opened) {
         return opened.error();
+    }
+    if (!*opened) {
+        return true;  // would be made
     }
     if (!owner) {
         return false;
     }
     struct stat info {};
-    if (::fstat(opened->get(), &info) != 0) {
+    if (::fstat((*opened)->get(), &info) != 0) {
         return failure("cannot stat " + std::string(folder) + ": " + errno_text(errno));
     }
     return info.st_uid != owner->uid || info.st_gid != owner->gid || (info.st_mode & 07777) != 0700;
@@ -200,20 +256,42 @@ Result<bool> notebook_folder_differs(const std::string& share_dir, std::string_v
 
 Result<bool> notebook_link_differs(const Root& root, std::string_view home, uid_t uid,
                                    std::string_view target) {
-    if (!path_exists(root.path(home) + "/notebooks")) {
+    // The same checks as ensure_notebook_link, in its order; a missing home or notebooks
+    // directory would be made.
+    auto home_fd = find_directory_below(root.dir(), home);
+    if (!home_fd) {
+        return home_fd.error();
+    }
+    if (!*home_fd) {
         return true;
     }
-    const std::string notebooks_path = std::string(home) + "/notebooks";
-    auto notebooks = open_directory_below(root.dir(), notebooks_path);
-    if (!notebooks) {
-        return notebooks.error();
-    }
-    if (auto owned = check_owner(notebooks->get(), uid, notebooks_path); !owned) {
+    if (auto owned = check_owner((*home_fd)->get(), uid, home); !owned) {
         return owned.error();
     }
+    const std::string notebooks_path = std::string(home) + "/notebooks";
+    auto notebooks = find_directory_below(root.dir(), notebooks_path);
+    if (!notebooks) {
+        return with_context(std::string(home), notebooks.error());
+    }
+    if (!*notebooks) {
+        return true;
+    }
+    if (auto owned = check_owner((*notebooks)->get(), uid, notebooks_path); !owned) {
+        return owned.error();
+    }
+    const int dir = (*notebooks)->get();
     char current[4096];
-    const ssize_t length = ::readlinkat(notebooks->get(), "remote", current, sizeof current - 1);
-    return length < 0 || std::string_view(current, static_cast<size_t>(length)) != target;
+    const ssize_t length = ::readlinkat(dir, "remote", current, sizeof current - 1);
+    if (length >= 0) {
+        return std::string_view(current, static_cast<size_t>(length)) != target;
+    }
+    if (errno == ENOENT) {
+        return true;
+    }
+    if (auto cleared = clear_way_for_link(dir, notebooks_path + "/remote", false); !cleared) {
+        return cleared.error();
+    }
+    return true;
 }
 
 }  // namespace dsvm

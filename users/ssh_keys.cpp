@@ -102,6 +102,19 @@ Result<struct stat> owned_by(int fd, const std::string& shown, uid_t uid) {
     return info;
 }
 
+// An existing .ssh must be the user's and not writable by others, who could otherwise swap files
+// under it.
+Result<void> check_ssh_directory(int ssh, const std::string& shown, uid_t uid) {
+    auto info = owned_by(ssh, shown, uid);
+    if (!info) {
+        return info.error();
+    }
+    if ((info->st_mode & 022) != 0) {
+        return failure("refusing " + shown + ": it is writable by group or others");
+    }
+    return {};
+}
+
 // .ssh, created 0700 and given to the user if missing. An existing one must be the user's and
 // not writable by others, who could otherwise swap files under it.
 Result<Fd> open_ssh_directory(int home, const std::string& shown, uid_t uid, gid_t gid) {
@@ -112,12 +125,8 @@ Result<Fd> open_ssh_directory(int home, const std::string& shown, uid_t uid, gid
     if (!ssh) {
         return with_context(shown, ssh.error());
     }
-    auto info = owned_by(ssh->get(), shown, uid);
-    if (!info) {
-        return info.error();
-    }
-    if ((info->st_mode & 022) != 0) {
-        return failure("refusing " + shown + ": it is writable by group or others");
+    if (auto checked = check_ssh_directory(ssh->get(), shown, uid); !checked) {
+        return checked.error();
     }
     return std::move(*ssh);
 }
@@ -278,8 +287,8 @@ Result<bool> authorized_keys_differ(const Root& root, std::string_view home, uid
     if (!ssh) {
         return ssh.error();
     }
-    if (auto info = owned_by(ssh->get(), ssh_shown, uid); !info) {
-        return info.error();
+    if (auto checked = check_ssh_directory(ssh->get(), ssh_shown, uid); !checked) {
+        return checked.error();
     }
     auto current = read_keys_file(ssh->get(), ssh_shown + "/" + std::string(k_keys_file), uid);
     if (!current) {

@@ -615,7 +615,8 @@ TEST_CASE("engine pass: pool users are made from the registry on the share, then
 TEST_CASE("engine pass: Key Vault's keys are read again after the share refused its mount",
           "[engine-pass]") {
     // The daemon's schedule reads the keys once per refreshInterval; a refused mount may mean
-    // the storage key was rotated in the vault meanwhile (docs/pool-config.md, "When").
+    // the storage key was rotated in the vault meanwhile (docs/pool-config.md, "`keyVault`
+    // (optional)").
     FakeHttpServer imds;
     ScriptedResponse token;
     token.body = R"({"access_token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.sentinel","client_id":)"

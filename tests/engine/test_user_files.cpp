@@ -59,7 +59,7 @@ TEST_CASE(
     CHECK(bind[2] == UserFilesAction(LinkNotebooks{"alice", "/home/alice", 20000, 20000,
                                                    "/datamnt/share/notebooks/alice"}));
     // carol is in the registry but not (yet) an account the agent made: nothing of hers.
-    CHECK(bind[3] == UserFilesAction(WriteKeys{"dave", "/home/dave", 20003, 20003, {}}));
+    CHECK(bind[3] == UserFilesAction(WriteKeys{"dave", "/home/dave", 20003, 20003, {}, true}));
     CHECK(bind[4] ==
           UserFilesAction(MakeNotebookFolders{{{"alice", "notebooks/alice", 20000, 20000}}, true}));
     CHECK(describe(bind[1]) == "write SSH keys of alice");
@@ -130,7 +130,33 @@ TEST_CASE("user files: each inspect says what its step would change, and changes
     CHECK_FALSE(*notebook_folder_differs(share, "notebooks/alice", std::nullopt));
     CHECK(*notebook_automount_differs(root, map + "bob -fstype=cifs ://h/s/notebooks/bob\n"));
 
-    // The same refusals as the step: a notebooks directory that is a symlink is not followed.
+    // The same refusals as the steps. .ssh writable by others:
+    REQUIRE(::chmod(sandbox.path("home/alice/.ssh").c_str(), 0777) == 0);
+    const auto open_ssh = authorized_keys_differ(root, "/home/alice", k_uid, {k_key});
+    REQUIRE_FALSE(open_ssh.ok());
+    CHECK_THAT(open_ssh.error().message, Catch::Contains("writable by group or others"));
+    CHECK_FALSE(write_authorized_keys(root, "/home/alice", k_uid, k_gid, {k_key}).ok());
+    // A file where the link goes, and a directory with content, are left alone by the step.
+    std::filesystem::remove(sandbox.path("home/alice/notebooks/remote"));
+    sandbox.write("home/alice/notebooks/remote", "mine");
+    const auto file = notebook_link_differs(root, "/home/alice", k_uid, target);
+    REQUIRE_FALSE(file.ok());
+    CHECK_THAT(file.error().message, Catch::Contains("is not a link"));
+    std::filesystem::remove(sandbox.path("home/alice/notebooks/remote"));
+    sandbox.write("home/alice/notebooks/remote/work.ipynb", "{}");
+    CHECK_FALSE(notebook_link_differs(root, "/home/alice", k_uid, target).ok());
+    std::filesystem::remove(sandbox.path("home/alice/notebooks/remote/work.ipynb"));
+    CHECK(*notebook_link_differs(root, "/home/alice", k_uid, target));  // empty: replaced
+    // A home that is not the user's.
+    CHECK_FALSE(notebook_link_differs(root, "/home/alice", k_uid + 1, target).ok());
+    // A share folder below a planted symlink is refused, not looked up through it.
+    std::filesystem::remove_all(share + "/notebooks");
+    std::filesystem::create_symlink(sandbox.path("home"), share + "/notebooks");
+    const auto planted_folder = notebook_folder_differs(share, "notebooks/alice", std::nullopt);
+    REQUIRE_FALSE(planted_folder.ok());
+    CHECK_THAT(planted_folder.error().message, Catch::Contains("symlink"));
+
+    // A notebooks directory that is a symlink is not followed.
     std::filesystem::remove_all(sandbox.path("home/alice/notebooks"));
     std::filesystem::create_symlink("/etc", sandbox.path("home/alice/notebooks"));
     const auto planted = notebook_link_differs(root, "/home/alice", k_uid, target);

@@ -217,8 +217,8 @@ TEST_CASE(
         CHECK_THAT(fresh.out, Catch::Contains("would: make notebook folder notebooks/" + user +
                                               " for " + user + "\n"));
     }
-    CHECK_THAT(fresh.out, Catch::Contains("would: write the notebook mount map "
-                                          "/etc/dsvm-agent/notebooks.autofs (2 users)\n"));
+    CHECK_THAT(fresh.out, Catch::Contains("would: add 2 users to the notebook mount map "
+                                          "/etc/dsvm-agent/notebooks.autofs\n"));
     CHECK_THAT(fresh.out, !Catch::Contains(k_key));
     CHECK(tree_digest(root.path()) == before);
     CHECK(helper.calls().empty());
