@@ -2,7 +2,7 @@
 # The demo itself; scripts/demo.sh runs it inside a private mount namespace.
 set -euo pipefail
 build=${1:?usage: demo-pool.sh BUILD_DIR}
-agent="$build/agent/dsvm-agent"
+agent="$build/linux/dsvm-agent"
 fake_imds="$build/tests/dsvm-fake-imds"
 
 sandbox=$(mktemp -d /tmp/dsvm-demo.XXXXXX)
