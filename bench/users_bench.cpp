@@ -134,8 +134,11 @@ int main(int argc, char** argv) {
     dsvm::SystemClock clock;
     dsvm::LibmountMounter mounter;
     dsvm::SystemProcessRunner runner;
-    dsvm::Engine engine(dsvm::Root(agent_root), dsvm::AgentPaths{}, nullptr, mounter, clock,
-                        runner);
+    dsvm::Engine engine(dsvm::Root(agent_root), dsvm::AgentPaths{},
+                        {.mounter = mounter,
+                         .runner = runner,
+                         .clock = clock,
+                         .names = dsvm::name_service_for(dsvm::Root(agent_root))});
     dsvm::PassOptions quick;
     quick.full = false;
     constexpr int k_passes = 20;

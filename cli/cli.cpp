@@ -22,7 +22,6 @@
 #include "extension/handler.h"
 #include "service/daemon.h"
 #include "service/logging.h"
-#include "service/notify.h"
 
 #ifndef DSVM_AGENT_VERSION
 #define DSVM_AGENT_VERSION "0.0.0"
@@ -153,7 +152,7 @@ int show_status(Engine& engine, bool as_json) {
 
 }  // namespace
 
-int run_cli(int argc, char** argv) {
+int run_cli(int argc, char** argv, Platform& platform) {
     CLI::App app{
         "dsvm-agent keeps a pool's Data Science VMs alike: it reads the pool config from instance\n"
         "metadata and /etc/dsvm-agent/pool.json, mounts the pool's share and reports what it did.",
@@ -350,35 +349,34 @@ int run_cli(int argc, char** argv) {
         std::fprintf(stderr, "dsvm-agent: %s\n", level.error().message.c_str());
         return 2;
     }
-    setup_logging(*level, detect_log_target());
+    setup_logging(*level, platform.log_target);
     auto root = check_globals(options);
     if (!root) {
         spdlog::error("{}", root.error().message);
         return exit_status_for(root.error());
     }
 
-    SystemClock clock;
-    CurlHttpClient http;
     std::random_device entropy;
     const std::uint64_t seed = (std::uint64_t{entropy()} << 32) | entropy();
     RetryPolicy policy;
     policy.deadline = std::chrono::seconds(options.imds_timeout);
     std::unique_ptr<ImdsClient> imds;
-    if (options.imds != "off") {
-        imds = std::make_unique<ImdsClient>(http, clock, options.imds, policy, seed);
-    }
-    LibmountMounter mounter;
-    SystemProcessRunner runner;
-    Engine engine(*root, AgentPaths{options.config, options.state_dir}, imds.get(), mounter, clock,
-                  runner);
     std::unique_ptr<KeyVaultClient> vault;
     if (options.imds != "off") {
+        imds =
+            std::make_unique<ImdsClient>(platform.http, platform.clock, options.imds, policy, seed);
         vault = std::make_unique<KeyVaultClient>(
-            http, clock,
+            platform.http, platform.clock,
             KeyVaultEndpoints{options.imds, options.test_key_vault_url, options.test_key_vault_ca},
             policy, seed ^ 0x9e3779b97f4a7c15ULL);
-        engine.set_key_vault(vault.get());
     }
+    Engine engine(*root, AgentPaths{options.config, options.state_dir},
+                  {.mounter = platform.mounter,
+                   .runner = platform.runner,
+                   .clock = platform.clock,
+                   .names = platform.name_service(*root),
+                   .imds = imds.get(),
+                   .vault = vault.get()});
 
     if (extension->parsed()) {
         for (const auto& [command, operation] : extension_commands) {
@@ -391,7 +389,7 @@ int run_cli(int argc, char** argv) {
         if (const char* sequence = std::getenv("ConfigSequenceNumber")) {
             extension_request.sequence_env = sequence;
         }
-        return run_extension(*root, extension_request, runner, clock);
+        return run_extension(*root, extension_request, platform.runner, platform.clock);
     }
     if (status->parsed()) {
         return show_status(engine, as_json);
@@ -414,7 +412,7 @@ int run_cli(int argc, char** argv) {
         if (registry_sign_command->count("--generation") > 0) {
             sign_request.generation = sign_generation;
         }
-        return registry_sign(engine, *root, sign_request);
+        return registry_sign(engine, platform.mounter, *root, sign_request);
     }
     if (adduser->parsed()) {
         return add_user(engine, *root, add_request);
@@ -434,8 +432,7 @@ int run_cli(int argc, char** argv) {
         return outcome.exit_status;
     }
     if (run->parsed()) {
-        SystemdNotifier notifier;
-        return run_daemon(engine, notifier, seed);
+        return run_daemon(engine, platform.service_host, platform.clock, seed);
     }
     if (reconcile->parsed() || mount->parsed()) {
         PassOptions pass;

@@ -1,10 +1,35 @@
-// The command line (docs/design.md, "The command line and exit status"). Parses arguments, builds
-// the engine and its seams, runs one command and returns its exit status: 0 success, 1 runtime
-// failure, 2 bad usage or input.
+// The command line (docs/design.md, "The command line and exit status"). Parses arguments,
+// builds the engine on the platform's backends, runs one command and returns its exit status:
+// 0 success, 1 runtime failure, 2 bad usage or input.
 #pragma once
+
+#include <functional>
+#include <memory>
+
+#include "common/clock.h"
+#include "common/process.h"
+#include "common/root.h"
+#include "config/http.h"
+#include "mount/mounter.h"
+#include "service/host.h"
+#include "service/logging.h"
+#include "users/name_service.h"
 
 namespace dsvm {
 
-int run_cli(int argc, char** argv);
+// What the commands run on: the platform's backends, made once by its composition root
+// (linux/main.cpp) and lent to run_cli for the one command it runs.
+struct Platform {
+    Clock& clock;
+    HttpClient& http;
+    Mounter& mounter;
+    ProcessRunner& runner;
+    ServiceHost& service_host;  // `run` only
+    // The name service for the agent's root (--root): the system's for "/", none for a sandbox.
+    std::function<std::shared_ptr<NameService>(const Root&)> name_service;
+    LogTarget log_target = LogTarget::Plain;
+};
+
+int run_cli(int argc, char** argv, Platform& platform);
 
 }  // namespace dsvm

@@ -113,7 +113,7 @@ int registry_drop_previous_key(const Root& root) {
     return 0;
 }
 
-int registry_sign(Engine& engine, const Root& root, const SignRequest& request) {
+int registry_sign(Engine& engine, Mounter& mounter, const Root& root, const SignRequest& request) {
     // Far below 2^64: a generation must always have room to grow.
     constexpr std::uint64_t k_max_generation = std::uint64_t{1} << 53;
     if (request.generation && *request.generation > k_max_generation) {
@@ -129,7 +129,7 @@ int registry_sign(Engine& engine, const Root& root, const SignRequest& request) 
     }
     const ShareConfig& share = *loaded->config.share;
     // Never write into the empty directory an unmounted share leaves behind.
-    auto mounts = LibmountMounter().mounts();
+    auto mounts = mounter.mounts();
     if (!mounts) {
         return report(mounts.error());
     }

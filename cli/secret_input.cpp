@@ -15,7 +15,7 @@ Result<void> read_secret(std::string& out, const std::string& prompt, size_t max
                          const std::string& what) {
     auto got = standard_input_is_terminal()
                    ? read_terminal_line_without_echo(out, prompt, k_max_input)
-                   : read_standard_input(out, false, k_max_input);
+                   : read_standard_input(out, ReadUntil::EndOfInput, k_max_input);
     if (!got) {
         return got;
     }

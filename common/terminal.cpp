@@ -40,7 +40,8 @@ bool standard_input_is_terminal() {
     return ::isatty(STDIN_FILENO) != 0;
 }
 
-Result<void> read_standard_input(std::string& out, bool stop_at_newline, size_t limit) {
+Result<void> read_standard_input(std::string& out, ReadUntil until, size_t limit) {
+    const bool stop_at_newline = until == ReadUntil::Newline;
     char buffer[k_read_chunk];
     while (out.size() <= limit) {
         const size_t wanted = stop_at_newline ? 1 : sizeof buffer;
@@ -99,7 +100,7 @@ Result<void> read_terminal_line_without_echo(std::string& out, const std::string
     // Prompted only once echo is off, so nothing typed after the prompt can show.
     std::fprintf(stderr, "%s", prompt.c_str());
     std::fflush(stderr);
-    return read_standard_input(out, true, limit);
+    return read_standard_input(out, ReadUntil::Newline, limit);
 }
 
 }  // namespace dsvm

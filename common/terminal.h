@@ -12,17 +12,22 @@ namespace dsvm {
 // Whether standard input is a terminal (isatty(3)).
 bool standard_input_is_terminal();
 
-// Appends to `out` what standard input gives (EINTR retried) until end of input, a newline (when
-// stop_at_newline: read a byte at a time, the newline kept, nothing after it consumed) or more
-// than `limit` bytes in `out`. The read buffer is wiped afterwards. Runtime error "cannot read
-// standard input: ...".
-Result<void> read_standard_input(std::string& out, bool stop_at_newline, std::size_t limit);
+// Where a read of standard input stops (besides its limit).
+enum class ReadUntil {
+    EndOfInput,
+    Newline,  // read a byte at a time: the newline kept, nothing after it consumed
+};
+
+// Appends to `out` what standard input gives (EINTR retried) until `until` or more than `limit`
+// bytes in `out`. The read buffer is wiped afterwards. Runtime error "cannot read standard
+// input: ...".
+Result<void> read_standard_input(std::string& out, ReadUntil until, std::size_t limit);
 
 // On the terminal on standard input: echo off for exactly as long as the read, whatever way the
 // read ends (return, error, or SIGINT, SIGTERM, SIGHUP or SIGQUIT, which are re-raised once the
 // terminal is restored; one the caller ignores stays ignored); `prompt` on stderr once echo is
-// off, then one line as read_standard_input(out, true, limit) reads it, and a newline on stderr
-// for the one that was not echoed.
+// off, then one line as read_standard_input(out, ReadUntil::Newline, limit) reads it, and a newline
+// on stderr for the one that was not echoed.
 Result<void> read_terminal_line_without_echo(std::string& out, const std::string& prompt,
                                              std::size_t limit);
 

@@ -204,11 +204,10 @@ VaultError KeyVaultClient::fetch_token(const std::string& client_id) {
             "the metadata service's identity endpoint answered " + said + " for " + identity};
 }
 
-KeyVaultClient::Read KeyVaultClient::read_secret(const std::string& vault,
-                                                 const std::string& client_id,
-                                                 const std::string& name) {
+VaultRead KeyVaultClient::read_secret(const std::string& vault, const std::string& client_id,
+                                      const std::string& name) {
     m_attempts = 0;
-    Read out;
+    VaultRead out;
     const std::string base = m_endpoints.vault_url.empty() ? "https://" + vault + ".vault.azure.net"
                                                            : m_endpoints.vault_url;
     const std::string what = "secret " + name + " in vault " + vault;

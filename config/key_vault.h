@@ -43,23 +43,35 @@ struct VaultError {
     std::string message;  // one line, naming the vault and the secret, never a value
 };
 
-class KeyVaultClient {
+// One secret read from a vault: the value, or why there is none.
+struct VaultRead {
+    SecretBytes value;
+    VaultError error;
+    bool ok() const { return error.kind == VaultFailure::None; }
+};
+
+// The seam the engine reads keyVault's secrets through: KeyVaultClient on an Azure instance, a
+// fake in tests.
+class SecretVault {
+  public:
+    virtual ~SecretVault() = default;
+    // The value of secret `name` in `vault`, read with the identity `client_id` (empty: the
+    // system-assigned one).
+    virtual VaultRead read_secret(const std::string& vault, const std::string& client_id,
+                                  const std::string& name) = 0;
+};
+
+class KeyVaultClient final : public SecretVault {
   public:
     // policy bounds the token's retries (the identity endpoint answers 410 for up to 70 s after
     // boot, like the rest of IMDS); a vault read retries 429 and 5xx for at most 30 s of it.
     KeyVaultClient(HttpClient& http, Clock& clock, KeyVaultEndpoints endpoints, RetryPolicy policy,
                    std::uint64_t seed);
 
-    // The value of secret `name` in `vault`, read with the identity `client_id` (empty: the
-    // system-assigned one). The token is kept (in SecretBytes) until five minutes before it
-    // expires, and dropped when the vault refuses it.
-    struct Read {
-        SecretBytes value;
-        VaultError error;
-        bool ok() const { return error.kind == VaultFailure::None; }
-    };
-    Read read_secret(const std::string& vault, const std::string& client_id,
-                     const std::string& name);
+    // The token is kept (in SecretBytes) until five minutes before it expires, and dropped when
+    // the vault refuses it.
+    VaultRead read_secret(const std::string& vault, const std::string& client_id,
+                          const std::string& name) override;
 
     // HTTP requests the last read_secret made (token and vault), for tests.
     int attempts() const { return m_attempts; }

@@ -104,7 +104,7 @@ Result<MetadataLayers> layers_from_cache(const json& cache, std::vector<SourceRe
             continue;
         }
         ConfigLayer layer{std::string(origin) + " (cached)", *found};
-        if (auto checked = check_layer(layer, true); !checked) {
+        if (auto checked = check_layer(layer, LayerSource::Metadata); !checked) {
             return checked.error();
         }
         sources.push_back({origin, SourceState::Cached, why + "; using the last-known-good copy"});

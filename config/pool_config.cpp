@@ -409,7 +409,7 @@ Result<void> check_interval(const json& interval) {
 
 // The schema walk: nesting, secrets (metadata only, and first, so that their message wins over
 // an unknown key's), known keys, types, and each field's rule.
-Result<void> check_document(const json& document, bool from_metadata) {
+Result<void> check_document(const json& document, LayerSource source) {
     if (!document.is_object()) {
         return wrong_type("pool config", "a JSON object", document);
     }
@@ -417,7 +417,7 @@ Result<void> check_document(const json& document, bool from_metadata) {
         return invalid("pool config: nested deeper than " + std::to_string(k_max_depth) +
                        " levels; a pool config has four");
     }
-    if (from_metadata) {
+    if (source == LayerSource::Metadata) {
         if (auto secrets = scan_secrets(document, ""); !secrets) {
             return secrets;
         }
@@ -671,12 +671,12 @@ Result<ConfigLayer> layer_from_tags(const std::vector<ImdsTag>& tags) {
         }
         // Checked one tag at a time, so that an error names the tag it came from.
         const ConfigLayer single{"IMDS tag " + tag.name, field};
-        if (auto checked = check_layer(single, true); !checked) {
+        if (auto checked = check_layer(single, LayerSource::Metadata); !checked) {
             return checked.error();
         }
         merge_into(layer.data, field);
     }
-    if (auto checked = check_layer(layer, true); !checked) {
+    if (auto checked = check_layer(layer, LayerSource::Metadata); !checked) {
         return checked.error();
     }
     return layer;
@@ -699,7 +699,7 @@ Result<std::optional<ConfigLayer>> layer_from_user_data(std::string_view user_da
                        "config), got " +
                        std::string(describe(layer.data)));
     }
-    if (auto checked = check_layer(layer, true); !checked) {
+    if (auto checked = check_layer(layer, LayerSource::Metadata); !checked) {
         return checked.error();
     }
     return std::optional<ConfigLayer>(std::move(layer));
@@ -728,14 +728,14 @@ Result<ConfigLayer> layer_from_file(std::string_view text, std::string origin) {
                        std::string(describe(document)));
     }
     ConfigLayer layer{std::move(origin), std::move(document)};
-    if (auto checked = check_layer(layer, false); !checked) {
+    if (auto checked = check_layer(layer, LayerSource::Local); !checked) {
         return checked.error();
     }
     return layer;
 }
 
-Result<void> check_layer(const ConfigLayer& layer, bool from_metadata) {
-    if (auto checked = check_document(layer.data, from_metadata); !checked) {
+Result<void> check_layer(const ConfigLayer& layer, LayerSource source) {
+    if (auto checked = check_document(layer.data, source); !checked) {
         return layer.origin.empty() ? checked.error() : with_context(layer.origin, checked.error());
     }
     return {};
@@ -751,7 +751,7 @@ json merge_layers(const std::vector<ConfigLayer>& layers) {
 
 Result<PoolConfig> build_pool_config(const json& merged) {
     // Checked again as a whole: the merge may come from a cache, and checking is cheap.
-    if (auto checked = check_document(merged, false); !checked) {
+    if (auto checked = check_document(merged, LayerSource::Local); !checked) {
         return checked.error();
     }
     PoolConfig config;

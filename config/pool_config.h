@@ -92,8 +92,10 @@ Result<ConfigLayer> layer_from_file(std::string_view text, std::string origin);
 
 // Checks one layer against the schema: known keys only (an unknown key is Invalid and is named
 // with its path, e.g. "share.mountpiont"), right types, each field's own rule. Errors are
-// prefixed with the layer's origin. from_metadata additionally refuses anything secret-like.
-Result<void> check_layer(const ConfigLayer& layer, bool from_metadata);
+// prefixed with the layer's origin. A layer from metadata, which every process on the VM can
+// read, is also refused when it carries anything secret-like.
+enum class LayerSource { Local, Metadata };
+Result<void> check_layer(const ConfigLayer& layer, LayerSource source);
 
 // Later layers override earlier ones field by field: objects merge key by key, every other
 // value (strings, numbers, arrays such as users) replaces the earlier one whole.

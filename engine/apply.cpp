@@ -9,7 +9,7 @@ namespace dsvm {
 
 namespace {
 
-Result<void> run_action(const Action& action, Mounter& mounter) {
+Result<void> run_action(const Action& action, Mounter& mounter, Clock& clock) {
     if (const auto* step = std::get_if<MakeDirectory>(&action)) {
         return make_directories(step->path, step->mode);
     }
@@ -17,7 +17,7 @@ Result<void> run_action(const Action& action, Mounter& mounter) {
         return mounter.mount(step->request);
     }
     if (const auto* step = std::get_if<UpdateFstab>(&action)) {
-        auto merged = merge_into_fstab(step->path, step->entries);
+        auto merged = merge_into_fstab(step->path, step->entries, clock);
         if (!merged) {
             return merged.error();
         }
@@ -40,7 +40,7 @@ std::string depends_on_failed(const Action& action, const std::vector<std::strin
 
 }  // namespace
 
-std::vector<ActionOutcome> apply_plan(const Plan& plan, Mounter& mounter) {
+std::vector<ActionOutcome> apply_plan(const Plan& plan, Mounter& mounter, Clock& clock) {
     std::vector<ActionOutcome> outcomes;
     std::vector<std::string> failed_paths;
     for (const auto& action : plan.actions) {
@@ -48,7 +48,7 @@ std::vector<ActionOutcome> apply_plan(const Plan& plan, Mounter& mounter) {
         if (std::string skipped = depends_on_failed(action, failed_paths); !skipped.empty()) {
             outcome.ok = false;
             outcome.error = std::move(skipped);
-        } else if (auto done = run_action(action, mounter); !done) {
+        } else if (auto done = run_action(action, mounter, clock); !done) {
             outcome.ok = false;
             outcome.error = done.error().message;
             if (const auto* step = std::get_if<MakeDirectory>(&action)) {

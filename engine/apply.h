@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "engine/plan.h"
 #include "engine/status.h"
 #include "mount/mounter.h"
@@ -13,8 +14,8 @@ namespace dsvm {
 
 // Runs each action in order (an UpdateFstab through merge_into_fstab, mount/fstab_file.h) and
 // returns one outcome per action; a mount whose directory could not be made, or whose old mount
-// could not be unmounted, is skipped and says so.
-std::vector<ActionOutcome> apply_plan(const Plan& plan, Mounter& mounter);
+// could not be unmounted, is skipped and says so. The wait for fstab's lock goes through `clock`.
+std::vector<ActionOutcome> apply_plan(const Plan& plan, Mounter& mounter, Clock& clock);
 
 // The managed mounts after a pass: those that are still mounted, plus the share just mounted
 // (found in `mounts` by target), minus what was unmounted.

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
+#include <stdexcept>
 
 #include "common/file_lock.h"
 #include "common/fs.h"
@@ -83,17 +85,42 @@ std::string summary(const std::vector<std::string>& problems,
 
 }  // namespace
 
-Engine::Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, Clock& clock,
-               ProcessRunner& runner)
+Engine::Engine(Root root, AgentPaths paths, EngineBackends backends)
     : m_root(std::move(root)),
       m_paths(std::move(paths)),
-      m_imds(imds),
-      m_mounter(mounter),
-      m_clock(clock),
-      m_runner(runner),
-      m_names(name_service_for(m_root)) {}
+      m_imds(backends.imds),
+      m_mounter(backends.mounter),
+      m_clock(backends.clock),
+      m_runner(backends.runner),
+      m_names(std::move(backends.names)),
+      m_vault(backends.vault) {
+    if (!m_names) {
+        throw std::logic_error("Engine: EngineBackends::names must not be null");
+    }
+}
 
 Engine::~Engine() = default;
+
+UsersPhase Engine::users_phase(const PoolConfig& config, bool share_mounted,
+                               const PassOptions& options) {
+    std::function<Result<void>(const AgentState&)> save_state;
+    if (!options.dry_run) {
+        save_state = [this](const AgentState& current) { return write_state(current); };
+    }
+    return {.config = config,
+            .root = m_root,
+            .runner = m_runner,
+            .clock = m_clock,
+            .share_gate = m_share_gate,
+            .names = m_names,
+            .names_gate = m_names_gate,
+            .share_mounted = share_mounted,
+            .dry_run = options.dry_run,
+            .request = options.request,
+            .full = options.dry_run || options.full,
+            .intent_file = intent_file(),
+            .save_state = std::move(save_state)};
+}
 
 std::string Engine::status_file() const {
     return m_root.path(m_paths.state_dir + "/status.json");
@@ -284,20 +311,8 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
             }
         } else {
             AgentState scratch = *state;
-            UsersResult users = run_users_phase({.config = loaded->config,
-                                                 .root = m_root,
-                                                 .runner = m_runner,
-                                                 .share_gate = m_share_gate,
-                                                 .names = m_names,
-                                                 .names_gate = m_names_gate,
-                                                 .share_mounted = mounted,
-                                                 .dry_run = true,
-                                                 .request = options.request,
-                                                 .now = 0,
-                                                 .full = true,
-                                                 .intent_file = intent_file(),
-                                                 .save_state = {}},
-                                                scratch);
+            UsersResult users =
+                run_users_phase(users_phase(loaded->config, mounted, options), scratch);
             outcome.planned_users = std::move(users.planned);
             outcome.plan.problems.insert(outcome.plan.problems.end(), users.problems.begin(),
                                          users.problems.end());
@@ -321,7 +336,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         }
     }
     // One outcome per plan action, in order: what managed_after and the loop below rely on.
-    const std::vector<ActionOutcome> mount_outcomes = apply_plan(outcome.plan, m_mounter);
+    const std::vector<ActionOutcome> mount_outcomes = apply_plan(outcome.plan, m_mounter, m_clock);
     status.actions = mount_outcomes;
     status.problems.insert(status.problems.end(), outcome.plan.problems.begin(),
                            outcome.plan.problems.end());
@@ -345,23 +360,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     if (status.share) {
         status.share->mounted = mounted;
     }
-    UsersResult users = run_users_phase(
-        {.config = loaded->config,
-         .root = m_root,
-         .runner = m_runner,
-         .share_gate = m_share_gate,
-         .names = m_names,
-         .names_gate = m_names_gate,
-         .share_mounted = mounted,
-         .dry_run = false,
-         .request = options.request,
-         .now =
-             std::chrono::duration_cast<std::chrono::seconds>(m_clock.wall_now().time_since_epoch())
-                 .count(),
-         .full = options.full,
-         .intent_file = intent_file(),
-         .save_state = [this](const AgentState& current) { return write_state(current); }},
-        new_state);
+    UsersResult users = run_users_phase(users_phase(loaded->config, mounted, options), new_state);
     if (users.request_error) {
         outcome.request_error = users.request_error;
     }
@@ -480,7 +479,7 @@ PassOutcome Engine::unmount_share() {
     for (auto& action : outcome.plan.actions) {
         std::get<UnmountShare>(action).reason = "asked to unmount";
     }
-    auto outcomes = apply_plan(outcome.plan, m_mounter);
+    auto outcomes = apply_plan(outcome.plan, m_mounter, m_clock);
     auto after = m_mounter.mounts();
     AgentState new_state = *state;
     new_state.mounts =

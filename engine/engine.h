@@ -59,17 +59,25 @@ struct PassOutcome {
     std::optional<Error> request_error;      // the adduser/deluser request was refused
 };
 
+// What a pass works through: the platform's backends, made by its composition root (linux/).
+struct EngineBackends {
+    Mounter& mounter;
+    ProcessRunner& runner;
+    Clock& clock;
+    // Names and IDs taken outside the account files (on an instance, name_service_for(root));
+    // never null. Shared: an abandoned lookup may outlive the pass.
+    std::shared_ptr<NameService> names;
+    // Null: metadata is off (--imds off), the config is local only.
+    ImdsClient* imds = nullptr;
+    // Where keyVault's keys are read; null makes a pool config with keyVault report that its
+    // keys cannot be read.
+    SecretVault* vault = nullptr;
+};
+
 class Engine {
   public:
-    // imds may be null (metadata disabled). Names and IDs taken outside the account files are
-    // asked of the system's name service when the root is "/" (name_service_for).
-    Engine(Root root, AgentPaths paths, ImdsClient* imds, Mounter& mounter, Clock& clock,
-           ProcessRunner& runner);
+    Engine(Root root, AgentPaths paths, EngineBackends backends);
     ~Engine();
-
-    // The client keyVault's keys are read with; null (the default) makes a pool config with
-    // keyVault report that its keys cannot be read.
-    void set_key_vault(KeyVaultClient* vault) { m_vault = vault; }
 
     PassOutcome reconcile(const PassOptions& options);
     // Unmounts the share the agent mounted (the `unmount` command); never a foreign mount.
@@ -96,6 +104,10 @@ class Engine {
     const std::shared_ptr<NameService>& names() const { return m_names; }
 
   private:
+    // The users phase of a pass on this engine's backends. A dry run saves no state and checks
+    // every user.
+    UsersPhase users_phase(const PoolConfig& config, bool share_mounted,
+                           const PassOptions& options);
     std::string state_file() const;
     std::string cache_file() const;
     std::string intent_file() const;
@@ -122,9 +134,9 @@ class Engine {
     Clock& m_clock;
     ProcessRunner& m_runner;
     std::shared_ptr<NameService> m_names;
+    SecretVault* m_vault;
     DeadlineGate m_share_gate{"share"};
     DeadlineGate m_names_gate{"the system's name service"};
-    KeyVaultClient* m_vault = nullptr;
     // The daemon's schedule for keyVault: the config last read, when, and whether to read again
     // at the next pass whatever the schedule (the read or a mount failed).
     std::optional<KeyVaultConfig> m_vault_read_config;

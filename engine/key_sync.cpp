@@ -42,8 +42,8 @@ bool vault_key_file_missing(const KeyVaultConfig& config, const Root& root,
     return !config.registry_key.empty() && !path_exists(root.path(k_registry_key_path));
 }
 
-VaultKeysResult sync_vault_keys(KeyVaultClient& client, const KeyVaultConfig& config,
-                                const Root& root, const std::string& credentials_name) {
+VaultKeysResult sync_vault_keys(SecretVault& vault, const KeyVaultConfig& config, const Root& root,
+                                const std::string& credentials_name) {
     VaultKeysResult result;
     result.report.name = "Key Vault " + config.vault;
     std::vector<Secret> secrets;
@@ -60,7 +60,7 @@ VaultKeysResult sync_vault_keys(KeyVaultClient& client, const KeyVaultConfig& co
     std::vector<std::string> done;
     for (std::size_t i = 0; i < secrets.size(); ++i) {
         Secret& secret = secrets[i];
-        auto read = client.read_secret(config.vault, config.client_id, *secret.name);
+        auto read = vault.read_secret(config.vault, config.client_id, *secret.name);
         if (!read.ok()) {
             // No identity, or no answer from the identity endpoint or the vault, will not be
             // different for the next secret: said once, without waiting out its retries again.

@@ -30,8 +30,8 @@ struct VaultKeysResult {
 
 // Reads the secrets `config` names and stores those that changed. `credentials_name` is the SMB
 // share's storage account (mount/options.h credentials_name), empty when there is none.
-VaultKeysResult sync_vault_keys(KeyVaultClient& client, const KeyVaultConfig& config,
-                                const Root& root, const std::string& credentials_name);
+VaultKeysResult sync_vault_keys(SecretVault& vault, const KeyVaultConfig& config, const Root& root,
+                                const std::string& credentials_name);
 
 // Whether a file a configured secret goes to is missing (a new instance, or one an admin wiped).
 bool vault_key_file_missing(const KeyVaultConfig& config, const Root& root,

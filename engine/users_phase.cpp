@@ -374,7 +374,8 @@ std::string no_key_problem() {
 
 RegistryStore registry_store_for(const ShareConfig& share, const Root& root,
                                  std::shared_ptr<const RegistryKeys> keys) {
-    // The registry's lock wait (30 s) fits inside the write limit.
+    // The registry's lock wait (30 s) fits inside the write limit. The store works under the
+    // share gate, whose worker may outlive the pass: it keeps the process's real clock.
     return RegistryStore({root.path(share.mount_point), share.type != ShareType::Smb},
                          std::move(keys));
 }
@@ -478,8 +479,11 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     }
     const auto keys = std::make_shared<const RegistryKeys>(std::move(*keys_read));
     const RegistryStore store = registry_store_for(*config.share, phase.root, keys);
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(phase.clock.wall_now().time_since_epoch())
+            .count();
     const bool may_skip = !phase.full && !phase.dry_run && phase.request == nullptr &&
-                          phase.now - state.users_verified < k_full_check_seconds &&
+                          now - state.users_verified < k_full_check_seconds &&
                           !state.users_fingerprint.empty();
     if (may_skip) {
         auto fingerprint = users_fingerprint(phase, store, *keys);
@@ -659,7 +663,7 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
                 return result;
             }
         }
-        auto outcomes = commit_account_changes(phase.root, plan.changes);
+        auto outcomes = commit_account_changes(phase.root, plan.changes, phase.clock);
         if (!outcomes) {
             result.problems.push_back(outcomes.error().message);
             return result;
@@ -698,7 +702,7 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     auto fingerprint =
         clean ? users_fingerprint(phase, store, *keys) : Result<std::string>(std::string());
     state.users_fingerprint = fingerprint ? *fingerprint : "";
-    state.users_verified = clean && fingerprint ? phase.now : 0;
+    state.users_verified = clean && fingerprint ? now : 0;
     state.pool_users = result.pool_users;
     return result;
 }

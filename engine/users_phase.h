@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/deadline.h"
 #include "common/process.h"
 #include "common/root.h"
@@ -39,6 +40,10 @@ struct UsersPhase {
     const PoolConfig& config;
     const Root& root;
     ProcessRunner& runner;
+    // Today's date for new accounts, the wait for the account files' lock, and the time of the
+    // periodic full check. Not for work on the share: that runs under share_gate and may outlive
+    // the pass, so the registry store keeps the process's real clock.
+    Clock& clock;
     DeadlineGate& share_gate;  // every access to the share goes through it
     // Names and IDs taken outside the account files, asked through `names_gate` (a directory
     // server may not answer); shared, since an abandoned lookup may outlive the pass.
@@ -47,7 +52,6 @@ struct UsersPhase {
     bool share_mounted = false;
     bool dry_run = false;
     const RegistryChange* request = nullptr;
-    std::int64_t now = 0;     // seconds since the epoch, for the periodic full check
     bool full = true;         // false: skip the per-user work while the fingerprint holds
     std::string intent_file;  // real path of the intent record
     // Writes the state file at once (after the account batch, so what the agent made is never

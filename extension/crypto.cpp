@@ -92,8 +92,8 @@ std::string certificate_file(const Root& root, std::string_view thumbprint,
 
 }  // namespace
 
-Result<std::string> certificate_thumbprint(std::string_view certificate_pem, bool sha256,
-                                           std::string_view shown) {
+Result<std::string> certificate_thumbprint(std::string_view certificate_pem,
+                                           ThumbprintDigest algorithm, std::string_view shown) {
     ERR_clear_error();
     auto bio = read_only_bio(certificate_pem);
     X509Ptr certificate(bio ? PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr)
@@ -104,7 +104,9 @@ Result<std::string> certificate_thumbprint(std::string_view certificate_pem, boo
     }
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
-    if (X509_digest(certificate.get(), sha256 ? EVP_sha256() : EVP_sha1(), digest, &length) != 1) {
+    if (X509_digest(certificate.get(),
+                    algorithm == ThumbprintDigest::Sha256 ? EVP_sha256() : EVP_sha1(), digest,
+                    &length) != 1) {
         return failure("cannot compute the thumbprint of " + std::string(shown) + ": " +
                        openssl_errors());
     }
@@ -183,8 +185,10 @@ Result<SecretBytes> decrypt_protected_settings(const Root& root, std::string_vie
                        ": the guest agent has not delivered that certificate to this VM");
     }
     keys.certificate_pem = std::move(certificate->text);
-    auto actual = certificate_thumbprint(keys.certificate_pem, thumbprint.size() == 64,
-                                         keys.certificate_name);
+    auto actual = certificate_thumbprint(
+        keys.certificate_pem,
+        thumbprint.size() == 64 ? ThumbprintDigest::Sha256 : ThumbprintDigest::Sha1,
+        keys.certificate_name);
     if (!actual) {
         return actual.error();
     }

@@ -15,10 +15,13 @@ namespace dsvm {
 // Where the guest agent keeps the VM's certificates, inside the root.
 inline constexpr std::string_view k_waagent_dir = "/var/lib/waagent";
 
-// The certificate's thumbprint in uppercase hex: SHA-1 (40 digits) or, with sha256, SHA-256 (64
-// digits) of its DER form. Runtime error, naming `shown`, when the text holds no PEM certificate.
-Result<std::string> certificate_thumbprint(std::string_view certificate_pem, bool sha256,
-                                           std::string_view shown);
+// The digest a thumbprint is made with: SHA-1 (40 hex digits) or SHA-256 (64).
+enum class ThumbprintDigest { Sha1, Sha256 };
+
+// The certificate's thumbprint in uppercase hex: the digest of its DER form. Runtime error,
+// naming `shown`, when the text holds no PEM certificate.
+Result<std::string> certificate_thumbprint(std::string_view certificate_pem,
+                                           ThumbprintDigest digest, std::string_view shown);
 
 // The files to decrypt with, as the admin knows them (for messages) and their PEM text.
 struct RecipientKeys {

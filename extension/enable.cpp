@@ -82,7 +82,7 @@ Result<Validated> validate_enable(const Context& context) {
     // Public settings are visible in the VM model to anyone who can read it: they are held to
     // the metadata rule, so a key there is refused.
     const ConfigLayer layer{"publicSettings", settings->public_settings};
-    if (auto checked = check_layer(layer, true); !checked) {
+    if (auto checked = check_layer(layer, LayerSource::Metadata); !checked) {
         return public_settings_error(checked.error());
     }
     std::optional<ShareConfig> share;
@@ -346,7 +346,9 @@ Result<void> apply_enable(const Context& context, const Validated& validated) {
     // A new registry key is applied at once too: the next pass verifies the registry with it
     // and signs a registry the previous key signed again with it.
     auto service = start_service(context.service(), context.runner,
-                                 *config_changed || *key_changed || registry_stored->changed);
+                                 *config_changed || *key_changed || registry_stored->changed
+                                     ? ConfigChange::Changed
+                                     : ConfigChange::None);
     if (!service) {
         return with_context("the config is in place, but the service could not be started",
                             service.error());

@@ -43,7 +43,8 @@ bool service_installed(const Root& root) {
 }
 
 Result<std::string> start_service(const ServiceTarget& target, ProcessRunner& runner,
-                                  bool config_changed) {
+                                  ConfigChange change) {
+    const bool config_changed = change == ConfigChange::Changed;
     const std::string unit = k_service_unit;
     if (!service_installed(target.root)) {
         if (target.offline) {

@@ -23,13 +23,16 @@ struct ServiceTarget {
 // /usr/lib/systemd/system inside the root.
 bool service_installed(const Root& root);
 
+// Whether enable changed what the running agent reads (its config or a key).
+enum class ConfigChange { None, Changed };
+
 // Enables the service and starts it; when the config changed, `reload-or-restart` instead, so a
 // running agent gets SIGHUP and applies it at once. Start and reload do not wait (--no-block):
 // the first pass may take minutes. Offline: `systemctl --root=R enable` only, start reported as
 // skipped; a root without the unit file skips both. Returns what was done, for the status; a
 // missing unit on the running system or a failed systemctl is a Runtime error with its output.
 Result<std::string> start_service(const ServiceTarget& target, ProcessRunner& runner,
-                                  bool config_changed);
+                                  ConfigChange change);
 
 // Stops and disables the service (`systemctl disable --now`; offline: `disable` only). A service
 // that is not installed is nothing to do. Returns what was done.

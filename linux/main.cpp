@@ -1,5 +1,6 @@
-// main() on Linux: the process is hardened first (no core dumps, no password variables for
-// mount.cifs), then the command line runs (cli/).
+// main() on Linux, the composition root: the process is hardened first (no core dumps, no
+// password variables for mount.cifs), then the Linux backends are made (libcurl, libmount,
+// posix_spawn, the system's name service, systemd) and the command line runs on them (cli/).
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
@@ -9,8 +10,15 @@
 #include <cstring>
 #include <exception>
 #include <initializer_list>
+#include <memory>
 
 #include "cli/cli.h"
+#include "common/clock.h"
+#include "common/process.h"
+#include "config/http.h"
+#include "linux/systemd_host.h"
+#include "mount/mounter.h"
+#include "users/name_service.h"
 
 namespace {
 
@@ -49,7 +57,22 @@ int main(int argc, char** argv) {
         ::unsetenv(name);
     }
     try {
-        return dsvm::run_cli(argc, argv);
+        dsvm::SystemClock clock;
+        dsvm::CurlHttpClient http;
+        dsvm::LibmountMounter mounter;
+        dsvm::SystemProcessRunner runner;
+        dsvm::SystemdHost service_host;
+        dsvm::Platform platform{
+            .clock = clock,
+            .http = http,
+            .mounter = mounter,
+            .runner = runner,
+            .service_host = service_host,
+            .name_service = [](const dsvm::Root& root) -> std::shared_ptr<dsvm::NameService> {
+                return dsvm::name_service_for(root);
+            },
+            .log_target = dsvm::detect_log_target()};
+        return dsvm::run_cli(argc, argv, platform);
     } catch (const std::exception& error) {
         std::fprintf(stderr, "dsvm-agent: fatal: %s\n", error.what());
         return 1;

@@ -65,7 +65,7 @@ Result<FstabWrite> merge_once(const std::string& path, const std::vector<FstabEn
 }  // namespace
 
 Result<FstabWrite> merge_into_fstab(const std::string& path, const std::vector<FstabEntry>& entries,
-                                    const std::function<void()>& before_check) {
+                                    Clock& clock, const std::function<void()>& before_check) {
     const std::string directory = parent_directory(path);
     if (auto made = make_directories(directory, 0755); !made) {
         return made.error();
@@ -79,7 +79,7 @@ Result<FstabWrite> merge_into_fstab(const std::string& path, const std::vector<F
     // on a file that is no longer fstab.
     const std::string lock_name = path.substr(path.find_last_of('/') + 1) + ".dsvm-agent.lock";
     auto lock = lock_file_at(directory_fd->get(), lock_name, directory + "/" + lock_name,
-                             k_fstab_lock_wait);
+                             k_fstab_lock_wait, {}, clock);
     if (!lock) {
         return lock.error();
     }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "mount/fstab.h"
 
@@ -26,9 +27,9 @@ inline constexpr int k_fstab_attempts = 5;
 // and writes the result atomically with the same mode (0644 when there was none). Right before
 // the new file takes the name it reads <path> again: if it changed meanwhile, it starts over, up
 // to k_fstab_attempts times. `before_check` runs just before that second read (tests use it to
-// change the file at the worst moment). Runtime error naming the path when fstab cannot be read,
-// locked or written, or kept changing.
+// change the file at the worst moment). The wait for the lock goes through `clock`. Runtime error
+// naming the path when fstab cannot be read, locked or written, or kept changing.
 Result<FstabWrite> merge_into_fstab(const std::string& path, const std::vector<FstabEntry>& entries,
-                                    const std::function<void()>& before_check = {});
+                                    Clock& clock, const std::function<void()>& before_check = {});
 
 }  // namespace dsvm

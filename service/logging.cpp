@@ -1,14 +1,9 @@
 #include "service/logging.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
 namespace dsvm {
@@ -65,20 +60,6 @@ class LevelPrefix final : public spdlog::custom_flag_formatter {
 };
 
 }  // namespace
-
-LogTarget detect_log_target() {
-    if (const char* stream = std::getenv("JOURNAL_STREAM")) {
-        struct stat info {};
-        if (::fstat(STDERR_FILENO, &info) == 0) {
-            const std::string expected =
-                std::to_string(info.st_dev) + ":" + std::to_string(info.st_ino);
-            if (expected == stream) {
-                return LogTarget::Journal;
-            }
-        }
-    }
-    return ::isatty(STDERR_FILENO) ? LogTarget::Terminal : LogTarget::Plain;
-}
 
 Result<spdlog::level::level_enum> parse_log_level(std::string_view text) {
     if (text == "error") {

@@ -10,10 +10,8 @@
 
 namespace dsvm {
 
+// Where stderr goes, which the platform tells (linux/: detect_log_target).
 enum class LogTarget { Terminal, Journal, Plain };
-
-// journald when stderr is the stream named by $JOURNAL_STREAM, a terminal when isatty(2).
-LogTarget detect_log_target();
 
 // "error", "warning"/"warn", "info", "debug", "trace"; anything else is Invalid.
 Result<spdlog::level::level_enum> parse_log_level(std::string_view text);

@@ -161,8 +161,9 @@ Result<void> replace_file(int directory, const std::string& directory_path, cons
 
 }  // namespace
 
-RegistryStore::RegistryStore(RegistryShare share, std::shared_ptr<const RegistryKeys> keys)
-    : m_share(std::move(share)), m_keys(std::move(keys)) {}
+RegistryStore::RegistryStore(RegistryShare share, std::shared_ptr<const RegistryKeys> keys,
+                             Clock& clock)
+    : m_share(std::move(share)), m_keys(std::move(keys)), m_clock(&clock) {}
 
 std::string RegistryStore::registry_path() const {
     return m_share.dir + "/" + k_directory + "/" + k_registry_file;
@@ -195,7 +196,7 @@ Result<LoadedRegistry> RegistryStore::update(const std::function<Result<void>(Re
     // Held until `lock` goes out of scope: closing the descriptor releases it.
     auto lock =
         lock_file_at(directory->get(), k_lock_file, directory_path + "/" + k_lock_file, k_lock_wait,
-                     "SMB mounted with 'nobrl', or NFS without a lock service");
+                     "SMB mounted with 'nobrl', or NFS without a lock service", *m_clock);
     if (!lock) {
         return lock.error();
     }

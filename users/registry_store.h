@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "users/registry.h"
 #include "users/registry_format.h"
@@ -59,7 +60,10 @@ struct RegistryUpdate {
 
 class RegistryStore {
   public:
-    RegistryStore(RegistryShare share, std::shared_ptr<const RegistryKeys> keys);
+    // The wait for the registry's lock (30 s) goes through `clock`. A store used on a worker
+    // that may outlive its caller (a DeadlineGate's) keeps the process's real clock.
+    RegistryStore(RegistryShare share, std::shared_ptr<const RegistryKeys> keys,
+                  Clock& clock = real_clock());
 
     // The registry and whether it verifies. A Runtime error when it cannot be read safely
     // (a symlink, a FIFO, too big, the wrong owner) or is not a registry.
@@ -83,6 +87,7 @@ class RegistryStore {
   private:
     RegistryShare m_share;
     std::shared_ptr<const RegistryKeys> m_keys;
+    Clock* m_clock;
 };
 
 }  // namespace dsvm

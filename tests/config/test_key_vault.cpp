@@ -67,7 +67,7 @@ struct Rig {
         vault.set_default(answer(200, secret_body()));
     }
 
-    KeyVaultClient::Read read(const std::string& client_id = "") {
+    VaultRead read(const std::string& client_id = "") {
         return client.read_secret("contoso", client_id, "storage-key");
     }
 };
@@ -308,11 +308,15 @@ TEST_CASE("key vault: a daemon reads on its schedule, again after a failure, and
     LibmountMounter mounter;
     FakeClock clock;
     LoadedGuardRunner runner;
-    Engine engine(Root(sandbox.path()), AgentPaths{}, nullptr, mounter, clock, runner);
     CurlHttpClient http;
     KeyVaultClient client(http, clock, KeyVaultEndpoints{imds.base_url(), vault.base_url(), ""},
                           RetryPolicy{}, 3);
-    engine.set_key_vault(&client);
+    Engine engine(Root(sandbox.path()), AgentPaths{},
+                  {.mounter = mounter,
+                   .runner = runner,
+                   .clock = clock,
+                   .names = std::make_shared<NoNameService>(),
+                   .vault = &client});
     PassOptions daemon;
     daemon.full = false;
     const auto pass = [&](const PassOptions& options) {

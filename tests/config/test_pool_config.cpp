@@ -850,12 +850,14 @@ TEST_CASE("config: share types and access modes have their schema names", "[conf
 
 TEST_CASE("config: check_layer prefixes errors with the layer's origin", "[config]") {
     const ConfigLayer layer{"IMDS userData (cached)", {{"interval", 5}}};
-    CHECK(error_of(check_layer(layer, true)) ==
+    CHECK(error_of(check_layer(layer, LayerSource::Metadata)) ==
           "IMDS userData (cached): interval: 5 is out of range: an integer number of seconds "
           "from 10 to 86400");
     const ConfigLayer metadata{"IMDS tags", {{"share", {{"sasToken", "x"}}}}};
-    CHECK_THAT(error_of(check_layer(metadata, true)), Contains("a key named like a secret"));
-    CHECK_THAT(error_of(check_layer(metadata, false)), Contains("share.sasToken: unknown key"));
+    CHECK_THAT(error_of(check_layer(metadata, LayerSource::Metadata)),
+               Contains("a key named like a secret"));
+    CHECK_THAT(error_of(check_layer(metadata, LayerSource::Local)),
+               Contains("share.sasToken: unknown key"));
 }
 
 }  // namespace dsvm

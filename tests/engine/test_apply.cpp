@@ -1,5 +1,6 @@
 // merge_into_fstab in a sandbox: the agent's entries are merged into fstab as it is when written,
 // so what another tool writes after the plan, or even while the agent writes, is kept.
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -7,9 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "common/fd.h"
+#include "common/file_lock.h"
 #include "engine/apply.h"
 #include "mount/fstab.h"
 #include "mount/fstab_file.h"
+#include "support/fake_clock.h"
 #include "support/sandbox.h"
 
 using namespace dsvm;
@@ -48,7 +52,7 @@ TEST_CASE("apply: fstab is merged as it is when written, not as it was planned",
     append(fstab, k_other_tool);
 
     NoMounter mounter;
-    const auto outcomes = apply_plan(plan, mounter);
+    const auto outcomes = apply_plan(plan, mounter, real_clock());
     REQUIRE(outcomes.size() == 1);
     INFO(outcomes[0].error);
     CHECK(outcomes[0].ok);
@@ -61,7 +65,7 @@ TEST_CASE("apply: a line written between the read and the rename makes the merge
     Sandbox sandbox;
     const std::string fstab = sandbox.write("etc/fstab", k_admin, 0640);
     int checks = 0;
-    const auto written = merge_into_fstab(fstab, share_entries(), [&] {
+    const auto written = merge_into_fstab(fstab, share_entries(), real_clock(), [&] {
         if (++checks == 1) {
             append(fstab, k_other_tool);
         }
@@ -81,7 +85,7 @@ TEST_CASE("apply: an fstab that keeps changing is an error and keeps every other
     Sandbox sandbox;
     const std::string fstab = sandbox.write("etc/fstab", k_admin, 0644);
     int checks = 0;
-    const auto written = merge_into_fstab(fstab, share_entries(), [&] {
+    const auto written = merge_into_fstab(fstab, share_entries(), real_clock(), [&] {
         append(fstab, "# edit " + std::to_string(++checks) + "\n");
     });
     REQUIRE_FALSE(written.ok());
@@ -99,7 +103,7 @@ TEST_CASE("apply: an fstab that already holds the entries is not written, nor ba
     const std::string fstab =
         sandbox.write("etc/fstab", update_fstab(k_admin, share_entries()), 0644);
     const struct stat before = stat_of(fstab);
-    const auto written = merge_into_fstab(fstab, share_entries());
+    const auto written = merge_into_fstab(fstab, share_entries(), real_clock());
     REQUIRE(written.ok());
     CHECK(*written == FstabWrite::Unchanged);
     CHECK_FALSE(sandbox.exists("etc/fstab.dsvm-agent.bak"));
@@ -112,7 +116,7 @@ TEST_CASE("apply: an fstab that already holds the entries is not written, nor ba
 TEST_CASE("apply: a missing fstab is created 0644 with the entries and no backup", "[apply]") {
     Sandbox sandbox;
     const std::string fstab = sandbox.path("etc/fstab");
-    const auto written = merge_into_fstab(fstab, share_entries());
+    const auto written = merge_into_fstab(fstab, share_entries(), real_clock());
     REQUIRE(written.ok());
     CHECK(*written == FstabWrite::Written);
     CHECK(sandbox.read("etc/fstab") == update_fstab("", share_entries()));
@@ -124,7 +128,35 @@ TEST_CASE("apply: no entries wanted removes the agent's lines and keeps the rest
     Sandbox sandbox;
     const std::string fstab =
         sandbox.write("etc/fstab", update_fstab(k_admin, share_entries()) + k_other_tool, 0644);
-    const auto written = merge_into_fstab(fstab, {});
+    const auto written = merge_into_fstab(fstab, {}, real_clock());
     REQUIRE(written.ok());
     CHECK(sandbox.read("etc/fstab") == k_admin + k_other_tool);
+}
+
+// Given another writer holding fstab's lock, we expect the merge to give up after 30 s on its
+// clock, naming the lock, with fstab untouched: 30 s of fake time in well under a second.
+TEST_CASE("apply: the fstab merge gives up after 30 s on the clock when the lock stays held",
+          "[apply][clock]") {
+    Sandbox sandbox;
+    const std::string fstab = sandbox.write("etc/fstab", k_admin, 0644);
+    Fd etc(::open(sandbox.path("etc").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(etc);
+    auto holder = lock_file_at(etc.get(), "fstab.dsvm-agent.lock", "held", std::chrono::seconds(1));
+    REQUIRE(holder.ok());
+
+    FakeClock clock;
+    const auto started = clock.now();
+    const auto real_start = std::chrono::steady_clock::now();
+    const auto written = merge_into_fstab(fstab, share_entries(), clock);
+    const auto real_time = std::chrono::steady_clock::now() - real_start;
+
+    REQUIRE_FALSE(written.ok());
+    CHECK(written.error().message == "cannot lock " + sandbox.path("etc/fstab.dsvm-agent.lock") +
+                                         ": another process has held it for 30 s");
+    const auto waited = clock.now() - started;
+    CHECK(waited >= std::chrono::seconds(30));
+    CHECK(waited <= std::chrono::seconds(31));
+    CHECK(real_time < std::chrono::milliseconds(500));
+    CHECK(sandbox.read("etc/fstab") == k_admin);
+    CHECK_FALSE(sandbox.exists("etc/fstab.dsvm-agent.bak"));
 }

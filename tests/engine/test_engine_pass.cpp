@@ -15,13 +15,13 @@
 #include <variant>
 #include <vector>
 
-#include "config/http.h"
 #include "config/key_vault.h"
 #include "engine/engine.h"
 #include "mount/fstab.h"
+#include "support/engine_instance.h"
 #include "support/fake_clock.h"
-#include "support/fake_http_server.h"
 #include "support/fake_mounter.h"
+#include "support/fake_vault.h"
 #include "support/recording_runner.h"
 #include "support/registry_fixture.h"
 #include "support/sandbox.h"
@@ -47,53 +47,6 @@ const std::string k_boot = ",_netdev,nofail,x-systemd.mount-timeout=30s 0 0";
 const std::string k_smb_source = "//acct.file.core.windows.net/dsvmshare";
 const std::string k_storage_key =
     "Sentinel+Storage+Key+9Qx0Zl3fVb7w2c/8mR1nT5yU6iO4pA3sD2fG1hJ0kLzXcVbNm0qWeRtYuIoP9w==";
-
-// nft's answer once the metadata guard is loaded (pools with keyVault check it every pass).
-const CommandResult k_guard_loaded{
-    0, "table ip dsvm_agent_metadata { ip daddr 169.254.169.254 meta skuid != 0 drop }", ""};
-
-// One instance: a sandbox root and an engine on fakes. Members are declared in the order the
-// engine needs them.
-struct Instance {
-    Sandbox sandbox;
-    FakeMounter mounter;
-    FakeClock clock;
-    RecordingRunner runner;
-    Engine engine;
-
-    explicit Instance(CommandResult answer = {0, "", ""})
-        : runner(std::move(answer)),
-          engine(Root(sandbox.path()), AgentPaths{}, nullptr, mounter, clock, runner) {}
-
-    void config(const std::string& json) { sandbox.write("etc/dsvm-agent/pool.json", json); }
-    // The real path of a path inside the root.
-    std::string real(std::string_view inside) const { return sandbox.path() + std::string(inside); }
-
-    PassOutcome pass(PassOptions options = {}) { return engine.reconcile(options); }
-
-    AgentState state() const {
-        auto state = engine.read_state();
-        REQUIRE(state.ok());
-        return *state;
-    }
-    RunStatus last_status() const {
-        auto status = engine.last_status();
-        REQUIRE(status.ok());
-        return *status;
-    }
-};
-
-// The status in a few lines, for INFO: what a failed check needs to be understood.
-std::string shown(const RunStatus& status) {
-    std::string text = std::string(to_string(status.result)) + ": " + status.message + "\n";
-    for (const auto& action : status.actions) {
-        text += "  action " + action.action + (action.ok ? "" : " FAILED " + action.error) + "\n";
-    }
-    for (const auto& problem : status.problems) {
-        text += "  problem " + problem + "\n";
-    }
-    return text;
-}
 
 bool has_failed_action(const RunStatus& status, std::string_view error) {
     for (const auto& action : status.actions) {
@@ -121,7 +74,7 @@ std::string marked(const std::string& line) {
 
 TEST_CASE("engine pass: an NFS share is mounted once, kept, and remounted when its options change",
           "[engine-pass]") {
-    Instance instance;
+    EngineInstance instance;
     instance.sandbox.write("etc/fstab", k_admin_fstab);
     instance.config(k_nfs_pool);
     const std::string target = instance.real("/datamnt/pool");
@@ -204,7 +157,7 @@ TEST_CASE("engine pass: an NFS share is mounted once, kept, and remounted when i
 
 TEST_CASE("engine pass: a config without the share unmounts only the agent's mount",
           "[engine-pass]") {
-    Instance instance;
+    EngineInstance instance;
     instance.sandbox.write("etc/fstab", k_admin_fstab);
     const std::string foreign = instance.sandbox.mkdir("mnt/data");
     const int foreign_id = instance.mounter.add_foreign_mount("server:/data", foreign, "nfs4");
@@ -238,7 +191,7 @@ TEST_CASE("engine pass: a config without the share unmounts only the agent's mou
 
 TEST_CASE("engine pass: a foreign mount on the mount point is left alone and reported",
           "[engine-pass]") {
-    Instance instance;
+    EngineInstance instance;
     const std::string target = instance.sandbox.mkdir("datamnt/pool");
     const int foreign_id = instance.mounter.add_foreign_mount("otherhost:/export", target, "nfs4");
     instance.config(k_nfs_pool);
@@ -262,7 +215,7 @@ TEST_CASE("engine pass: a foreign mount on the mount point is left alone and rep
 
 TEST_CASE("engine pass: a foreign mount of the same share is used, never adopted or unmounted",
           "[engine-pass]") {
-    Instance instance;
+    EngineInstance instance;
     const std::string target = instance.sandbox.mkdir("datamnt/pool");
     // The kernel shows an NFS 4.1 mount as nfs4: still the share the config asks for.
     instance.mounter.add_foreign_mount(k_nfs_source, target, "nfs4");
@@ -286,7 +239,7 @@ TEST_CASE("engine pass: a foreign mount of the same share is used, never adopted
 
 TEST_CASE("engine pass: a failed mount fails the pass, is in the status, and is tried again",
           "[engine-pass]") {
-    Instance instance;
+    EngineInstance instance;
     instance.config(k_nfs_pool);
     const std::string target = instance.real("/datamnt/pool");
     instance.mounter.fail_next_mount(target, "mount.nfs: Connection timed out");
@@ -321,7 +274,7 @@ TEST_CASE("engine pass: a failed mount fails the pass, is in the status, and is 
 
 TEST_CASE("engine pass: an unmount that fails keeps the mount the agent's, and is tried again",
           "[engine-pass]") {
-    Instance instance;
+    EngineInstance instance;
     instance.config(k_nfs_pool);
     const std::string target = instance.real("/datamnt/pool");
     REQUIRE(instance.pass().exit_status == 0);
@@ -348,7 +301,7 @@ TEST_CASE("engine pass: a mount an interrupted pass made is adopted, and later u
           "[engine-pass]") {
     // A pass killed between its mount and its state file left the intent in state.json and the
     // mount in the table; the mount looks foreign but for the intent.
-    Instance instance;
+    EngineInstance instance;
     instance.config(k_nfs_pool);
     const std::string target = instance.sandbox.mkdir("datamnt/pool");
     const MountRequest request{k_nfs_source, target, "nfs", k_nfs_options};
@@ -377,7 +330,7 @@ TEST_CASE("engine pass: a mount an interrupted pass made is adopted, and later u
 }
 
 TEST_CASE("engine pass: the unmount command takes away only the agent's mount", "[engine-pass]") {
-    Instance instance;
+    EngineInstance instance;
     instance.config(k_nfs_pool);
     const std::string target = instance.real("/datamnt/pool");
     REQUIRE(instance.pass().exit_status == 0);
@@ -401,7 +354,7 @@ TEST_CASE("engine pass: the unmount command takes away only the agent's mount", 
 
 TEST_CASE("engine pass: a dry run mounts nothing and changes nothing under the root",
           "[engine-pass]") {
-    Instance instance;
+    EngineInstance instance;
     instance.sandbox.write("etc/fstab", k_admin_fstab);
     instance.config(k_nfs_pool);
     const std::string target = instance.real("/datamnt/pool");
@@ -437,7 +390,7 @@ TEST_CASE("engine pass: a dry run mounts nothing and changes nothing under the r
 
 TEST_CASE("engine pass: an SMB share is mounted with its root-only credentials file",
           "[engine-pass]") {
-    Instance instance;
+    EngineInstance instance;
     instance.config(R"({"share": {"source": "//acct.file.core.windows.net/dsvmshare"}})");
     const std::string target = instance.real("/datamnt/dsvmshare");
     // docs/mounting.md, "Credentials": <account>.cred, root's, 0600, in a root-only directory.
@@ -498,7 +451,7 @@ TEST_CASE("engine pass: pool users are made from the registry on the share, then
         WARN("needs root: homes and notebook folders are given to the users' UIDs");
         return;
     }
-    Instance instance;
+    EngineInstance instance;
     Sandbox& sandbox = instance.sandbox;
     sandbox.write("etc/passwd",
                   "root:x:0:0:root:/root:/bin/bash\n"
@@ -617,26 +570,9 @@ TEST_CASE("engine pass: Key Vault's keys are read again after the share refused 
     // The daemon's schedule reads the keys once per refreshInterval; a refused mount may mean
     // the storage key was rotated in the vault meanwhile (docs/pool-config.md, "`keyVault`
     // (optional)").
-    FakeHttpServer imds;
-    ScriptedResponse token;
-    token.body = R"({"access_token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.sentinel","client_id":)"
-                 R"("0f7e3c2a","expires_in":"86399","expires_on":"1700086399","ext_expires_in":)"
-                 R"("86399","not_before":"1700000000","resource":"https://vault.azure.net",)"
-                 R"("token_type":"Bearer"})";
-    imds.set_default(token);
-    FakeHttpServer vault(false);
-    ScriptedResponse secret;
-    secret.body = R"({"value":")" + k_storage_key +
-                  R"(","id":"https://contoso.vault.azure.net/secrets/storage-key/0a1b2c",)"
-                  R"("attributes":{"enabled":true}})";
-    vault.set_default(secret);
-
-    Instance instance(k_guard_loaded);
-    CurlHttpClient http;
-    KeyVaultClient client(http, instance.clock,
-                          KeyVaultEndpoints{imds.base_url(), vault.base_url(), ""}, RetryPolicy{},
-                          3);
-    instance.engine.set_key_vault(&client);
+    FakeVault vault;
+    vault.set("storage-key", k_storage_key);
+    EngineInstance instance(k_guard_loaded, &vault);
     instance.config(R"({"share": {"source": "//acct.file.core.windows.net/dsvmshare"},
         "keyVault": {"vault": "contoso", "refreshInterval": 3600,
                      "secrets": {"storageAccountKey": "storage-key"}}})");
@@ -644,12 +580,15 @@ TEST_CASE("engine pass: Key Vault's keys are read again after the share refused 
     instance.mounter.fail_next_mount(target, "mount error(13): Permission denied");
     PassOptions daemon;
     daemon.full = false;
-    const auto reads = [&] { return vault.requests().size(); };
+    const auto reads = [&] { return vault.calls().size(); };
 
     const PassOutcome refused = instance.pass(daemon);
     INFO(shown(refused.status));
     CHECK(refused.exit_status == 1);
-    CHECK(reads() == 1);
+    REQUIRE(reads() == 1);
+    CHECK(vault.calls().front().vault == "contoso");
+    CHECK(vault.calls().front().client_id.empty());
+    CHECK(vault.calls().front().name == "storage-key");
     CHECK(instance.sandbox.read("etc/dsvm-agent/credentials/acct.cred") ==
           "username=acct\npassword=" + k_storage_key + "\n");
     CHECK(has_failed_action(refused.status, "Permission denied"));

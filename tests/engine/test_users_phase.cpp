@@ -30,6 +30,7 @@ struct PhaseFixture {
     Root root{sandbox.path()};
     PoolConfig config;
     RecordingRunner runner;
+    FakeClock clock;
     DeadlineGate share_gate{"share"};
     DeadlineGate names_gate{"the system's name service"};
     std::shared_ptr<FakeNameService> names = std::make_shared<FakeNameService>();
@@ -58,13 +59,13 @@ struct PhaseFixture {
         return run_users_phase({.config = config,
                                 .root = root,
                                 .runner = runner,
+                                .clock = clock,
                                 .share_gate = share_gate,
                                 .names = names,
                                 .names_gate = names_gate,
                                 .share_mounted = true,
                                 .dry_run = false,
                                 .request = nullptr,
-                                .now = 0,
                                 .full = true,
                                 .intent_file = sandbox.path("intent.json"),
                                 .save_state = {}},
@@ -182,13 +183,13 @@ TEST_CASE(
             run_users_phase({.config = fixture.config,
                              .root = fixture.root,
                              .runner = fixture.runner,
+                             .clock = fixture.clock,
                              .share_gate = fixture.share_gate,
                              .names = fixture.names,
                              .names_gate = fixture.names_gate,
                              .share_mounted = true,
                              .dry_run = false,
                              .request = nullptr,
-                             .now = 0,
                              .full = true,
                              .intent_file = fixture.sandbox.path("intent.json"),
                              .save_state = [&](const AgentState& current) -> Result<void> {
@@ -219,7 +220,11 @@ TEST_CASE("engine: a pass stopped by a share that does not answer still writes i
     LibmountMounter mounter;
     FakeClock clock;
     RecordingRunner runner;
-    Engine engine(Root(sandbox.path()), AgentPaths{}, nullptr, mounter, clock, runner);
+    Engine engine(Root(sandbox.path()), AgentPaths{},
+                  {.mounter = mounter,
+                   .runner = runner,
+                   .clock = clock,
+                   .names = std::make_shared<NoNameService>()});
     engine.share_gate().set_what("share /datamnt/share");
     const Stuck stuck(engine.share_gate());
     const PassOutcome outcome = engine.reconcile(PassOptions{});

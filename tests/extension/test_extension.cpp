@@ -435,13 +435,15 @@ TEST_CASE("extension: CMS round trip through the VM's certificate", "[extension]
     REQUIRE(decrypted.ok());
     CHECK(decrypted->view() == plaintext);
 
-    const auto thumbprint = certificate_thumbprint(vm.certificate_pem, false, "vm.crt");
+    const auto thumbprint =
+        certificate_thumbprint(vm.certificate_pem, ThumbprintDigest::Sha1, "vm.crt");
     REQUIRE(thumbprint.ok());
     CHECK(*thumbprint == vm.thumbprint);
-    const auto sha256 = certificate_thumbprint(vm.certificate_pem, true, "vm.crt");
+    const auto sha256 =
+        certificate_thumbprint(vm.certificate_pem, ThumbprintDigest::Sha256, "vm.crt");
     REQUIRE(sha256.ok());
     CHECK(sha256->size() == 64);
-    CHECK_FALSE(certificate_thumbprint("not a certificate", false, "vm.crt").ok());
+    CHECK_FALSE(certificate_thumbprint("not a certificate", ThumbprintDigest::Sha1, "vm.crt").ok());
 }
 
 TEST_CASE("extension: CMS data for another certificate, or damaged, is refused",
@@ -543,7 +545,7 @@ TEST_CASE("extension: enable starts or reloads the running service", "[extension
     const ServiceTarget online{Root(sandbox.path()), false};
 
     FakeRunner changed;
-    const auto reloaded = start_service(online, changed, true);
+    const auto reloaded = start_service(online, changed, ConfigChange::Changed);
     REQUIRE(reloaded.ok());
     CHECK(changed.commands_ran ==
           Commands{{"/bin/systemctl", "enable", "--quiet", "dsvm-agent.service"},
@@ -551,7 +553,7 @@ TEST_CASE("extension: enable starts or reloads the running service", "[extension
     CHECK_THAT(*reloaded, Catch::Contains("reloaded"));
 
     FakeRunner unchanged;
-    REQUIRE(start_service(online, unchanged, false).ok());
+    REQUIRE(start_service(online, unchanged, ConfigChange::None).ok());
     CHECK(unchanged.commands_ran ==
           Commands{{"/bin/systemctl", "enable", "--quiet", "dsvm-agent.service"},
                    {"/bin/systemctl", "--no-block", "start", "dsvm-agent.service"}});
@@ -568,14 +570,14 @@ TEST_CASE("extension: in a sandbox root the service is only enabled offline",
     const ServiceTarget offline{Root(sandbox.path()), true};
 
     FakeRunner absent;
-    const auto skipped = start_service(offline, absent, true);
+    const auto skipped = start_service(offline, absent, ConfigChange::Changed);
     REQUIRE(skipped.ok());
     CHECK(absent.commands_ran.empty());
     CHECK_THAT(*skipped, Catch::Contains("not installed") && Catch::Contains("skipped"));
 
     sandbox.write("usr/lib/systemd/system/dsvm-agent.service", "[Service]\n");
     FakeRunner present;
-    const auto enabled = start_service(offline, present, true);
+    const auto enabled = start_service(offline, present, ConfigChange::Changed);
     REQUIRE(enabled.ok());
     CHECK(present.commands_ran == Commands{{"/bin/systemctl", "--root=" + sandbox.path(), "enable",
                                             "--quiet", "dsvm-agent.service"}});
@@ -592,7 +594,7 @@ TEST_CASE("extension: a missing unit or a failing systemctl is a runtime error w
     test::Sandbox sandbox;
     const ServiceTarget online{Root(sandbox.path()), false};
     FakeRunner runner;
-    const auto missing = start_service(online, runner, false);
+    const auto missing = start_service(online, runner, ConfigChange::None);
     REQUIRE_FALSE(missing.ok());
     CHECK(missing.error().kind == ErrorKind::Runtime);
     CHECK_THAT(missing.error().message, Catch::Contains("install the dsvm-agent package"));
@@ -604,7 +606,7 @@ TEST_CASE("extension: a missing unit or a failing systemctl is a runtime error w
     sandbox.write("etc/systemd/system/dsvm-agent.service", "[Service]\n");
     FakeRunner failing(
         CommandResult{1, "", "Failed to connect to bus: No such file or directory\n"});
-    const auto failed = start_service(online, failing, false);
+    const auto failed = start_service(online, failing, ConfigChange::None);
     REQUIRE_FALSE(failed.ok());
     CHECK_THAT(failed.error().message,
                Catch::Contains("systemctl enable --quiet dsvm-agent.service failed (exit status 1)"

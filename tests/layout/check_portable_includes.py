@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""No file in config/, engine/ or cli/ includes a POSIX or Linux header.
+"""No file in config/, engine/, service/ or cli/ includes a POSIX or Linux header.
 
 Those folders are the portable part of the agent: the system calls are behind the seams in
-common/ and the backends (mount/, users/, service/), and main() with its platform's process setup
-is in linux/. CMake picks the platform's sources, so a Windows build compiles these folders as
+common/ and the backends (mount/, users/, the service host), and main() with its platform's
+backends and process setup is in linux/. CMake picks the platform's sources, so a Windows build compiles these folders as
 they are.
 
 Usage: check_portable_includes.py SOURCE_DIR
@@ -17,7 +17,7 @@ import os
 import re
 import sys
 
-PORTABLE_DIRS = ("config", "engine", "cli")
+PORTABLE_DIRS = ("config", "engine", "service", "cli")
 SOURCE_SUFFIXES = (".h", ".hpp", ".cpp", ".cc", ".cxx")
 
 # Headers of POSIX and of Linux (glibc, the kernel, the Linux libraries the backends use) that

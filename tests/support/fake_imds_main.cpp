@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "common/fs.h"
-#include "service/notify.h"
+#include "linux/systemd_host.h"
 #include "support/fake_http_server.h"
 
 namespace {
@@ -142,7 +142,7 @@ int serve(const Options& options) {
         }
     }
     std::cout << "listening on " << server.base_url() << std::endl;
-    dsvm::SystemdNotifier().ready("listening on " + server.base_url());
+    dsvm::SystemdHost().ready("listening on " + server.base_url());
 
     int received = 0;
     while (sigwait(&stop_signals, &received) != 0) {

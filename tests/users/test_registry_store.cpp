@@ -18,6 +18,8 @@
 #include <catch2/catch.hpp>
 
 #include "common/fd.h"
+#include "common/file_lock.h"
+#include "support/fake_clock.h"
 #include "support/registry_fixture.h"
 #include "support/sandbox.h"
 #include "users/registry_store.h"
@@ -580,6 +582,37 @@ TEST_CASE("registry store: threads of one process exclude each other too", "[reg
     REQUIRE(loaded.ok());
     CHECK(loaded->registry().generation == k_threads * k_updates);
     CHECK(loaded->registry().users.size() == k_threads * k_updates);
+}
+
+// Given another instance holding the registry's lock, we expect an update to give up after
+// 30 s on the store's clock, naming the lock and the filesystems without locks, with nothing
+// written: 30 s of fake time in well under a second.
+TEST_CASE("registry store: an update gives up after 30 s on the clock when the lock stays held",
+          "[registry][clock]") {
+    test::Sandbox share;
+    REQUIRE(store_of(share.path()).update(add_user("alice")).ok());
+    Fd directory(::open(share.path(".dsvm-agent").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(directory);
+    auto holder = lock_file_at(directory.get(), "registry.lock", "held", std::chrono::seconds(1));
+    REQUIRE(holder.ok());
+    const std::string before = test::tree_digest(share.path());
+
+    test::FakeClock clock;
+    RegistryStore store({share.path(), true}, keys_of(k_pool_key), clock);
+    const auto started = clock.now();
+    const auto real_start = std::chrono::steady_clock::now();
+    const auto updated = store.update(add_user("bob"));
+    const auto real_time = std::chrono::steady_clock::now() - real_start;
+
+    REQUIRE_FALSE(updated.ok());
+    CHECK_THAT(updated.error().message,
+               Catch::StartsWith("cannot lock " + share.path(".dsvm-agent/registry.lock") +
+                                 ": another process has held it for 30 s"));
+    const auto waited = clock.now() - started;
+    CHECK(waited >= std::chrono::seconds(30));
+    CHECK(waited <= std::chrono::seconds(31));
+    CHECK(real_time < std::chrono::milliseconds(500));
+    CHECK(test::tree_digest(share.path()) == before);
 }
 
 TEST_CASE("registry store: a writer killed while holding the lock leaves no stale lock",

@@ -1,0 +1,113 @@
+// A ServiceHost for unit tests of the daemon loop: controls arrive at set times on a FakeClock,
+// a wait moves the clock instead of sleeping, and everything the loop tells the service manager
+// is recorded with the time it was told.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "service/host.h"
+#include "support/fake_clock.h"
+
+namespace dsvm::test {
+
+class FakeServiceHost final : public ServiceHost {
+  public:
+    struct Message {
+        enum class Kind { Ready, Status, Stopping, Watchdog };
+        Kind kind = Kind::Status;
+        std::chrono::milliseconds at{};  // since listen()
+        std::string text;
+    };
+
+    explicit FakeServiceHost(FakeClock& clock) : m_clock(clock) {}
+
+    // `control` arrives `at` after listen(). A loop that is never stopped ends when the clock
+    // passes `give_up` after listen(): its wait returns Control::Failed.
+    void send(std::chrono::milliseconds at, Control control) { m_controls.emplace(at, control); }
+    void set_watchdog_period(std::chrono::microseconds period) { m_period = period; }
+    void fail_listen(std::string message) { m_listen_error = std::move(message); }
+    void set_give_up(std::chrono::milliseconds after) { m_give_up = after; }
+
+    Result<void> listen() override {
+        ++m_listens;
+        if (!m_listen_error.empty()) {
+            return failure(m_listen_error);
+        }
+        m_start = m_clock.now();
+        return {};
+    }
+
+    Control wait(std::chrono::milliseconds timeout) override {
+        m_waits.push_back(timeout);
+        if (m_listens == 0 || timeout.count() <= 0) {
+            return Control::Failed;  // the loop must listen first, and never spin
+        }
+        const auto now = elapsed();
+        if (!m_controls.empty() && m_controls.begin()->first <= now + timeout) {
+            const auto [at, control] = *m_controls.begin();
+            m_controls.erase(m_controls.begin());
+            if (at > now) {
+                m_clock.advance(at - now);
+            }
+            return control;
+        }
+        if (now + timeout > m_give_up) {
+            return Control::Failed;
+        }
+        m_clock.advance(timeout);
+        return Control::None;
+    }
+
+    void ready(const std::string& status) override { record(Message::Kind::Ready, status); }
+    void status(const std::string& status) override { record(Message::Kind::Status, status); }
+    void stopping() override { record(Message::Kind::Stopping, ""); }
+    std::chrono::microseconds watchdog_period() override { return m_period; }
+    void watchdog() override { record(Message::Kind::Watchdog, ""); }
+
+    const std::vector<Message>& messages() const { return m_messages; }
+    const std::vector<std::chrono::milliseconds>& waits() const { return m_waits; }
+    int listens() const { return m_listens; }
+    // When each pass ended: the times of the ready and status messages.
+    std::vector<std::chrono::milliseconds> passes() const {
+        std::vector<std::chrono::milliseconds> times;
+        for (const Message& message : m_messages) {
+            if (message.kind == Message::Kind::Ready || message.kind == Message::Kind::Status) {
+                times.push_back(message.at);
+            }
+        }
+        return times;
+    }
+    std::vector<std::chrono::milliseconds> times_of(Message::Kind kind) const {
+        std::vector<std::chrono::milliseconds> times;
+        for (const Message& message : m_messages) {
+            if (message.kind == kind) {
+                times.push_back(message.at);
+            }
+        }
+        return times;
+    }
+
+  private:
+    std::chrono::milliseconds elapsed() const {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(m_clock.now() - m_start);
+    }
+    void record(Message::Kind kind, std::string text) {
+        m_messages.push_back({kind, elapsed(), std::move(text)});
+    }
+
+    FakeClock& m_clock;
+    std::multimap<std::chrono::milliseconds, Control> m_controls;
+    std::chrono::microseconds m_period{0};
+    std::string m_listen_error;
+    std::chrono::milliseconds m_give_up = std::chrono::hours(24);
+    int m_listens = 0;
+    std::chrono::steady_clock::time_point m_start{};
+    std::vector<Message> m_messages;
+    std::vector<std::chrono::milliseconds> m_waits;
+};
+
+}  // namespace dsvm::test
