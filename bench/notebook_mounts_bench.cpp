@@ -25,9 +25,9 @@ const std::string k_source = "//acct.file.core.windows.net/dsvmshare";
 // Mounts whose mount point lies under `dir`.
 int mounts_under(const std::string& dir) {
     auto text = dsvm::read_file("/proc/self/mountinfo");
-    auto entries = dsvm::parse_mountinfo(text ? *text : "");
+    auto entries = dsvm::mount::parse_mountinfo(text ? *text : "");
     int count = 0;
-    for (const auto& entry : entries ? *entries : std::vector<dsvm::MountEntry>{}) {
+    for (const auto& entry : entries ? *entries : std::vector<dsvm::mount::MountEntry>{}) {
         count += entry.mount_point.rfind(dir + "/", 0) == 0 ? 1 : 0;
     }
     return count;
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
                  nullptr) == 0,
          "cannot bind the stand-in over /usr/sbin/mount.cifs (is cifs-utils installed?)");
 
-    std::vector<dsvm::NotebookMount> pool;
+    std::vector<dsvm::mount::NotebookMount> pool;
     for (int i = 0; i < users; ++i) {
         const std::string name = "user" + std::to_string(i);
         const auto id = static_cast<unsigned>(20000 + i);
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
 
     // On demand: the agent's map, a real automount, A users touching their folder.
     auto start = Clock::now();
-    const std::string map = dsvm::render_notebook_map(k_source, pool, "", credentials);
+    const std::string map = dsvm::mount::render_notebook_map(k_source, pool, "", credentials);
     write(top + "/notebooks.autofs", map, 0600);
     const double map_seconds = seconds_since(start);
     const std::string on_demand = top + "/on-demand";

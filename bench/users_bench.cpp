@@ -71,9 +71,9 @@ int main(int argc, char** argv) {
     write(agent_root + "/etc/dsvm-agent/pool.json",
           R"({"share": {"source": "/srv/share", "mountPoint": "/datamnt/share"}})");
 
-    dsvm::Registry registry;
+    dsvm::users::Registry registry;
     for (int i = 0; i < users; ++i) {
-        dsvm::RegistryUser user;
+        dsvm::users::RegistryUser user;
         user.name = "user" + std::to_string(i);
         user.uid = user.gid = 20000 + static_cast<std::uint32_t>(i);
         registry.users.push_back(std::move(user));
@@ -84,9 +84,10 @@ int main(int argc, char** argv) {
     registry.next_uid = 20000 + static_cast<std::uint32_t>(users);
     // The pool's registry is signed; the instance holds the key it was signed with.
     const std::string key = "bench-pool-registry-key-0123456789abcdef+/AB";
-    must(dsvm::write_registry_keys(dsvm::Root(agent_root), key, {}).ok(),
+    must(dsvm::users::write_registry_keys(dsvm::Root(agent_root), key, {}).ok(),
          "cannot store the registry key");
-    write(share + "/.dsvm-agent/registry.json", dsvm::render_registry_file(registry, key), 0600);
+    write(share + "/.dsvm-agent/registry.json", dsvm::users::render_registry_file(registry, key),
+          0600);
 
     const std::vector<std::string> reconcile{DSVM_AGENT_BINARY, "--root", agent_root,
                                              "--imds",          "off",    "reconcile"};
@@ -132,14 +133,14 @@ int main(int argc, char** argv) {
     // The daemon's pass every interval, in process: nothing changed, so the users fingerprint
     // holds and the per-user work is skipped.
     dsvm::SystemClock clock;
-    dsvm::LibmountMounter mounter;
+    dsvm::mount::LibmountMounter mounter;
     dsvm::SystemProcessRunner runner;
-    dsvm::Engine engine(dsvm::Root(agent_root), dsvm::AgentPaths{},
-                        {.mounter = mounter,
-                         .runner = runner,
-                         .clock = clock,
-                         .names = dsvm::name_service_for(dsvm::Root(agent_root))});
-    dsvm::PassOptions quick;
+    dsvm::engine::Engine engine(dsvm::Root(agent_root), dsvm::engine::AgentPaths{},
+                                {.mounter = mounter,
+                                 .runner = runner,
+                                 .clock = clock,
+                                 .names = dsvm::users::name_service_for(dsvm::Root(agent_root))});
+    dsvm::engine::PassOptions quick;
     quick.full = false;
     constexpr int k_passes = 20;
     double fastest = 1e9;
@@ -158,7 +159,8 @@ int main(int argc, char** argv) {
     // looked at the users at all would have to do.
     start = Clock::now();
     for (int i = 0; i < k_passes; ++i) {
-        must(dsvm::read_account_files(dsvm::Root(agent_root)).ok(), "cannot read account files");
+        must(dsvm::users::read_account_files(dsvm::Root(agent_root)).ok(),
+             "cannot read account files");
     }
     const double read_accounts_seconds = seconds_since(start) / k_passes;
 

@@ -27,7 +27,14 @@
 #define DSVM_AGENT_VERSION "0.0.0"
 #endif
 
-namespace dsvm {
+namespace dsvm::cli {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
+using namespace dsvm::engine;
+using namespace dsvm::extension;
+using namespace dsvm::service;
 
 namespace {
 
@@ -443,4 +450,4 @@ int run_cli(int argc, char** argv, Platform& platform) {
     return 2;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::cli

@@ -15,21 +15,21 @@
 #include "service/logging.h"
 #include "users/name_service.h"
 
-namespace dsvm {
+namespace dsvm::cli {
 
 // What the commands run on: the platform's backends, made once by its composition root
 // (linux/main.cpp) and lent to run_cli for the one command it runs.
 struct Platform {
     Clock& clock;
-    HttpClient& http;
-    Mounter& mounter;
+    config::HttpClient& http;
+    mount::Mounter& mounter;
     ProcessRunner& runner;
-    ServiceHost& service_host;  // `run` only
+    service::ServiceHost& service_host;  // `run` only
     // The name service for the agent's root (--root): the system's for "/", none for a sandbox.
-    std::function<std::shared_ptr<NameService>(const Root&)> name_service;
-    LogTarget log_target = LogTarget::Plain;
+    std::function<std::shared_ptr<users::NameService>(const Root&)> name_service;
+    service::LogTarget log_target = service::LogTarget::Plain;
 };
 
 int run_cli(int argc, char** argv, Platform& platform);
 
-}  // namespace dsvm
+}  // namespace dsvm::cli

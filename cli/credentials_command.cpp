@@ -19,7 +19,9 @@
 #include "common/text.h"
 #include "mount/credentials.h"
 
-namespace dsvm {
+namespace dsvm::cli {
+
+using namespace dsvm::mount;
 
 namespace {
 
@@ -112,4 +114,4 @@ int credentials_list(const Root& root, bool as_json) {
     return 0;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::cli

@@ -6,7 +6,7 @@
 
 #include "common/root.h"
 
-namespace dsvm {
+namespace dsvm::cli {
 
 // Reads the key from standard input (on a terminal: a prompt, echo off; otherwise the whole of
 // stdin, one trailing newline dropped), validates name, username and key, and writes the
@@ -20,4 +20,4 @@ int credentials_set(const Root& root, const std::string& name, const std::string
 // why not). Never the key. as_json prints a JSON array instead of a table.
 int credentials_list(const Root& root, bool as_json);
 
-}  // namespace dsvm
+}  // namespace dsvm::cli

@@ -13,7 +13,12 @@
 #include "users/registry_format.h"
 #include "users/registry_key.h"
 
-namespace dsvm {
+namespace dsvm::cli {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
+using namespace dsvm::engine;
 
 namespace {
 
@@ -179,4 +184,4 @@ int registry_sign(Engine& engine, Mounter& mounter, const Root& root, const Sign
     return 0;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::cli

@@ -8,7 +8,7 @@
 
 #include "engine/engine.h"
 
-namespace dsvm {
+namespace dsvm::cli {
 
 // Reads a key from standard input (a prompt without echo on a terminal) and stores it as this
 // instance's current registry key. keep_previous: the key it replaces (if different) stays as the
@@ -37,6 +37,7 @@ struct SignRequest {
 // (users, those with sudo, the digest) and exits 2, changing nothing. An absent registry becomes
 // an empty one. `mounter` tells whether the share is mounted: nothing is written into the
 // empty directory an unmounted share leaves.
-int registry_sign(Engine& engine, Mounter& mounter, const Root& root, const SignRequest& request);
+int registry_sign(engine::Engine& engine, mount::Mounter& mounter, const Root& root,
+                  const SignRequest& request);
 
-}  // namespace dsvm
+}  // namespace dsvm::cli

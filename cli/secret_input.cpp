@@ -2,7 +2,7 @@
 
 #include "common/terminal.h"
 
-namespace dsvm {
+namespace dsvm::cli {
 
 namespace {
 
@@ -38,4 +38,4 @@ Result<void> read_secret(std::string& out, const std::string& prompt, size_t max
     return {};
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::cli

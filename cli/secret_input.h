@@ -6,7 +6,7 @@
 
 #include "common/result.h"
 
-namespace dsvm {
+namespace dsvm::cli {
 
 // Enough for any secret read_secret accepts; reserve it in `out` before reading, so the secret is
 // never copied into a buffer that cannot be wiped.
@@ -19,4 +19,4 @@ inline constexpr std::size_t k_secret_capacity = 64 * 1024 + 4096;
 Result<void> read_secret(std::string& out, const std::string& prompt, std::size_t max_bytes,
                          const std::string& what);
 
-}  // namespace dsvm
+}  // namespace dsvm::cli

@@ -21,7 +21,12 @@
 #include "users/registry_format.h"
 #include "users/rules.h"
 
-namespace dsvm {
+namespace dsvm::cli {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
+using namespace dsvm::engine;
 
 namespace {
 
@@ -365,4 +370,4 @@ int list_users(Engine& engine, const Root& root, bool as_json) {
     return registry->verified() ? 0 : 1;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::cli

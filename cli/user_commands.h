@@ -7,7 +7,7 @@
 
 #include "engine/engine.h"
 
-namespace dsvm {
+namespace dsvm::cli {
 
 struct AddUserRequest {
     std::string name;
@@ -20,13 +20,14 @@ struct AddUserRequest {
 // Validates everything first (exit 2, nothing changed, on a bad name, a reserved or existing
 // local system name, a bad group name or key); the password is read (a prompt without echo on a
 // terminal) and hashed at once, and only the hash goes further.
-int add_user(Engine& engine, const Root& root, const AddUserRequest& request);
+int add_user(engine::Engine& engine, const Root& root, const AddUserRequest& request);
 
 // Marks the user deleted in the registry (its UID is never reused): the account is locked on
 // every instance, sudo and keys are dropped. --remove-notebooks also deletes its notebook folder.
-int delete_user(Engine& engine, const Root& root, const std::string& name, bool remove_notebooks);
+int delete_user(engine::Engine& engine, const Root& root, const std::string& name,
+                bool remove_notebooks);
 
 // The pool users from the registry and their state on this instance.
-int list_users(Engine& engine, const Root& root, bool as_json);
+int list_users(engine::Engine& engine, const Root& root, bool as_json);
 
-}  // namespace dsvm
+}  // namespace dsvm::cli

@@ -10,7 +10,7 @@
 #include "common/result.h"
 #include "common/secret.h"
 
-namespace dsvm {
+namespace dsvm::config {
 
 struct HttpRequest {
     std::string url;
@@ -51,4 +51,4 @@ class CurlHttpClient final : public HttpClient {
     Result<long> get_secret(const HttpRequest& request, SecretBytes& body) override;
 };
 
-}  // namespace dsvm
+}  // namespace dsvm::config

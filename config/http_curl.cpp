@@ -12,7 +12,7 @@
 
 #include "config/http.h"
 
-namespace dsvm {
+namespace dsvm::config {
 
 namespace {
 
@@ -238,4 +238,4 @@ Result<long> CurlHttpClient::get_secret(const HttpRequest& request, SecretBytes&
     return perform(request, sink, body.capacity());
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::config

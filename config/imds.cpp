@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace dsvm {
+namespace dsvm::config {
 
 namespace {
 
@@ -318,4 +318,4 @@ Result<InstanceMetadata> ImdsClient::fetch() {
     }
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::config

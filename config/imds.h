@@ -12,7 +12,7 @@
 #include "common/result.h"
 #include "config/http.h"
 
-namespace dsvm {
+namespace dsvm::config {
 
 struct ImdsTag {
     std::string name;
@@ -86,4 +86,4 @@ class ImdsClient {
     int m_failed_fetches = 0;
 };
 
-}  // namespace dsvm
+}  // namespace dsvm::config

@@ -12,7 +12,7 @@
 #include "common/json_fields.h"
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::config {
 
 namespace {
 
@@ -280,4 +280,4 @@ VaultRead KeyVaultClient::read_secret(const std::string& vault, const std::strin
     return out;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::config

@@ -14,7 +14,7 @@
 #include "config/http.h"
 #include "config/imds.h"
 
-namespace dsvm {
+namespace dsvm::config {
 
 // The largest secret value read (a storage key is 88 characters, a registry key at most 256).
 inline constexpr std::size_t k_max_vault_secret = 4096;
@@ -98,4 +98,4 @@ class KeyVaultClient final : public SecretVault {
     std::chrono::steady_clock::time_point m_token_until{};
 };
 
-}  // namespace dsvm
+}  // namespace dsvm::config

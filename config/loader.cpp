@@ -5,7 +5,10 @@
 #include "common/enum_words.h"
 #include "common/fs.h"
 
-namespace dsvm {
+namespace dsvm::config {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
 
 namespace {
 
@@ -186,4 +189,4 @@ Result<LoadedConfig> load_config(ImdsClient* imds, const ConfigPaths& paths) {
     return loaded;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::config

@@ -14,7 +14,7 @@
 #include "config/imds.h"
 #include "config/pool_config.h"
 
-namespace dsvm {
+namespace dsvm::config {
 
 struct ConfigPaths {
     std::string config_file;  // real path of pool.json (joined to the root)
@@ -55,4 +55,4 @@ struct LoadedConfig {
 // schema is Invalid; a cache or config file that cannot be read is a Runtime failure.
 Result<LoadedConfig> load_config(ImdsClient* imds, const ConfigPaths& paths);
 
-}  // namespace dsvm
+}  // namespace dsvm::config

@@ -16,10 +16,12 @@
 #include "mount/options.h"
 #include "users/rules.h"
 
-namespace dsvm {
+namespace dsvm::config {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
 
 using nlohmann::json;
-namespace rules = config_rules;
 using rules::joined;
 
 namespace {
@@ -590,26 +592,6 @@ void merge_into(json& target, const json& source) {
 
 }  // namespace
 
-std::string_view to_string(ShareType type) {
-    switch (type) {
-        case ShareType::Smb:
-            return "smb";
-        case ShareType::Nfs:
-            return "nfs";
-        case ShareType::Bind:
-            return "bind";
-    }
-    return "unknown";
-}
-
-std::string_view to_string(SmbAccess access) {
-    return access == SmbAccess::Shared ? "shared" : "per-user";
-}
-
-std::string_view to_string(SudoAuthentication authentication) {
-    return authentication == SudoAuthentication::None ? "none" : "password";
-}
-
 Result<ConfigLayer> layer_from_tags(const std::vector<ImdsTag>& tags) {
     ConfigLayer layer{std::string(k_tags_origin), json::object()};
     std::set<std::string> seen;
@@ -837,4 +819,4 @@ json to_json(const PoolConfig& config) {
     return out;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::config

@@ -16,21 +16,19 @@
 #include "mount/share.h"
 #include "users/sudo.h"
 
-namespace dsvm {
-
-std::string_view to_string(ShareType type);
-std::string_view to_string(SmbAccess access);
-std::string_view to_string(SudoAuthentication password);
+namespace dsvm::config {
 
 struct ShareConfig {
     std::string source;
-    ShareType type = ShareType::Bind;
+    mount::ShareType type = mount::ShareType::Bind;
     std::string mount_point;  // absolute, normalised; defaulted to /datamnt/<share name>
     std::string options;      // extra mount options, comma-separated, may be empty
-    SmbAccess smb_access = SmbAccess::PerUser;
+    mount::SmbAccess smb_access = mount::SmbAccess::PerUser;
 
     // An SMB share each user reaches through a mount of their own folder (docs/users.md).
-    bool per_user_smb() const { return type == ShareType::Smb && smb_access == SmbAccess::PerUser; }
+    bool per_user_smb() const {
+        return type == mount::ShareType::Smb && smb_access == mount::SmbAccess::PerUser;
+    }
 
     bool operator==(const ShareConfig&) const = default;
 };
@@ -65,7 +63,7 @@ struct PoolConfig {
     std::uint32_t uid_min = 20000;
     std::uint32_t uid_max = 59999;
     int interval = 60;  // seconds
-    SudoAuthentication sudo_authentication = SudoAuthentication::Password;
+    users::SudoAuthentication sudo_authentication = users::SudoAuthentication::Password;
 
     bool operator==(const PoolConfig&) const = default;
 };
@@ -109,4 +107,4 @@ Result<PoolConfig> build_pool_config(const nlohmann::json& merged);
 // The canonical JSON form (camelCase keys as in the schema), for caching and status.
 nlohmann::json to_json(const PoolConfig& config);
 
-}  // namespace dsvm
+}  // namespace dsvm::config

@@ -8,7 +8,10 @@
 #include "common/text.h"
 #include "mount/options.h"
 
-namespace dsvm::config_rules {
+namespace dsvm::config::rules {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
 
 namespace {
 
@@ -511,4 +514,4 @@ Result<void> check_refresh_interval(std::string_view path, std::int64_t seconds)
     return {};
 }
 
-}  // namespace dsvm::config_rules
+}  // namespace dsvm::config::rules

@@ -12,7 +12,7 @@
 #include "config/pool_config.h"
 #include "users/rules.h"
 
-namespace dsvm::config_rules {
+namespace dsvm::config::rules {
 
 // Where storage keys belong, for every refusal of a secret.
 inline constexpr std::string_view k_keys_belong =
@@ -32,19 +32,19 @@ std::string joined(std::span<const std::string_view> items);
 bool looks_like_secret_name(std::string_view name);
 
 // users/rules.h: a value shaped like a storage account key or a SAS token.
-using dsvm::looks_like_secret_value;
+using dsvm::users::looks_like_secret_value;
 
 // users/rules.h shown_value: the value quoted and escaped for an error message, or a note in its
 // place when it looks like a secret.
 inline std::string shown(std::string_view value) {
-    return shown_value(value);
+    return users::shown_value(value);
 }
 
 // What a share source's shape says: SMB "//host/share[/sub...]", NFS "host:/export" or a local
 // directory to bind, and the share name a default mount point is derived from (empty for an
 // NFS root export "host:/").
 struct SourceShape {
-    ShareType type = ShareType::Bind;
+    mount::ShareType type = mount::ShareType::Bind;
     std::string share_name;
 };
 
@@ -68,9 +68,9 @@ Result<void> check_options(std::string_view path, std::string_view options);
 
 // users/rules.h, the one rule set for users, which the registry and the commands apply too:
 // an OpenSSH public key; a group name's syntax; a group a user may be given (not privileged).
-using dsvm::check_group_grant;
-using dsvm::check_group_name;
-using dsvm::check_ssh_key;
+using dsvm::users::check_group_grant;
+using dsvm::users::check_group_name;
+using dsvm::users::check_ssh_key;
 
 // A relative path below the share root with "{user}" exactly once and no "." or ".." parts.
 Result<void> check_notebooks(std::string_view path, std::string_view pattern);
@@ -94,4 +94,4 @@ Result<void> check_client_id(std::string_view path, std::string_view id);
 // keyVault.refreshInterval: whole seconds from 60 to 86400.
 Result<void> check_refresh_interval(std::string_view path, std::int64_t seconds);
 
-}  // namespace dsvm::config_rules
+}  // namespace dsvm::config::rules

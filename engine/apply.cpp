@@ -5,7 +5,11 @@
 #include "common/fs.h"
 #include "mount/fstab_file.h"
 
-namespace dsvm {
+namespace dsvm::engine {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
 
 namespace {
 
@@ -90,4 +94,4 @@ std::vector<ManagedMount> managed_after(const std::vector<ManagedMount>& before,
     return after;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

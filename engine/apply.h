@@ -10,17 +10,17 @@
 #include "engine/status.h"
 #include "mount/mounter.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 // Runs each action in order (an UpdateFstab through merge_into_fstab, mount/fstab_file.h) and
 // returns one outcome per action; a mount whose directory could not be made, or whose old mount
 // could not be unmounted, is skipped and says so. The wait for fstab's lock goes through `clock`.
-std::vector<ActionOutcome> apply_plan(const Plan& plan, Mounter& mounter, Clock& clock);
+std::vector<ActionOutcome> apply_plan(const Plan& plan, mount::Mounter& mounter, Clock& clock);
 
 // The managed mounts after a pass: those that are still mounted, plus the share just mounted
 // (found in `mounts` by target), minus what was unmounted.
 std::vector<ManagedMount> managed_after(const std::vector<ManagedMount>& before, const Plan& plan,
                                         const std::vector<ActionOutcome>& outcomes,
-                                        const std::vector<MountEntry>& mounts);
+                                        const std::vector<mount::MountEntry>& mounts);
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

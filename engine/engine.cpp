@@ -12,7 +12,11 @@
 #include "engine/metadata_guard.h"
 #include "engine/observe.h"
 
-namespace dsvm {
+namespace dsvm::engine {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
 
 namespace {
 
@@ -529,4 +533,4 @@ std::optional<bool> Engine::share_mounted_now(const RunStatus& status) {
     return find_mount(*mounts, m_root.path(status.share->mount_point)) != nullptr;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

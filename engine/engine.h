@@ -20,7 +20,7 @@
 #include "mount/mounter.h"
 #include "users/name_service.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 // Where the agent's files live, as paths inside the root.
 struct AgentPaths {
@@ -54,24 +54,24 @@ struct PassOutcome {
     int exit_status = 0;  // 0 converged, 1 something failed, 2 invalid config
     RunStatus status;
     Plan plan;
-    std::optional<PoolConfig> config;
+    std::optional<config::PoolConfig> config;
     std::vector<std::string> planned_users;  // dry run: account changes it would make
     std::optional<Error> request_error;      // the adduser/deluser request was refused
 };
 
 // What a pass works through: the platform's backends, made by its composition root (linux/).
 struct EngineBackends {
-    Mounter& mounter;
+    mount::Mounter& mounter;
     ProcessRunner& runner;
     Clock& clock;
     // Names and IDs taken outside the account files (on an instance, name_service_for(root));
     // never null. Shared: an abandoned lookup may outlive the pass.
-    std::shared_ptr<NameService> names;
+    std::shared_ptr<users::NameService> names;
     // Null: metadata is off (--imds off), the config is local only.
-    ImdsClient* imds = nullptr;
+    config::ImdsClient* imds = nullptr;
     // Where keyVault's keys are read; null makes a pool config with keyVault report that its
     // keys cannot be read.
-    SecretVault* vault = nullptr;
+    config::SecretVault* vault = nullptr;
 };
 
 class Engine {
@@ -90,7 +90,7 @@ class Engine {
 
     std::string status_file() const;
     // The pool config from its sources, as a pass would load it.
-    Result<LoadedConfig> load();
+    Result<config::LoadedConfig> load();
     // What the agent manages on this instance (state.json).
     Result<AgentState> read_state() const;
     // Writes state.json atomically.
@@ -101,12 +101,12 @@ class Engine {
     DeadlineGate& share_gate() { return m_share_gate; }
     // The same for the system's name service (LDAP, SSSD...), and the service itself.
     DeadlineGate& names_gate() { return m_names_gate; }
-    const std::shared_ptr<NameService>& names() const { return m_names; }
+    const std::shared_ptr<users::NameService>& names() const { return m_names; }
 
   private:
     // The users phase of a pass on this engine's backends. A dry run saves no state and checks
     // every user.
-    UsersPhase users_phase(const PoolConfig& config, bool share_mounted,
+    UsersPhase users_phase(const config::PoolConfig& config, bool share_mounted,
                            const PassOptions& options);
     std::string state_file() const;
     std::string cache_file() const;
@@ -121,7 +121,7 @@ class Engine {
     // Reads keyVault's keys into their files when due (non-dry-run passes, under the pass
     // lock); adds the source report and any problems to `status`. `account` is the SMB share's
     // credentials name (DesiredState), empty when there is none.
-    void read_vault_keys(const PoolConfig& config, const std::string& account,
+    void read_vault_keys(const config::PoolConfig& config, const std::string& account,
                          const PassOptions& options, RunStatus& status);
 
     // The per-instance pass lock, <state dir>/pass.lock, waited for up to two minutes.
@@ -129,20 +129,20 @@ class Engine {
 
     Root m_root;
     AgentPaths m_paths;
-    ImdsClient* m_imds;
-    Mounter& m_mounter;
+    config::ImdsClient* m_imds;
+    mount::Mounter& m_mounter;
     Clock& m_clock;
     ProcessRunner& m_runner;
-    std::shared_ptr<NameService> m_names;
-    SecretVault* m_vault;
+    std::shared_ptr<users::NameService> m_names;
+    config::SecretVault* m_vault;
     DeadlineGate m_share_gate{"share"};
     DeadlineGate m_names_gate{"the system's name service"};
     // The daemon's schedule for keyVault: the config last read, when, and whether to read again
     // at the next pass whatever the schedule (the read or a mount failed).
-    std::optional<KeyVaultConfig> m_vault_read_config;
+    std::optional<config::KeyVaultConfig> m_vault_read_config;
     std::chrono::steady_clock::time_point m_vault_next_read{};
     bool m_vault_read_again = true;
-    SourceReport m_vault_report;
+    config::SourceReport m_vault_report;
 };
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

@@ -8,7 +8,11 @@
 #include "mount/credentials.h"
 #include "users/registry_key.h"
 
-namespace dsvm {
+namespace dsvm::engine {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
 
 namespace {
 
@@ -159,4 +163,4 @@ VaultKeysResult sync_vault_keys(SecretVault& vault, const KeyVaultConfig& config
     return result;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

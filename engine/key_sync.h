@@ -15,12 +15,12 @@
 #include "config/pool_config.h"
 #include "engine/status.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 struct VaultKeysResult {
     // "Key Vault <vault>": "used" when every secret was read, else "failed"; the detail says
     // which secrets were read and whether they changed (never a value).
-    SourceReport report;
+    config::SourceReport report;
     // One line per failure, starting "keyVault: ".
     std::vector<std::string> problems;
     bool all_read = false;
@@ -30,11 +30,11 @@ struct VaultKeysResult {
 
 // Reads the secrets `config` names and stores those that changed. `credentials_name` is the SMB
 // share's storage account (mount/options.h credentials_name), empty when there is none.
-VaultKeysResult sync_vault_keys(SecretVault& vault, const KeyVaultConfig& config, const Root& root,
-                                const std::string& credentials_name);
+VaultKeysResult sync_vault_keys(config::SecretVault& vault, const config::KeyVaultConfig& config,
+                                const Root& root, const std::string& credentials_name);
 
 // Whether a file a configured secret goes to is missing (a new instance, or one an admin wiped).
-bool vault_key_file_missing(const KeyVaultConfig& config, const Root& root,
+bool vault_key_file_missing(const config::KeyVaultConfig& config, const Root& root,
                             const std::string& credentials_name);
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

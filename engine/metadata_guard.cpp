@@ -4,7 +4,7 @@
 
 #include "common/fs.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 namespace {
 
@@ -122,4 +122,4 @@ GuardOutcome reconcile_metadata_guard(bool wanted, const Root& root, const std::
     return outcome;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

@@ -15,7 +15,7 @@
 #include "common/result.h"
 #include "common/root.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 inline constexpr std::string_view k_guard_table = "dsvm_agent_metadata";
 inline constexpr std::string_view k_nft = "/usr/sbin/nft";
@@ -37,4 +37,4 @@ struct GuardOutcome {
 GuardOutcome reconcile_metadata_guard(bool wanted, const Root& root, const std::string& state_dir,
                                       ProcessRunner& runner);
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

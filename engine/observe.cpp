@@ -4,7 +4,11 @@
 #include "mount/credentials.h"
 #include "mount/options.h"
 
-namespace dsvm {
+namespace dsvm::engine {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
 
 namespace {
 
@@ -130,4 +134,4 @@ Result<ObservedState> observe(const DesiredState& desired, Mounter& mounter,
     return observed;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

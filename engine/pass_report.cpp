@@ -5,7 +5,11 @@
 
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::engine {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
 
 void print_outcomes(const RunStatus& unbounded) {
     // Names in these lines may come from the share or a user's home: escaped and bounded, as
@@ -53,4 +57,4 @@ int report_pass(const PassOutcome& outcome, bool dry_run) {
     return outcome.exit_status;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

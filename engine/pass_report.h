@@ -3,7 +3,7 @@
 
 #include "engine/engine.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 // "done: ...", "failed: ...: error" and "problem: ..." lines on stdout.
 void print_outcomes(const RunStatus& status);
@@ -12,4 +12,4 @@ void print_outcomes(const RunStatus& status);
 // failure before any action is logged as an error instead.
 int report_pass(const PassOutcome& outcome, bool dry_run);
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

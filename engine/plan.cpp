@@ -5,7 +5,9 @@
 
 #include <algorithm>
 
-namespace dsvm {
+namespace dsvm::engine {
+
+using namespace dsvm::mount;
 
 namespace {
 
@@ -181,4 +183,4 @@ Plan make_plan(const DesiredState& desired, const ObservedState& observed) {
     return plan;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

@@ -12,16 +12,16 @@
 #include "mount/mounter.h"
 #include "mount/mountinfo.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 // What the config asks of this instance. Mount requests carry real paths (joined to the root);
 // fstab entries carry the paths as the instance sees them (inside the root).
 struct DesiredState {
-    std::optional<MountRequest> share;
+    std::optional<mount::MountRequest> share;
     // SMB: the credentials the share is mounted with (a name under /etc/dsvm-agent/credentials).
     std::string credentials_name;
     std::string fstab_path;  // real path of /etc/fstab
-    std::vector<FstabEntry> fstab_entries;
+    std::vector<mount::FstabEntry> fstab_entries;
 };
 
 // A mount the agent made (from its state file): where, the kernel's mount ID, the request it
@@ -30,7 +30,7 @@ struct DesiredState {
 struct ManagedMount {
     std::string target;
     int mount_id = 0;
-    MountRequest request;
+    mount::MountRequest request;
     std::string credentials_stamp;
 
     bool operator==(const ManagedMount&) const = default;
@@ -46,7 +46,7 @@ struct ObservedCredentials {
 
 // What is there now, as observe() found it.
 struct ObservedState {
-    std::vector<MountEntry> mounts;
+    std::vector<mount::MountEntry> mounts;
     std::vector<ManagedMount> managed_mounts;
     bool target_exists = false;  // the desired share's mount point
     bool target_is_directory = false;
@@ -63,7 +63,7 @@ struct MakeDirectory {
     bool operator==(const MakeDirectory&) const = default;
 };
 struct MountShare {
-    MountRequest request;
+    mount::MountRequest request;
     std::string credentials_stamp;
     bool operator==(const MountShare&) const = default;
 };
@@ -79,7 +79,7 @@ struct UnmountShare {
 // mount/fstab_file.h).
 struct UpdateFstab {
     std::string path;
-    std::vector<FstabEntry> entries;
+    std::vector<mount::FstabEntry> entries;
     bool operator==(const UpdateFstab&) const = default;
 };
 
@@ -105,6 +105,7 @@ Plan make_plan(const DesiredState& desired, const ObservedState& observed);
 
 // True when a mount the agent did not make already is the desired one (same source and type; for
 // a bind mount, the observation that target and source are the same directory).
-bool mount_matches(const MountRequest& desired, const MountEntry& entry, bool target_shows_source);
+bool mount_matches(const mount::MountRequest& desired, const mount::MountEntry& entry,
+                   bool target_shows_source);
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

@@ -7,7 +7,11 @@
 #include "common/enum_words.h"
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::engine {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
 
 namespace {
 
@@ -333,4 +337,4 @@ void bound_for_output(RunStatus& status) {
     }
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

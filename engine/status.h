@@ -18,7 +18,7 @@
 #include "engine/plan.h"
 #include "users/registry.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 struct ShareReport {
     std::string source;
@@ -45,7 +45,7 @@ struct RunStatus {
     PassResult result = PassResult::None;
     std::string message;   // one-line summary; the error for "invalid config"
     std::string instance;  // the VM name from metadata, when known
-    std::vector<SourceReport> sources;
+    std::vector<config::SourceReport> sources;
     std::vector<std::string> warnings;
     std::optional<ShareReport> share;
     std::vector<ActionOutcome> actions;
@@ -60,7 +60,7 @@ struct AgentState {
     std::vector<ManagedMount> mounts;
     // Mounts a pass is about to make, recorded before it makes them: a pass killed between the
     // mount and the state file leaves a mount the next pass can tell as its own.
-    std::vector<MountRequest> mounting;
+    std::vector<mount::MountRequest> mounting;
     std::set<std::string> users;   // accounts the agent created on this instance
     std::set<std::string> locked;  // of those, the ones it locked for deluser
     // Supplementary groups the agent put each user into, so it knows what to take away.
@@ -73,7 +73,7 @@ struct AgentState {
     int pool_users = -1;
     // The last registry this instance accepted, so one that vanishes or goes back in time is
     // refused (docs/security.md).
-    SeenRegistry registry_seen;
+    users::SeenRegistry registry_seen;
 
     bool operator==(const AgentState&) const = default;
 };
@@ -99,4 +99,4 @@ inline constexpr std::size_t k_max_status_actions = 1000;
 // (failed actions kept first).
 void bound_for_output(RunStatus& status);
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

@@ -8,7 +8,11 @@
 #include "mount/options.h"
 #include "users/notebooks.h"
 
-namespace dsvm {
+namespace dsvm::engine {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
 
 std::string home_of(const RegistryUser& user) {
     return "/home/" + user.name;
@@ -82,4 +86,4 @@ std::vector<UserFilesAction> plan_user_files(const PoolConfig& config,
     return actions;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

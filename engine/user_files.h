@@ -15,7 +15,7 @@
 #include "config/pool_config.h"
 #include "users/registry.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 struct CreateHome {
     std::string user;
@@ -73,15 +73,15 @@ std::string describe(const UserFilesAction& action);
 std::string describe_folder(const NotebookFolder& folder);
 
 // The home of a pool user.
-std::string home_of(const RegistryUser& user);
+std::string home_of(const users::RegistryUser& user);
 
 // The steps for `active` users (only those in `managed`: accounts the agent made, or that the
 // account batch makes) and `inactive` ones, in the order they run: homes, keys and links user
 // by user, then the removal of inactive users' keys, then the share's folders in one step, then
 // the map. Needs config.share.
-std::vector<UserFilesAction> plan_user_files(const PoolConfig& config,
-                                             const std::vector<RegistryUser>& active,
-                                             const std::vector<RegistryUser>& inactive,
+std::vector<UserFilesAction> plan_user_files(const config::PoolConfig& config,
+                                             const std::vector<users::RegistryUser>& active,
+                                             const std::vector<users::RegistryUser>& inactive,
                                              const std::set<std::string>& managed);
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

@@ -7,7 +7,9 @@
 #include "common/fs.h"
 #include "common/json_bounds.h"
 
-namespace dsvm {
+namespace dsvm::engine {
+
+using namespace dsvm::users;
 
 namespace {
 
@@ -68,4 +70,4 @@ Result<void> remove_intent(const std::string& path) {
     return remove_file_if_exists(path);
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

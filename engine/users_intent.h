@@ -12,7 +12,7 @@
 #include "common/result.h"
 #include "engine/users_plan.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 // The record at `path` (a real path); none is an empty list. A record that is not one is a
 // Runtime error naming the file.
@@ -24,4 +24,4 @@ Result<void> write_intent(const std::string& path, const std::vector<PendingAcco
 // Removes the record; one that is already gone is success.
 Result<void> remove_intent(const std::string& path);
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

@@ -21,7 +21,11 @@
 #include "users/ssh_keys.h"
 #include "users/sudo.h"
 
-namespace dsvm {
+namespace dsvm::engine {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
 
 namespace {
 
@@ -707,4 +711,4 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     return result;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

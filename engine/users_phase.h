@@ -27,17 +27,17 @@
 #include "users/registry.h"
 #include "users/registry_store.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 // A change to the registry asked for on the command line (adduser, deluser); runs under the
 // registry lock after the config's users are merged in, with the UIDs this instance knows were
 // the pool's (never to be handed out again). It may run on a worker thread that outlives the
 // pass (a dead share), so it must own what it captures.
-using RegistryChange =
-    std::function<Result<void>(Registry&, const PoolConfig&, const std::set<std::uint32_t>& taken)>;
+using RegistryChange = std::function<Result<void>(users::Registry&, const config::PoolConfig&,
+                                                  const std::set<std::uint32_t>& taken)>;
 
 struct UsersPhase {
-    const PoolConfig& config;
+    const config::PoolConfig& config;
     const Root& root;
     ProcessRunner& runner;
     // Today's date for new accounts, the wait for the account files' lock, and the time of the
@@ -47,7 +47,7 @@ struct UsersPhase {
     DeadlineGate& share_gate;  // every access to the share goes through it
     // Names and IDs taken outside the account files, asked through `names_gate` (a directory
     // server may not answer); shared, since an abandoned lookup may outlive the pass.
-    std::shared_ptr<NameService> names;
+    std::shared_ptr<users::NameService> names;
     DeadlineGate& names_gate;
     bool share_mounted = false;
     bool dry_run = false;
@@ -71,8 +71,8 @@ struct UsersResult {
 
 // The store of the pool's registry on its share (mounted under `root`), with these keys; owners
 // are checked on every share type but SMB.
-RegistryStore registry_store_for(const ShareConfig& share, const Root& root,
-                                 std::shared_ptr<const RegistryKeys> keys);
+users::RegistryStore registry_store_for(const config::ShareConfig& share, const Root& root,
+                                        std::shared_ptr<const users::RegistryKeys> keys);
 
 // How long one read of the share, or one change under the registry lock, may take before it is
 // reported as not responding.
@@ -88,11 +88,11 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state);
 // read yet. Lists by name what the pass would then do on this instance for the config's users
 // that are new here (no home yet): their homes, keys and links, their notebook folders and, on
 // SMB per-user shares, the notebook mount map. Reads only.
-std::vector<std::string> preview_user_files(const PoolConfig& config, const Root& root);
+std::vector<std::string> preview_user_files(const config::PoolConfig& config, const Root& root);
 
 // Merges the config's users into the registry: new names get the next free UID (never one in
 // `taken`), sudo, groups and keys follow the config. Fails when the range is used up.
-Result<void> merge_config_users(const PoolConfig& config, Registry& registry,
+Result<void> merge_config_users(const config::PoolConfig& config, users::Registry& registry,
                                 const std::set<std::uint32_t>& taken = {});
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

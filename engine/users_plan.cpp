@@ -6,7 +6,9 @@
 
 #include "users/sudo.h"
 
-namespace dsvm {
+namespace dsvm::engine {
+
+using namespace dsvm::users;
 
 namespace {
 
@@ -202,4 +204,4 @@ UsersPlan plan_users(const std::vector<RegistryUser>& users, const UsersObserved
     return plan;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

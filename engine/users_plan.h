@@ -11,7 +11,7 @@
 #include "users/accounts.h"
 #include "users/registry.h"
 
-namespace dsvm {
+namespace dsvm::engine {
 
 // An account a pass set out to create, recorded before the batch (docs/users.md, "Crash
 // safety"): what a pass killed mid-batch left of it is recognised by the next one.
@@ -23,7 +23,7 @@ struct PendingAccount {
 };
 
 struct UsersObserved {
-    AccountView accounts;
+    users::AccountView accounts;
     std::set<std::string> managed;  // accounts the agent created on this instance (state dir)
     // Supplementary groups the agent put each managed user into, so removals are known.
     std::map<std::string, std::vector<std::string>> groups;
@@ -35,21 +35,21 @@ struct UsersObserved {
 };
 
 struct UsersPlan {
-    std::vector<AccountChange> changes;
-    std::vector<std::string> conflicts;    // accounts left alone, with why
-    std::vector<RegistryUser> active;      // users to ensure home, keys, folder and link for
-    std::set<std::string> created;         // names the batch creates
-    std::vector<PendingAccount> creating;  // the same, for the intent record
+    std::vector<users::AccountChange> changes;
+    std::vector<std::string> conflicts;       // accounts left alone, with why
+    std::vector<users::RegistryUser> active;  // users to ensure home, keys, folder and link for
+    std::set<std::string> created;            // names the batch creates
+    std::vector<PendingAccount> creating;     // the same, for the intent record
     // Managed accounts that may no longer log in (deleted, or their entry gone or rejected): no
     // keys, no groups, locked.
-    std::vector<RegistryUser> inactive;
+    std::vector<users::RegistryUser> inactive;
     // Of those, the ones whose registry entry is gone or rejected (not deleted by deluser).
     std::vector<std::string> orphaned;
 };
 
 // The supplementary groups a registry user should be in: its groups, plus dsvm-sudo with sudo.
-std::vector<std::string> wanted_groups(const RegistryUser& user);
+std::vector<std::string> wanted_groups(const users::RegistryUser& user);
 
-UsersPlan plan_users(const std::vector<RegistryUser>& users, const UsersObserved& observed);
+UsersPlan plan_users(const std::vector<users::RegistryUser>& users, const UsersObserved& observed);
 
-}  // namespace dsvm
+}  // namespace dsvm::engine

@@ -18,7 +18,7 @@
 #include "extension/settings.h"
 #include "extension/status.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 // The steps of one operation: the status file's substatus, and its message when all went well.
 class Steps {
@@ -76,4 +76,4 @@ inline Result<ExtensionRecord> load_record(const Context& context) {
     return parse_record(text->text, context.record_name());
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

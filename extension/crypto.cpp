@@ -15,7 +15,7 @@
 #include "common/text.h"
 #include "extension/files.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 namespace {
 
@@ -209,4 +209,4 @@ Result<SecretBytes> decrypt_protected_settings(const Root& root, std::string_vie
     return cms_decrypt(der, keys);
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

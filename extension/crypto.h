@@ -10,7 +10,7 @@
 #include "common/root.h"
 #include "extension/secret.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 // Where the guest agent keeps the VM's certificates, inside the root.
 inline constexpr std::string_view k_waagent_dir = "/var/lib/waagent";
@@ -43,4 +43,4 @@ Result<SecretBytes> cms_decrypt(std::string_view der, const RecipientKeys& keys)
 Result<SecretBytes> decrypt_protected_settings(const Root& root, std::string_view thumbprint,
                                                std::string_view der);
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

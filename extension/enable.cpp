@@ -16,7 +16,11 @@
 #include "mount/options.h"
 #include "users/registry_key.h"
 
-namespace dsvm {
+namespace dsvm::extension {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
 
 namespace {
 
@@ -50,7 +54,7 @@ Result<ProtectedSettings> decrypt_protected(const Root& root, const HandlerSetti
 // The config rules explain a refused secret in terms of instance metadata; public settings are
 // refused for the same reason, but the admin should read where they really are.
 Error public_settings_error(Error error) {
-    const std::string_view metadata = config_rules::k_no_secrets_in_metadata;
+    const std::string_view metadata = config::rules::k_no_secrets_in_metadata;
     if (const auto at = error.message.find(metadata); at != std::string::npos) {
         error.message.replace(at, metadata.size(),
                               "public settings are kept in the VM model, readable by anyone who "
@@ -367,4 +371,4 @@ Result<void> enable(const Context& context) {
     return apply_enable(context, *validated);
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

@@ -6,11 +6,11 @@
 #include "common/result.h"
 #include "extension/context.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 // Invalid for settings that break a rule, Runtime for what the VM did not provide or allow; on
 // either, pool.json and the credentials are as they were. A failure to start the service comes
 // after the files are in place and says so.
 Result<void> enable(const Context& context);
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

@@ -12,7 +12,7 @@
 #include "common/fd.h"
 #include "common/fs.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 namespace {}  // namespace
 
@@ -140,4 +140,4 @@ Result<void> prepare_private_directory(const Root& root, const std::string& dir)
     return {};
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

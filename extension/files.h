@@ -14,7 +14,7 @@
 #include "common/root.h"
 #include "extension/secret.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 // A file about to be replaced, kept in memory (content, mode and owner) until the operation
 // commits: never as a second file, which a crash (SIGKILL included) would leave behind with a
@@ -69,4 +69,4 @@ Result<SecretBytes> read_secret_file(const std::string& path, const std::string&
 // owned by root and is narrowed to 0700 through a descriptor (never by name).
 Result<void> prepare_private_directory(const Root& root, const std::string& dir);
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

@@ -24,7 +24,9 @@
 #include "extension/files.h"
 #include "mount/credentials.h"
 
-namespace dsvm {
+namespace dsvm::extension {
+
+using namespace dsvm::mount;
 
 namespace {
 
@@ -362,4 +364,4 @@ int run_extension(const Root& root, const ExtensionRequest& request, ProcessRunn
     return status.code;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

@@ -13,7 +13,7 @@
 #include "common/process.h"
 #include "common/root.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 enum class ExtensionOperation { Install, Enable, Disable, Uninstall, Update };
 
@@ -38,4 +38,4 @@ struct ExtensionRequest {
 int run_extension(const Root& root, const ExtensionRequest& request, ProcessRunner& runner,
                   Clock& clock);
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

@@ -8,7 +8,9 @@
 #include "extension/settings.h"
 #include "users/registry_key.h"
 
-namespace dsvm {
+namespace dsvm::extension {
+
+using namespace dsvm::users;
 
 namespace {
 
@@ -99,4 +101,4 @@ Result<ProtectedSettings> parse_protected_settings(std::string_view plaintext) {
     return out;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

@@ -8,7 +8,10 @@
 #include "mount/credentials.h"
 #include "users/registry_key.h"
 
-namespace dsvm {
+namespace dsvm::extension {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
 
 using nlohmann::json;
 
@@ -82,4 +85,4 @@ Result<ExtensionRecord> parse_record(std::string_view text, std::string_view sho
     return record;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

@@ -10,7 +10,7 @@
 #include "common/digest.h"
 #include "common/result.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 inline constexpr std::string_view k_record_file = "extension.json";
 
@@ -35,4 +35,4 @@ std::string render_record(const ExtensionRecord& record);
 // file is the agent's own; it was damaged), naming `shown`.
 Result<ExtensionRecord> parse_record(std::string_view text, std::string_view shown);
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

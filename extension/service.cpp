@@ -6,7 +6,7 @@
 #include "common/fs.h"
 #include "common/systemctl.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 namespace {
 
@@ -92,4 +92,4 @@ Result<std::string> stop_service(const ServiceTarget& target, ProcessRunner& run
     return unit + " stopped and disabled";
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

@@ -8,7 +8,7 @@
 #include "common/result.h"
 #include "common/root.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 inline constexpr const char* k_service_unit = "dsvm-agent.service";
 
@@ -38,4 +38,4 @@ Result<std::string> start_service(const ServiceTarget& target, ProcessRunner& ru
 // that is not installed is nothing to do. Returns what was done.
 Result<std::string> stop_service(const ServiceTarget& target, ProcessRunner& runner);
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

@@ -5,7 +5,7 @@
 
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 using nlohmann::json;
 
@@ -254,4 +254,4 @@ Result<std::string> base64_decode(std::string_view text) {
     return out;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

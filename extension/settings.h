@@ -14,7 +14,7 @@
 #include "common/result.h"
 #include "extension/secret.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 // handlerEnvironment's folders, used as written (they are the guest agent's, not the root's).
 struct HandlerEnvironment {
@@ -81,4 +81,4 @@ struct ProtectedSettings {
 // plaintext but a key name.
 Result<ProtectedSettings> parse_protected_settings(std::string_view plaintext);
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

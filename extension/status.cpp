@@ -6,7 +6,7 @@
 
 #include "common/fs.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 using nlohmann::json;
 
@@ -80,4 +80,4 @@ Result<void> remove_status(const std::string& status_folder, std::uint64_t seque
     return {};
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

@@ -11,7 +11,7 @@
 
 #include "common/result.h"
 
-namespace dsvm {
+namespace dsvm::extension {
 
 enum class HandlerStatus { Transitioning, Success, Warning, Error };
 
@@ -49,4 +49,4 @@ Result<void> write_status(const std::string& status_folder, std::uint64_t sequen
 // it exists and cannot be removed.
 Result<void> remove_status(const std::string& status_folder, std::uint64_t sequence);
 
-}  // namespace dsvm
+}  // namespace dsvm::extension

@@ -58,21 +58,22 @@ int main(int argc, char** argv) {
     }
     try {
         dsvm::SystemClock clock;
-        dsvm::CurlHttpClient http;
-        dsvm::LibmountMounter mounter;
+        dsvm::config::CurlHttpClient http;
+        dsvm::mount::LibmountMounter mounter;
         dsvm::SystemProcessRunner runner;
-        dsvm::SystemdHost service_host;
-        dsvm::Platform platform{
+        dsvm::linux_platform::SystemdHost service_host;
+        dsvm::cli::Platform platform{
             .clock = clock,
             .http = http,
             .mounter = mounter,
             .runner = runner,
             .service_host = service_host,
-            .name_service = [](const dsvm::Root& root) -> std::shared_ptr<dsvm::NameService> {
-                return dsvm::name_service_for(root);
+            .name_service =
+                [](const dsvm::Root& root) -> std::shared_ptr<dsvm::users::NameService> {
+                return dsvm::users::name_service_for(root);
             },
-            .log_target = dsvm::detect_log_target()};
-        return dsvm::run_cli(argc, argv, platform);
+            .log_target = dsvm::linux_platform::detect_log_target()};
+        return dsvm::cli::run_cli(argc, argv, platform);
     } catch (const std::exception& error) {
         std::fprintf(stderr, "dsvm-agent: fatal: %s\n", error.what());
         return 1;

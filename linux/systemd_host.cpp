@@ -17,7 +17,9 @@
 
 #include "common/fs.h"
 
-namespace dsvm {
+namespace dsvm::linux_platform {
+
+using namespace dsvm::service;
 
 namespace {
 
@@ -112,4 +114,4 @@ LogTarget detect_log_target() {
     return ::isatty(STDERR_FILENO) ? LogTarget::Terminal : LogTarget::Plain;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::linux_platform

@@ -8,14 +8,14 @@
 #include "service/host.h"
 #include "service/logging.h"
 
-namespace dsvm {
+namespace dsvm::linux_platform {
 
-class SystemdHost final : public ServiceHost {
+class SystemdHost final : public service::ServiceHost {
   public:
     // Blocks SIGHUP, SIGTERM and SIGINT for the calling thread (the daemon's) and opens a
     // signalfd for them.
     Result<void> listen() override;
-    Control wait(std::chrono::milliseconds timeout) override;
+    service::Control wait(std::chrono::milliseconds timeout) override;
 
     void ready(const std::string& status) override;
     void status(const std::string& status) override;
@@ -30,6 +30,6 @@ class SystemdHost final : public ServiceHost {
 
 // journald when stderr is the stream named by $JOURNAL_STREAM, a terminal when isatty(2), else
 // plain lines.
-LogTarget detect_log_target();
+service::LogTarget detect_log_target();
 
-}  // namespace dsvm
+}  // namespace dsvm::linux_platform

@@ -9,7 +9,7 @@
 #include "common/fs.h"
 #include "mount/options.h"
 
-namespace dsvm {
+namespace dsvm::mount {
 
 namespace {
 
@@ -140,4 +140,4 @@ Result<bool> remove_notebook_automount(const Root& root) {
     return *master;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

@@ -17,7 +17,7 @@
 #include "common/result.h"
 #include "common/root.h"
 
-namespace dsvm {
+namespace dsvm::mount {
 
 inline constexpr const char* k_autofs_master_path = "/etc/auto.master.d/dsvm-agent.autofs";
 inline constexpr const char* k_notebook_map_path = "/etc/dsvm-agent/notebooks.autofs";
@@ -66,4 +66,4 @@ Result<bool> notebook_automount_differs(const Root& root, std::string_view map_t
 // master drop-in was removed (autofs must then be reloaded).
 Result<bool> remove_notebook_automount(const Root& root);
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

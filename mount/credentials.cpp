@@ -17,7 +17,7 @@
 #include "common/secret.h"
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::mount {
 
 namespace {
 
@@ -365,4 +365,4 @@ bool credentials_hold(const Root& root, std::string_view name, std::string_view 
     return current && current->found && current->bytes.view() == expected;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

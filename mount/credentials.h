@@ -12,7 +12,7 @@
 #include "common/result.h"
 #include "common/root.h"
 
-namespace dsvm {
+namespace dsvm::mount {
 
 inline constexpr std::string_view k_credentials_dir = "/etc/dsvm-agent/credentials";
 
@@ -61,4 +61,4 @@ bool credentials_hold(const Root& root, std::string_view name, std::string_view 
 // Every *.cred file in the directory, by name; an absent directory is an empty list.
 Result<std::vector<CredentialsFile>> list_credentials(const Root& root);
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <optional>
 
-namespace dsvm {
+namespace dsvm::mount {
 
 namespace {
 
@@ -192,4 +192,4 @@ std::string update_fstab(std::string_view current, const std::vector<FstabEntry>
     return out;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

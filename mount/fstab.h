@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace dsvm {
+namespace dsvm::mount {
 
 inline constexpr std::string_view k_fstab_marker =
     "# dsvm-agent: the next line is managed by dsvm-agent; edits to it are overwritten";
@@ -36,4 +36,4 @@ std::vector<FstabEntry> managed_fstab_entries(std::string_view text);
 // with the same entries returns it unchanged.
 std::string update_fstab(std::string_view current, const std::vector<FstabEntry>& entries);
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

@@ -8,7 +8,7 @@
 #include "common/file_lock.h"
 #include "common/fs.h"
 
-namespace dsvm {
+namespace dsvm::mount {
 
 namespace {
 
@@ -95,4 +95,4 @@ Result<FstabWrite> merge_into_fstab(const std::string& path, const std::vector<F
                    "the next pass");
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

@@ -11,7 +11,7 @@
 #include "common/result.h"
 #include "mount/fstab.h"
 
-namespace dsvm {
+namespace dsvm::mount {
 
 // What merge_into_fstab did.
 enum class FstabWrite { Unchanged, Written };
@@ -32,4 +32,4 @@ inline constexpr int k_fstab_attempts = 5;
 Result<FstabWrite> merge_into_fstab(const std::string& path, const std::vector<FstabEntry>& entries,
                                     Clock& clock, const std::function<void()>& before_check = {});
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

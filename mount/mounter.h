@@ -8,7 +8,7 @@
 #include "common/result.h"
 #include "mount/mountinfo.h"
 
-namespace dsvm {
+namespace dsvm::mount {
 
 struct MountRequest {
     std::string source;
@@ -38,4 +38,4 @@ class LibmountMounter final : public Mounter {
     Result<std::vector<MountEntry>> mounts() override;
 };
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

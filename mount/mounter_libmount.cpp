@@ -7,7 +7,7 @@
 
 #include "common/fs.h"
 
-namespace dsvm {
+namespace dsvm::mount {
 
 namespace {
 
@@ -114,4 +114,4 @@ Result<std::vector<MountEntry>> LibmountMounter::mounts() {
     return parse_mountinfo(text->text);
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

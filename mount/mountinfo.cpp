@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-namespace dsvm {
+namespace dsvm::mount {
 
 namespace {
 
@@ -123,4 +123,4 @@ const MountEntry* find_mount(const std::vector<MountEntry>& entries, std::string
     return found;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

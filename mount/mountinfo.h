@@ -7,7 +7,7 @@
 
 #include "common/result.h"
 
-namespace dsvm {
+namespace dsvm::mount {
 
 struct MountEntry {
     int mount_id = 0;
@@ -33,4 +33,4 @@ std::string decode_octal_escapes(std::string_view field);
 // The entry mounted last on `mount_point` (the visible one when mounts are stacked), or nullptr.
 const MountEntry* find_mount(const std::vector<MountEntry>& entries, std::string_view mount_point);
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

@@ -8,7 +8,7 @@
 
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::mount {
 
 namespace {
 
@@ -422,4 +422,4 @@ std::string credentials_name(std::string_view smb_source) {
     return name;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

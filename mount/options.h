@@ -8,7 +8,7 @@
 #include "common/result.h"
 #include "mount/share.h"
 
-namespace dsvm {
+namespace dsvm::mount {
 
 // Checks a config's share.options against the keys the agent owns for that type. SMB: the
 // credential keys (username, user, password, password2, pass, credentials, cred, domain),
@@ -55,4 +55,4 @@ std::string credentials_name(std::string_view smb_source);
 // share.options on every share type and in every config source.
 bool is_credential_key(std::string_view key);
 
-}  // namespace dsvm
+}  // namespace dsvm::mount

@@ -6,7 +6,12 @@
 #include <random>
 #include <utility>
 
-namespace dsvm {
+namespace dsvm::service {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
+using namespace dsvm::engine;
 
 namespace {
 
@@ -120,4 +125,4 @@ int run_daemon(Engine& engine, ServiceHost& host, Clock& clock, std::uint64_t se
     }
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::service

@@ -8,7 +8,7 @@
 #include "engine/engine.h"
 #include "service/host.h"
 
-namespace dsvm {
+namespace dsvm::service {
 
 // Takes the host's controls before the first pass (ServiceHost::listen), so one arriving
 // mid-pass is never lost. Ready is sent after the first pass whatever its result: boot must go
@@ -16,6 +16,6 @@ namespace dsvm {
 // every pass and, between passes, at least every half period; a pass itself sends none, so a
 // pass stuck longer than the period gets the daemon restarted. All time is `clock`'s; the host
 // only waits. Returns the exit status: 0 after "stop", 1 when the host cannot listen or wait.
-int run_daemon(Engine& engine, ServiceHost& host, Clock& clock, std::uint64_t seed);
+int run_daemon(engine::Engine& engine, ServiceHost& host, Clock& clock, std::uint64_t seed);
 
-}  // namespace dsvm
+}  // namespace dsvm::service

@@ -8,7 +8,7 @@
 
 #include "common/result.h"
 
-namespace dsvm {
+namespace dsvm::service {
 
 // What a wait ended with.
 enum class Control {
@@ -39,4 +39,4 @@ class ServiceHost {
     virtual void watchdog() = 0;
 };
 
-}  // namespace dsvm
+}  // namespace dsvm::service

@@ -6,7 +6,7 @@
 
 #include <string>
 
-namespace dsvm {
+namespace dsvm::service {
 
 namespace {
 
@@ -104,4 +104,4 @@ void setup_logging(spdlog::level::level_enum level, LogTarget target) {
     spdlog::set_default_logger(std::move(logger));
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::service

@@ -8,7 +8,7 @@
 
 #include "common/result.h"
 
-namespace dsvm {
+namespace dsvm::service {
 
 // Where stderr goes, which the platform tells (linux/: detect_log_target).
 enum class LogTarget { Terminal, Journal, Plain };
@@ -18,4 +18,4 @@ Result<spdlog::level::level_enum> parse_log_level(std::string_view text);
 
 void setup_logging(spdlog::level::level_enum level, LogTarget target);
 
-}  // namespace dsvm
+}  // namespace dsvm::service

@@ -20,7 +20,7 @@
 #include "common/text.h"
 #include "users/names.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -878,4 +878,4 @@ Result<bool> create_home(const Root& root, std::string_view home, uid_t uid, gid
     return true;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -20,7 +20,7 @@
 #include "common/result.h"
 #include "common/root.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 // The GECOS field of every account the agent creates; with the state dir's list, how the agent
 // knows an account is its own. Only its first subfield (the full name) is compared: chfn lets a
@@ -182,4 +182,4 @@ std::string account_files_stamp(const Root& root);
 // Reads only; what a dry run and the key removal of a locked user ask.
 bool home_missing(const Root& root, std::string_view home);
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -12,7 +12,7 @@
 #include "common/fs.h"
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -244,4 +244,4 @@ NisCompat parse_nis_compat(std::string_view text) {
     return out;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -15,7 +15,7 @@
 
 #include "common/root.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 enum class NameState { Free, Taken, Unknown };
 
@@ -114,4 +114,4 @@ struct NisCompat {
 // no netgroup, a bare "-") reserves nothing, and a trailing '\r' is not part of a name.
 NisCompat parse_nis_compat(std::string_view text);
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -14,7 +14,7 @@
 #include "common/safe_open.h"
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -294,4 +294,4 @@ Result<bool> notebook_link_differs(const Root& root, std::string_view home, uid_
     return true;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -12,7 +12,7 @@
 #include "common/result.h"
 #include "common/root.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 // "notebooks/{user}" with the user's name in place of {user}.
 std::string notebook_folder(std::string_view pattern, std::string_view user);
@@ -55,4 +55,4 @@ Result<bool> notebook_folder_differs(const std::string& share_dir, std::string_v
 Result<bool> notebook_link_differs(const Root& root, std::string_view home, uid_t uid,
                                    std::string_view target);
 
-}  // namespace dsvm
+}  // namespace dsvm::users

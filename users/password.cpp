@@ -10,7 +10,7 @@
 #include "common/fs.h"
 #include "common/secret.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -86,4 +86,4 @@ bool is_password_hash(std::string_view text) {
     return true;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

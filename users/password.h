@@ -7,7 +7,7 @@
 
 #include "common/result.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 // yescrypt ("$y$...") with a fresh salt from libcrypt (crypt_gensalt_rn + crypt_rn). Invalid for
 // an empty password, one of 512 bytes or more (libxcrypt's limit) or one with a NUL or line
@@ -18,4 +18,4 @@ Result<std::string> hash_password(std::string_view clear);
 // ASCII without ':' or whitespace.
 bool is_password_hash(std::string_view text);
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -7,7 +7,7 @@
 #include "common/text.h"
 #include "users/rules.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -189,4 +189,4 @@ std::string new_pool_id() {
     return id;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -12,7 +12,7 @@
 
 #include "common/result.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 struct RegistryUser {
     std::string name;
@@ -102,4 +102,4 @@ Result<void> check_not_older(const SeenRegistry& seen, std::string_view share,
 // 32 random hex digits for a new pool's pool_id.
 std::string new_pool_id();
 
-}  // namespace dsvm
+}  // namespace dsvm::users

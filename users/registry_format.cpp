@@ -9,7 +9,7 @@
 #include "common/json_bounds.h"
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -347,4 +347,4 @@ std::string render_registry_file(const Registry& registry, std::string_view key)
     return document.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -18,7 +18,7 @@
 #include "users/registry.h"
 #include "users/registry_key.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 // About twice a 10,000-user registry with a key each (4 MB); bounds memory (a parsed document
 // takes some 30 times its text) and parse time.
@@ -68,4 +68,4 @@ std::string registry_digest(const Registry& registry);
 // The signature render_registry_file writes for `registry` under `key`.
 std::string registry_signature(const Registry& registry, std::string_view key);
 
-}  // namespace dsvm
+}  // namespace dsvm::users

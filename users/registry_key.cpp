@@ -15,7 +15,7 @@
 #include "common/safe_open.h"
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -178,4 +178,4 @@ Result<void> write_registry_keys(const Root& root, std::string_view current,
     return {};
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -14,7 +14,7 @@
 #include "common/root.h"
 #include "common/secret.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 inline constexpr std::string_view k_registry_key_path = "/etc/dsvm-agent/credentials/registry.key";
 inline constexpr std::string_view k_previous_registry_key_path =
@@ -47,4 +47,4 @@ Result<RegistryKeys> read_registry_keys(const Root& root);
 Result<void> write_registry_keys(const Root& root, std::string_view current,
                                  std::string_view previous);
 
-}  // namespace dsvm
+}  // namespace dsvm::users

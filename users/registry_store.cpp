@@ -12,7 +12,7 @@
 #include "common/fs.h"
 #include "common/safe_open.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -299,4 +299,4 @@ Result<std::string> RegistryStore::stamp() const {
     return stamp;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

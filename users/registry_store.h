@@ -18,7 +18,7 @@
 #include "users/registry_format.h"
 #include "users/registry_key.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 struct RegistryShare {
     std::string dir;  // the real path of the mounted share's top
@@ -90,4 +90,4 @@ class RegistryStore {
     Clock* m_clock;
 };
 
-}  // namespace dsvm
+}  // namespace dsvm::users

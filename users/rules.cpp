@@ -6,7 +6,7 @@
 
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -256,4 +256,4 @@ std::string shown_value(std::string_view value) {
     return "'" + printable(value) + "'";
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

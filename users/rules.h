@@ -11,7 +11,7 @@
 
 #include "common/result.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 // A name no pool user may take, and who uses or will use it (docs/users.md lists them all).
 struct ReservedName {
@@ -75,4 +75,4 @@ bool looks_like_secret_value(std::string_view value);
 // looks like a secret.
 std::string shown_value(std::string_view value);
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -9,7 +9,7 @@
 // account files, users/name_service.h), so these lists hold what does not exist yet.
 #include "users/rules.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -211,4 +211,4 @@ std::span<const PrivilegedGroup> privileged_groups() {
     return k_privileged_groups;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -13,7 +13,7 @@
 #include "common/safe_open.h"
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -298,4 +298,4 @@ Result<bool> authorized_keys_differ(const Root& root, std::string_view home, uid
     return current->found ? merged != current->text : !merged.empty();
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -11,7 +11,7 @@
 #include "common/result.h"
 #include "common/root.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 inline constexpr std::string_view k_keys_begin = "# BEGIN dsvm-agent managed keys";
 inline constexpr std::string_view k_keys_end = "# END dsvm-agent managed keys";
@@ -34,4 +34,4 @@ Result<bool> write_authorized_keys(const Root& root, std::string_view home, uid_
 Result<bool> authorized_keys_differ(const Root& root, std::string_view home, uid_t uid,
                                     const std::vector<std::string>& keys);
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -10,7 +10,7 @@
 #include "common/fs.h"
 #include "common/text.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 namespace {
 
@@ -155,4 +155,4 @@ Result<bool> install_sudoers(const Root& root, ProcessRunner& runner,
     return true;
 }
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -8,7 +8,7 @@
 #include "common/result.h"
 #include "common/root.h"
 
-namespace dsvm {
+namespace dsvm::users {
 
 inline constexpr std::string_view k_sudo_group = "dsvm-sudo";
 inline constexpr std::string_view k_sudoers_path = "/etc/sudoers.d/dsvm-agent";
@@ -18,6 +18,11 @@ inline constexpr std::string_view k_sudoers_path = "/etc/sudoers.d/dsvm-agent";
 // an SSH key has no sudo until they have a password; None asks for nothing, as Azure does for
 // an image's own admin user.
 enum class SudoAuthentication { Password, None };
+
+// "password", "none": the words of the pool config.
+constexpr std::string_view to_string(SudoAuthentication authentication) {
+    return authentication == SudoAuthentication::None ? "none" : "password";
+}
 
 // The drop-in's text: a header comment and "%dsvm-sudo ALL=(ALL:ALL) ALL", or with
 // None "%dsvm-sudo ALL=(ALL:ALL) NOPASSWD: ALL".
@@ -30,4 +35,4 @@ std::string render_sudoers(SudoAuthentication authentication = SudoAuthenticatio
 Result<bool> install_sudoers(const Root& root, ProcessRunner& runner,
                              SudoAuthentication authentication = SudoAuthentication::Password);
 
-}  // namespace dsvm
+}  // namespace dsvm::users

@@ -8,6 +8,7 @@
 using Catch::Matchers::Contains;
 
 namespace dsvm {
+
 namespace {
 
 struct Fields {

@@ -4,6 +4,7 @@
 #include "users/names.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 
 TEST_CASE("root: paths are joined under the root", "[root]") {
     CHECK(Root("/").path("/etc/x") == "/etc/x");

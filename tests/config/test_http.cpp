@@ -16,8 +16,8 @@
 #include "support/sandbox.h"
 #include "support/test_tls.h"
 
-using dsvm::CurlHttpClient;
-using dsvm::HttpRequest;
+using dsvm::config::CurlHttpClient;
+using dsvm::config::HttpRequest;
 using dsvm::test::FakeHttpServer;
 using dsvm::test::hanging;
 using dsvm::test::ScriptedResponse;

@@ -14,9 +14,9 @@
 #include "support/fake_clock.h"
 #include "support/fake_http_server.h"
 
-using dsvm::CurlHttpClient;
-using dsvm::ImdsClient;
-using dsvm::RetryPolicy;
+using dsvm::config::CurlHttpClient;
+using dsvm::config::ImdsClient;
+using dsvm::config::RetryPolicy;
 using dsvm::test::FakeClock;
 using dsvm::test::FakeHttpServer;
 using dsvm::test::hanging;
@@ -57,17 +57,17 @@ std::string document() {
 }
 
 // An in-memory HttpClient that answers each try with the next status, then `after` forever.
-class ScriptedHttp final : public dsvm::HttpClient {
+class ScriptedHttp final : public dsvm::config::HttpClient {
   public:
     ScriptedHttp(std::vector<long> statuses, long after)
         : m_statuses(std::move(statuses)), m_after(after) {}
 
-    dsvm::Result<dsvm::HttpResponse> get(const dsvm::HttpRequest&) override {
+    dsvm::Result<dsvm::config::HttpResponse> get(const dsvm::config::HttpRequest&) override {
         const long status = m_calls < m_statuses.size() ? m_statuses[m_calls] : m_after;
         ++m_calls;
-        return dsvm::HttpResponse{status, status == 200 ? document() : R"({"error":"x"})"};
+        return dsvm::config::HttpResponse{status, status == 200 ? document() : R"({"error":"x"})"};
     }
-    dsvm::Result<long> get_secret(const dsvm::HttpRequest&, dsvm::SecretBytes&) override {
+    dsvm::Result<long> get_secret(const dsvm::config::HttpRequest&, dsvm::SecretBytes&) override {
         return dsvm::failure("not used by the metadata client");
     }
 
@@ -79,25 +79,26 @@ class ScriptedHttp final : public dsvm::HttpClient {
 
 // Moves the fake clock on by the real time each request took, so a deadline bounds requests that
 // really wait (timeouts) as it would in production.
-class ClockAdvancingHttp final : public dsvm::HttpClient {
+class ClockAdvancingHttp final : public dsvm::config::HttpClient {
   public:
-    ClockAdvancingHttp(dsvm::HttpClient& inner, FakeClock& clock)
+    ClockAdvancingHttp(dsvm::config::HttpClient& inner, FakeClock& clock)
         : m_inner(inner), m_clock(clock) {}
 
-    dsvm::Result<dsvm::HttpResponse> get(const dsvm::HttpRequest& request) override {
+    dsvm::Result<dsvm::config::HttpResponse> get(
+        const dsvm::config::HttpRequest& request) override {
         const auto started = std::chrono::steady_clock::now();
         auto response = m_inner.get(request);
         m_clock.advance(
             std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started));
         return response;
     }
-    dsvm::Result<long> get_secret(const dsvm::HttpRequest& request,
+    dsvm::Result<long> get_secret(const dsvm::config::HttpRequest& request,
                                   dsvm::SecretBytes& body) override {
         return m_inner.get_secret(request, body);
     }
 
   private:
-    dsvm::HttpClient& m_inner;
+    dsvm::config::HttpClient& m_inner;
     FakeClock& m_clock;
 };
 
@@ -136,7 +137,7 @@ class CapturedLog {
 // ---- parsing ----------------------------------------------------------------------------------
 
 TEST_CASE("imds: parse takes the compute fields of a realistic document", "[imds]") {
-    const auto metadata = dsvm::parse_instance_metadata(dsvm::test::imds_document(
+    const auto metadata = dsvm::config::parse_instance_metadata(dsvm::test::imds_document(
         {{"dsvm-share", "//acct.file.core.windows.net/dsvmshare"}, {"dsvm-users", "alice,bob"}},
         R"({"dsvmPool":{"interval":60}})"));
 
@@ -157,7 +158,7 @@ TEST_CASE("imds: parse takes the compute fields of a realistic document", "[imds
 
 TEST_CASE("imds: tags come from tagsList, not the joined tags string", "[imds]") {
     // Given a value holding the separators of the "tags" string, we expect it intact.
-    const auto metadata = dsvm::parse_instance_metadata(R"({"compute": {
+    const auto metadata = dsvm::config::parse_instance_metadata(R"({"compute": {
         "tags": "decoy:1;other:2",
         "tagsList": [
             {"name": "dsvm-share", "value": "nfs.example:/export;a:b"},
@@ -174,7 +175,7 @@ TEST_CASE("imds: tags come from tagsList, not the joined tags string", "[imds]")
 
 TEST_CASE("imds: userData is base64-decoded", "[imds]") {
     const std::string user_data = std::string("#cloud-config\n\0\xff binary", 21);
-    const auto metadata = dsvm::parse_instance_metadata(
+    const auto metadata = dsvm::config::parse_instance_metadata(
         R"({"compute":{"userData":")" + dsvm::test::encode_base64(user_data) + R"("}})");
 
     REQUIRE(metadata.ok());
@@ -188,7 +189,7 @@ TEST_CASE("imds: absent optional fields are empty", "[imds]") {
                  R"({"compute":{"tagsList":[]},"network":{}})");
     CAPTURE(text);
 
-    const auto metadata = dsvm::parse_instance_metadata(text);
+    const auto metadata = dsvm::config::parse_instance_metadata(text);
 
     REQUIRE(metadata.ok());
     CHECK(metadata->user_data.empty());
@@ -215,7 +216,7 @@ TEST_CASE("imds: fields of the wrong type are errors naming the field", "[imds]"
     }));
     CAPTURE(text);
 
-    const auto metadata = dsvm::parse_instance_metadata(text);
+    const auto metadata = dsvm::config::parse_instance_metadata(text);
 
     REQUIRE_FALSE(metadata.ok());
     CHECK(metadata.error().kind == dsvm::ErrorKind::Runtime);
@@ -243,7 +244,7 @@ TEST_CASE("imds: hostile input fails cleanly", "[imds]") {
     }));
     CAPTURE(text.substr(0, 40));
 
-    const auto metadata = dsvm::parse_instance_metadata(text);
+    const auto metadata = dsvm::config::parse_instance_metadata(text);
 
     REQUIRE_FALSE(metadata.ok());
     CHECK_THAT(metadata.error().message, Catch::Contains(expected));
@@ -254,7 +255,8 @@ TEST_CASE("imds: hostile input fails cleanly", "[imds]") {
 TEST_CASE("imds: a huge string field is carried, not truncated", "[imds]") {
     const std::string name(4 << 20, 'n');
 
-    const auto metadata = dsvm::parse_instance_metadata(R"({"compute":{"name":")" + name + "\"}}");
+    const auto metadata =
+        dsvm::config::parse_instance_metadata(R"({"compute":{"name":")" + name + "\"}}");
 
     REQUIRE(metadata.ok());
     CHECK(metadata->name.size() == name.size());
@@ -277,7 +279,7 @@ TEST_CASE("imds: base64 decodes padded, unpadded and wrapped input", "[imds]") {
     }));
     CAPTURE(encoded);
 
-    const auto result = dsvm::decode_base64(encoded);
+    const auto result = dsvm::config::decode_base64(encoded);
 
     REQUIRE(result.ok());
     CHECK(*result == decoded);
@@ -290,7 +292,7 @@ TEST_CASE("imds: base64 round-trips every byte value", "[imds]") {
     }
     for (std::size_t length = 0; length <= bytes.size(); length += 37) {
         const std::string input = bytes.substr(bytes.size() - length);
-        const auto result = dsvm::decode_base64(dsvm::test::encode_base64(input));
+        const auto result = dsvm::config::decode_base64(dsvm::test::encode_base64(input));
         REQUIRE(result.ok());
         CHECK(*result == input);
     }
@@ -310,7 +312,7 @@ TEST_CASE("imds: invalid base64 is refused with the reason", "[imds]") {
     }));
     CAPTURE(encoded);
 
-    const auto result = dsvm::decode_base64(encoded);
+    const auto result = dsvm::config::decode_base64(encoded);
 
     REQUIRE_FALSE(result.ok());
     CHECK_THAT(result.error().message, Catch::StartsWith("invalid base64: "));

@@ -20,6 +20,11 @@ using dsvm::test::RecordedRequest;
 using dsvm::test::ScriptedResponse;
 
 namespace dsvm {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
+using namespace dsvm::engine;
 namespace {
 
 const std::string k_token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.sentinel-token-7f3a";

@@ -10,6 +10,10 @@ using Catch::Matchers::StartsWith;
 using nlohmann::json;
 
 namespace dsvm {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
 namespace {
 
 const std::string k_file = "/etc/dsvm-agent/pool.json";

@@ -27,6 +27,10 @@ using Catch::Matchers::Contains;
 using nlohmann::json;
 
 namespace dsvm {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
 namespace {
 
 using test::JsonSchema;
@@ -370,7 +374,7 @@ const std::vector<Gap>& gaps() {
                  return false;
              }
              const auto shape =
-                 config_rules::parse_source("share.source", source->get<std::string>());
+                 config::rules::parse_source("share.source", source->get<std::string>());
              if (!shape || std::string("/datamnt/").size() + shape->share_name.size() <= 1024) {
                  return false;
              }
@@ -382,7 +386,7 @@ const std::vector<Gap>& gaps() {
          "nor be shaped like a storage account key",
          [](json& document) {
              json* source = share_string(document, "source");
-             if (!source || !config_rules::looks_like_secret_value(source->get<std::string>())) {
+             if (!source || !config::rules::looks_like_secret_value(source->get<std::string>())) {
                  return false;
              }
              // Another source of the same shape, so that the type and a storage key still fit.

@@ -17,6 +17,10 @@
 #include "support/sandbox.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
+using namespace dsvm::engine;
 using namespace dsvm::test;
 
 namespace {

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,11 @@
 using Catch::Matchers::Contains;
 
 namespace dsvm::test {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
+using namespace dsvm::engine;
 namespace {
 
 constexpr std::string_view k_admin_fstab = "UUID=1234 / ext4 defaults 0 1\n";
@@ -71,6 +77,20 @@ std::string marked(const std::string& line) {
 }
 
 }  // namespace
+
+TEST_CASE("engine: an engine without a name service is a programming error, refused at once",
+          "[engine-pass]") {
+    // Every account the users phase makes is checked against the name service first; an engine
+    // without one must not start rather than treat every name as free.
+    Sandbox sandbox;
+    FakeMounter mounter;
+    FakeClock clock;
+    RecordingRunner runner;
+    CHECK_THROWS_AS(
+        Engine(Root(sandbox.path()), AgentPaths{},
+               {.mounter = mounter, .runner = runner, .clock = clock, .names = nullptr}),
+        std::logic_error);
+}
 
 TEST_CASE("engine pass: an NFS share is mounted once, kept, and remounted when its options change",
           "[engine-pass]") {

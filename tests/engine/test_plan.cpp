@@ -4,6 +4,8 @@
 #include "engine/plan.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
+using namespace dsvm::engine;
 
 namespace {
 

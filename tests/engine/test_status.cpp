@@ -3,6 +3,10 @@
 #include "engine/status.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
+using namespace dsvm::engine;
 
 namespace {
 

@@ -14,6 +14,10 @@
 #include "users/ssh_keys.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
+using namespace dsvm::engine;
 using namespace dsvm::test;
 
 namespace {

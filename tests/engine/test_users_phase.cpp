@@ -18,6 +18,10 @@
 #include "users/registry_format.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
+using namespace dsvm::engine;
 using namespace dsvm::test;
 using namespace std::chrono_literals;
 

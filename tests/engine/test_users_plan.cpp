@@ -9,6 +9,8 @@
 #include "support/registry_fixture.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
+using namespace dsvm::engine;
 using dsvm::test::make_user;
 
 namespace {

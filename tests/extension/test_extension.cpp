@@ -33,6 +33,7 @@
 #include "support/sandbox.h"
 
 using namespace dsvm;
+using namespace dsvm::extension;
 using namespace dsvm::test;
 using nlohmann::json;
 

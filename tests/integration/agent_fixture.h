@@ -40,9 +40,9 @@ class AgentFixture {
     // How many mounts are stacked on `path` (a path inside the sandbox root).
     int mounts_at(const std::string& path) const {
         auto text = read_file("/proc/self/mountinfo");
-        auto entries = parse_mountinfo(text ? *text : "");
+        auto entries = mount::parse_mountinfo(text ? *text : "");
         int count = 0;
-        for (const auto& entry : entries ? *entries : std::vector<MountEntry>{}) {
+        for (const auto& entry : entries ? *entries : std::vector<mount::MountEntry>{}) {
             count += entry.mount_point == m_sandbox.path() + path ? 1 : 0;
         }
         return count;

@@ -53,7 +53,7 @@ class Instance {
         m_sandbox.write("etc/dsvm-agent/pool.json", pool);
         m_sandbox.mkdir("home/azureuser", 0700);
         // Every instance of the pool holds the pool's registry key.
-        REQUIRE(write_registry_keys(Root(m_sandbox.path()), k_pool_key, {}).ok());
+        REQUIRE(users::write_registry_keys(Root(m_sandbox.path()), k_pool_key, {}).ok());
     }
     ProcessResult agent(std::vector<std::string> arguments, const std::string& input = {}) {
         std::vector<std::string> argv{DSVM_AGENT_BINARY, "--root", m_sandbox.path(), "--imds",

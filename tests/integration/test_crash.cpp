@@ -25,6 +25,7 @@
 #include "users/registry_format.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 using namespace dsvm::test;
 namespace fs = std::filesystem;
 

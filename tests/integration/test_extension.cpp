@@ -29,7 +29,7 @@
 #include "users/registry_key.h"
 
 using namespace dsvm::test;
-using dsvm::registry_key_id;
+using dsvm::users::registry_key_id;
 using nlohmann::json;
 
 namespace {
@@ -892,8 +892,8 @@ TEST_CASE("extension: enable without registryKey leaves a hand-set registry key 
     // registryKey, we expect enable to say which key the instance holds and to leave both files
     // as they are, and uninstall, which removes only what enable wrote, to keep them
     ExtensionFixture fixture;
-    REQUIRE(dsvm::write_registry_keys(dsvm::Root(fixture.root().path()), k_registry_key,
-                                      k_old_registry_key)
+    REQUIRE(dsvm::users::write_registry_keys(dsvm::Root(fixture.root().path()), k_registry_key,
+                                             k_old_registry_key)
                 .ok());
     const struct stat key_before = stat_of(fixture.root().path(k_registry_file));
     const struct stat previous_before = stat_of(fixture.root().path(k_previous_registry_file));

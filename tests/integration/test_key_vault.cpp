@@ -25,6 +25,8 @@
 #include "users/registry_key.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
+using namespace dsvm::users;
 using namespace dsvm::test;
 using Catch::Contains;
 

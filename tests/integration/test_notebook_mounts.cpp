@@ -15,6 +15,8 @@
 #include "mount/mountinfo.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
+using namespace dsvm::users;
 using namespace dsvm::test;
 
 namespace {

@@ -13,6 +13,7 @@
 #include "mount/fstab.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
 using namespace dsvm::test;
 
 namespace {

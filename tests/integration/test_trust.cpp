@@ -19,6 +19,7 @@
 #include "users/registry_format.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 using namespace dsvm::test;
 
 namespace {

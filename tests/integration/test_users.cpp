@@ -16,6 +16,8 @@
 #include "users/registry_format.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
+using namespace dsvm::users;
 using namespace dsvm::test;
 
 TEST_CASE("users: two instances end with the same users and UIDs, a second pass changes nothing",

@@ -7,6 +7,7 @@
 #include "support/sandbox.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
 using dsvm::test::mode_of;
 
 namespace {

@@ -10,6 +10,7 @@
 #include "support/sandbox.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
 
 namespace {
 

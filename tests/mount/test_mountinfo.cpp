@@ -3,6 +3,7 @@
 #include "mount/mountinfo.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
 
 TEST_CASE("mountinfo: a typical table parses, optional fields included", "[mountinfo]") {
     const auto entries = parse_mountinfo(

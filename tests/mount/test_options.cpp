@@ -7,6 +7,7 @@
 #include "mount/options.h"
 
 using namespace dsvm;
+using namespace dsvm::mount;
 
 namespace {
 

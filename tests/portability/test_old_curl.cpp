@@ -24,9 +24,9 @@ std::atomic<T>& shim_counter(const char* name) {
     return *static_cast<std::atomic<T>*>(symbol);
 }
 
-dsvm::RetryPolicy quick_policy() {
+dsvm::config::RetryPolicy quick_policy() {
     using namespace std::chrono_literals;
-    dsvm::RetryPolicy policy;
+    dsvm::config::RetryPolicy policy;
     policy.initial_delay = 50ms;
     policy.max_delay = 100ms;
     policy.deadline = 10s;
@@ -46,9 +46,9 @@ TEST_CASE("old curl: the metadata client works where CURLOPT_PROTOCOLS_STR is un
     imds.set_default(
         {200, dsvm::test::imds_document({{"dsvm-share", "//acct.file.core.windows.net/s"}},
                                         R"({"dsvmPool":{}})")});
-    dsvm::CurlHttpClient http;
+    dsvm::config::CurlHttpClient http;
     dsvm::SystemClock clock;
-    dsvm::ImdsClient client(http, clock, imds.base_url(), quick_policy(), 1);
+    dsvm::config::ImdsClient client(http, clock, imds.base_url(), quick_policy(), 1);
 
     const auto metadata = client.fetch();
 
@@ -64,11 +64,11 @@ TEST_CASE("old curl: the metadata client works where CURLOPT_PROTOCOLS_STR is un
 TEST_CASE("old curl: the fallback still refuses every protocol but http and https", "[old-curl]") {
     auto& rejected = shim_counter<int>("dsvm_shim_rejected");
     const int rejected_before = rejected;
-    dsvm::CurlHttpClient http;
+    dsvm::config::CurlHttpClient http;
 
     for (const std::string url : {"file:///etc/hostname", "dict://127.0.0.1:1/x",
                                   "gopher://127.0.0.1:1/x", "ftp://127.0.0.1:1/x"}) {
-        dsvm::HttpRequest request;
+        dsvm::config::HttpRequest request;
         request.url = url;
         const auto response = http.get(request);
         INFO(url);

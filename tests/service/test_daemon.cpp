@@ -14,6 +14,12 @@
 #include "support/fake_vault.h"
 
 namespace dsvm::test {
+
+using namespace dsvm::mount;
+using namespace dsvm::users;
+using namespace dsvm::config;
+using namespace dsvm::engine;
+using namespace dsvm::service;
 namespace {
 
 using std::chrono::milliseconds;

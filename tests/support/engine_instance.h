@@ -30,29 +30,30 @@ struct EngineInstance {
     FakeMounter mounter;
     FakeClock clock;
     RecordingRunner runner;
-    Engine engine;
+    engine::Engine engine;
 
-    explicit EngineInstance(CommandResult answer = {0, "", ""}, SecretVault* vault = nullptr)
+    explicit EngineInstance(CommandResult answer = {0, "", ""},
+                            config::SecretVault* vault = nullptr)
         : runner(std::move(answer)),
-          engine(Root(sandbox.path()), AgentPaths{},
+          engine(Root(sandbox.path()), engine::AgentPaths{},
                  {.mounter = mounter,
                   .runner = runner,
                   .clock = clock,
-                  .names = std::make_shared<NoNameService>(),
+                  .names = std::make_shared<users::NoNameService>(),
                   .vault = vault}) {}
 
     void config(const std::string& json) { sandbox.write("etc/dsvm-agent/pool.json", json); }
     // The real path of a path inside the root.
     std::string real(std::string_view inside) const { return sandbox.path() + std::string(inside); }
 
-    PassOutcome pass(PassOptions options = {}) { return engine.reconcile(options); }
+    engine::PassOutcome pass(engine::PassOptions options = {}) { return engine.reconcile(options); }
 
-    AgentState state() const {
+    engine::AgentState state() const {
         auto state = engine.read_state();
         REQUIRE(state.ok());
         return *state;
     }
-    RunStatus last_status() const {
+    engine::RunStatus last_status() const {
         auto status = engine.last_status();
         REQUIRE(status.ok());
         return *status;
@@ -60,7 +61,7 @@ struct EngineInstance {
 };
 
 // The status in a few lines, for INFO: what a failed check needs to be understood.
-inline std::string shown(const RunStatus& status) {
+inline std::string shown(const engine::RunStatus& status) {
     std::string text = std::string(to_string(status.result)) + ": " + status.message + "\n";
     for (const auto& action : status.actions) {
         text += "  action " + action.action + (action.ok ? "" : " FAILED " + action.error) + "\n";

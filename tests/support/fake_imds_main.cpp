@@ -142,7 +142,7 @@ int serve(const Options& options) {
         }
     }
     std::cout << "listening on " << server.base_url() << std::endl;
-    dsvm::SystemdHost().ready("listening on " + server.base_url());
+    dsvm::linux_platform::SystemdHost().ready("listening on " + server.base_url());
 
     int received = 0;
     while (sigwait(&stop_signals, &received) != 0) {

@@ -30,19 +30,19 @@
 
 namespace dsvm::test {
 
-class FakeMounter final : public Mounter {
+class FakeMounter final : public mount::Mounter {
   public:
     // One call, in the order made; failed ones too (ok false, error as returned).
     struct Call {
         enum class Kind { Mount, Unmount };
         Kind kind = Kind::Mount;
-        MountRequest request;  // an unmount has only request.target
+        mount::MountRequest request;  // an unmount has only request.target
         bool ok = true;
         std::string error;
     };
 
     FakeMounter() {
-        MountEntry root;
+        mount::MountEntry root;
         root.mount_id = 1;
         root.parent_id = 1;
         root.root = "/";
@@ -54,7 +54,7 @@ class FakeMounter final : public Mounter {
         m_table.push_back(std::move(root));
     }
 
-    Result<void> mount(const MountRequest& request) override {
+    Result<void> mount(const mount::MountRequest& request) override {
         m_calls.push_back({Call::Kind::Mount, request, true, {}});
         auto refused = [&](const std::string& why) -> Result<void> {
             m_calls.back().ok = false;
@@ -79,7 +79,7 @@ class FakeMounter final : public Mounter {
     }
 
     Result<void> unmount(const std::string& target) override {
-        MountRequest request;
+        mount::MountRequest request;
         request.target = target;
         m_calls.push_back({Call::Kind::Unmount, request, true, {}});
         auto refused = [&](const std::string& why) -> Result<void> {
@@ -100,7 +100,7 @@ class FakeMounter final : public Mounter {
         return {};
     }
 
-    Result<std::vector<MountEntry>> mounts() override {
+    Result<std::vector<mount::MountEntry>> mounts() override {
         ++m_table_reads;
         return m_table;
     }
@@ -122,8 +122,8 @@ class FakeMounter final : public Mounter {
 
     const std::vector<Call>& calls() const { return m_calls; }
     // Every mount request, failed ones included, in order.
-    std::vector<MountRequest> mount_requests() const {
-        std::vector<MountRequest> out;
+    std::vector<mount::MountRequest> mount_requests() const {
+        std::vector<mount::MountRequest> out;
         for (const auto& call : m_calls) {
             if (call.kind == Call::Kind::Mount) {
                 out.push_back(call.request);
@@ -142,7 +142,7 @@ class FakeMounter final : public Mounter {
         return out;
     }
     // The table as it is now (not counted as a read).
-    const std::vector<MountEntry>& table() const { return m_table; }
+    const std::vector<mount::MountEntry>& table() const { return m_table; }
     // How many mounts are stacked on `target`.
     int mounts_at(std::string_view target) const {
         return static_cast<int>(std::count_if(m_table.begin(), m_table.end(), [&](const auto& e) {
@@ -153,17 +153,17 @@ class FakeMounter final : public Mounter {
     int table_reads() const { return m_table_reads; }
 
     // Runs after each mount that worked, e.g. to make the share's content appear on the target.
-    std::function<void(const MountRequest&)> on_mount;
+    std::function<void(const mount::MountRequest&)> on_mount;
 
   private:
     // The kernel shows a bind mount with the type of the filesystem it comes from.
-    static std::string shown_type(const MountRequest& request) {
+    static std::string shown_type(const mount::MountRequest& request) {
         return request.fs_type.empty() ? "ext4" : request.fs_type;
     }
 
-    MountEntry entry_for(const std::string& source, const std::string& target,
-                         const std::string& fs_type, const std::string& options) {
-        MountEntry entry;
+    mount::MountEntry entry_for(const std::string& source, const std::string& target,
+                                const std::string& fs_type, const std::string& options) {
+        mount::MountEntry entry;
         entry.mount_id = m_next_id++;
         entry.parent_id = 1;
         entry.root = "/";
@@ -186,7 +186,7 @@ class FakeMounter final : public Mounter {
         return message;
     }
 
-    std::vector<MountEntry> m_table;
+    std::vector<mount::MountEntry> m_table;
     std::vector<Call> m_calls;
     std::map<std::string, std::string> m_mount_failures;
     std::map<std::string, std::string> m_unmount_failures;

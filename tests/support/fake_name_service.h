@@ -16,23 +16,23 @@
 
 namespace dsvm::test {
 
-class FakeNameService final : public NameService {
+class FakeNameService final : public users::NameService {
   public:
     void add_user(std::string name, std::uint32_t uid) { m_users[std::move(name)] = uid; }
     void add_group(std::string name, std::uint32_t gid) { m_groups[std::move(name)] = gid; }
     // From now on the question ("user alice", "uid 20000", ...) is answered Unknown.
     void cannot_answer(std::string question) { m_unknown.insert(std::move(question)); }
 
-    NameAnswer user_name(std::string_view name) override {
+    users::NameAnswer user_name(std::string_view name) override {
         return answer("user " + std::string(name), m_users, name);
     }
-    NameAnswer group_name(std::string_view name) override {
+    users::NameAnswer group_name(std::string_view name) override {
         return answer("group " + std::string(name), m_groups, name);
     }
-    NameAnswer user_id(std::uint32_t uid) override {
+    users::NameAnswer user_id(std::uint32_t uid) override {
         return answer_id("uid " + std::to_string(uid), m_users, uid);
     }
-    NameAnswer group_id(std::uint32_t gid) override {
+    users::NameAnswer group_id(std::uint32_t gid) override {
         return answer_id("gid " + std::to_string(gid), m_groups, gid);
     }
 
@@ -41,7 +41,7 @@ class FakeNameService final : public NameService {
   private:
     using Entries = std::map<std::string, std::uint32_t, std::less<>>;
 
-    NameAnswer answer(std::string question, const Entries& entries, std::string_view name) {
+    users::NameAnswer answer(std::string question, const Entries& entries, std::string_view name) {
         if (auto unknown = record(std::move(question))) {
             return *unknown;
         }
@@ -49,23 +49,24 @@ class FakeNameService final : public NameService {
         if (found == entries.end()) {
             return {};
         }
-        return {NameState::Taken, found->first, found->second, "the fake name service"};
+        return {users::NameState::Taken, found->first, found->second, "the fake name service"};
     }
-    NameAnswer answer_id(std::string question, const Entries& entries, std::uint32_t id) {
+    users::NameAnswer answer_id(std::string question, const Entries& entries, std::uint32_t id) {
         if (auto unknown = record(std::move(question))) {
             return *unknown;
         }
         for (const auto& [name, entry_id] : entries) {
             if (entry_id == id) {
-                return {NameState::Taken, name, id, "the fake name service"};
+                return {users::NameState::Taken, name, id, "the fake name service"};
             }
         }
         return {};
     }
-    std::optional<NameAnswer> record(std::string question) {
+    std::optional<users::NameAnswer> record(std::string question) {
         asked.push_back(question);
         if (m_unknown.contains(question)) {
-            return NameAnswer{NameState::Unknown, "", std::nullopt, "the fake cannot tell"};
+            return users::NameAnswer{users::NameState::Unknown, "", std::nullopt,
+                                     "the fake cannot tell"};
         }
         return std::nullopt;
     }

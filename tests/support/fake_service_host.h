@@ -14,7 +14,7 @@
 
 namespace dsvm::test {
 
-class FakeServiceHost final : public ServiceHost {
+class FakeServiceHost final : public service::ServiceHost {
   public:
     struct Message {
         enum class Kind { Ready, Status, Stopping, Watchdog };
@@ -27,7 +27,9 @@ class FakeServiceHost final : public ServiceHost {
 
     // `control` arrives `at` after listen(). A loop that is never stopped ends when the clock
     // passes `give_up` after listen(): its wait returns Control::Failed.
-    void send(std::chrono::milliseconds at, Control control) { m_controls.emplace(at, control); }
+    void send(std::chrono::milliseconds at, service::Control control) {
+        m_controls.emplace(at, control);
+    }
     void set_watchdog_period(std::chrono::microseconds period) { m_period = period; }
     void fail_listen(std::string message) { m_listen_error = std::move(message); }
     void set_give_up(std::chrono::milliseconds after) { m_give_up = after; }
@@ -41,10 +43,10 @@ class FakeServiceHost final : public ServiceHost {
         return {};
     }
 
-    Control wait(std::chrono::milliseconds timeout) override {
+    service::Control wait(std::chrono::milliseconds timeout) override {
         m_waits.push_back(timeout);
         if (m_listens == 0 || timeout.count() <= 0) {
-            return Control::Failed;  // the loop must listen first, and never spin
+            return service::Control::Failed;  // the loop must listen first, and never spin
         }
         const auto now = elapsed();
         if (!m_controls.empty() && m_controls.begin()->first <= now + timeout) {
@@ -56,10 +58,10 @@ class FakeServiceHost final : public ServiceHost {
             return control;
         }
         if (now + timeout > m_give_up) {
-            return Control::Failed;
+            return service::Control::Failed;
         }
         m_clock.advance(timeout);
-        return Control::None;
+        return service::Control::None;
     }
 
     void ready(const std::string& status) override { record(Message::Kind::Ready, status); }
@@ -100,7 +102,7 @@ class FakeServiceHost final : public ServiceHost {
     }
 
     FakeClock& m_clock;
-    std::multimap<std::chrono::milliseconds, Control> m_controls;
+    std::multimap<std::chrono::milliseconds, service::Control> m_controls;
     std::chrono::microseconds m_period{0};
     std::string m_listen_error;
     std::chrono::milliseconds m_give_up = std::chrono::hours(24);

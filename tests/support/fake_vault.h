@@ -10,7 +10,7 @@
 
 namespace dsvm::test {
 
-class FakeVault final : public SecretVault {
+class FakeVault final : public config::SecretVault {
   public:
     struct Call {
         std::string vault;
@@ -20,17 +20,17 @@ class FakeVault final : public SecretVault {
 
     void set(const std::string& name, const std::string& value) { m_values[name] = value; }
     // Every read fails with `kind` (VaultFailure::None: reads succeed again).
-    void fail(VaultFailure kind) { m_failure = kind; }
+    void fail(config::VaultFailure kind) { m_failure = kind; }
 
-    VaultRead read_secret(const std::string& vault, const std::string& client_id,
-                          const std::string& name) override {
+    config::VaultRead read_secret(const std::string& vault, const std::string& client_id,
+                                  const std::string& name) override {
         m_calls.push_back({vault, client_id, name});
-        VaultRead read;
+        config::VaultRead read;
         const auto found = m_values.find(name);
-        if (m_failure != VaultFailure::None) {
+        if (m_failure != config::VaultFailure::None) {
             read.error = {m_failure, "secret " + name + " in vault " + vault + ": refused (fake)"};
         } else if (found == m_values.end()) {
-            read.error = {VaultFailure::NotFound,
+            read.error = {config::VaultFailure::NotFound,
                           "secret " + name + " in vault " + vault + ": not found (fake)"};
         } else {
             read.value = SecretBytes(found->second.size());
@@ -43,7 +43,7 @@ class FakeVault final : public SecretVault {
 
   private:
     std::map<std::string, std::string> m_values;
-    VaultFailure m_failure = VaultFailure::None;
+    config::VaultFailure m_failure = config::VaultFailure::None;
     std::vector<Call> m_calls;
 };
 

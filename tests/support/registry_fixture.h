@@ -20,23 +20,23 @@ inline SecretBytes secret_of(std::string_view text) {
 }
 
 // Keys as read_registry_keys returns them: `current` and `previous` (empty: none).
-inline std::shared_ptr<const RegistryKeys> keys_of(std::string_view current,
-                                                   std::string_view previous = {}) {
-    auto keys = std::make_shared<RegistryKeys>();
+inline std::shared_ptr<const users::RegistryKeys> keys_of(std::string_view current,
+                                                          std::string_view previous = {}) {
+    auto keys = std::make_shared<users::RegistryKeys>();
     if (!current.empty()) {
         keys->current = secret_of(current);
-        keys->current_id = registry_key_id(current);
+        keys->current_id = users::registry_key_id(current);
     }
     if (!previous.empty()) {
         keys->previous = secret_of(previous);
-        keys->previous_id = registry_key_id(previous);
+        keys->previous_id = users::registry_key_id(previous);
     }
     return keys;
 }
 
 // An entry with its own group (gid = uid), as the agent makes them.
-inline RegistryUser make_user(std::string name, std::uint32_t uid) {
-    RegistryUser user;
+inline users::RegistryUser make_user(std::string name, std::uint32_t uid) {
+    users::RegistryUser user;
     user.name = std::move(name);
     user.uid = uid;
     user.gid = uid;

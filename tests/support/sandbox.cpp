@@ -17,6 +17,8 @@
 
 namespace dsvm::test {
 
+using namespace dsvm::mount;
+
 namespace fs = std::filesystem;
 
 namespace {

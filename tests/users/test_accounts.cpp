@@ -20,6 +20,7 @@
 #include "users/accounts.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 
 namespace {
 

@@ -10,6 +10,8 @@ using Catch::Matchers::Contains;
 
 namespace dsvm {
 
+using namespace dsvm::users;
+
 // These ask the machine's own name service (read-only): root and its group exist everywhere.
 TEST_CASE("name service: the system's root user and group are taken", "[name_service]") {
     SystemNameService service;

@@ -8,6 +8,7 @@
 #include "users/notebooks.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 using namespace dsvm::test;
 
 namespace {

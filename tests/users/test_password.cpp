@@ -7,6 +7,7 @@
 #include "users/password.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 
 namespace {
 

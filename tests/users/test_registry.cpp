@@ -8,6 +8,7 @@
 #include "users/registry.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 using dsvm::test::make_user;
 
 namespace {

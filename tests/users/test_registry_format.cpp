@@ -9,6 +9,7 @@
 #include "users/registry_format.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 using dsvm::test::k_other_key;
 using dsvm::test::k_pool_key;
 using dsvm::test::keys_of;

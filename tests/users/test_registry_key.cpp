@@ -10,6 +10,7 @@
 #include "users/registry_key.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 using dsvm::test::k_other_key;
 using dsvm::test::k_pool_key;
 

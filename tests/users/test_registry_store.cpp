@@ -25,6 +25,7 @@
 #include "users/registry_store.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 using dsvm::test::k_other_key;
 using dsvm::test::k_pool_key;
 using dsvm::test::keys_of;

@@ -14,6 +14,8 @@ using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
 namespace dsvm {
+
+using namespace dsvm::users;
 namespace {
 
 const std::string k_ed25519 =

@@ -11,6 +11,7 @@
 #include "users/ssh_keys.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 using namespace std::chrono_literals;
 
 namespace {

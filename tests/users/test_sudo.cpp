@@ -9,6 +9,7 @@
 #include "users/sudo.h"
 
 using namespace dsvm;
+using namespace dsvm::users;
 
 namespace {
 

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Each library is a namespace: every file of a library's folder declares its names in that
+library's namespace and no other.
+
+common/ is the project's vocabulary (Result, Root, Clock, Fd ...) and lives in `dsvm` itself;
+every other library is `dsvm::<folder>` (linux/ is `dsvm::linux_platform`: `linux` is a macro in
+GNU C++), so a name says where it is from: `mount::Mounter`, `config::PoolConfig`. Headers name
+other libraries' types qualified; a .cpp file may import, inside its own namespace, the
+namespaces of the libraries it includes (`using namespace dsvm::config;`), never in a header.
+Nested namespaces (`dsvm::config::rules`) and anonymous ones are allowed.
+
+Usage: check_namespaces.py SOURCE_DIR
+Exit status 0 when every file keeps to it; 1 with one line per problem (path:line: what) when
+one does not.
+"""
+
+import argparse
+import os
+import re
+import sys
+
+NAMESPACES = {
+    "common": "dsvm",
+    "mount": "dsvm::mount",
+    "users": "dsvm::users",
+    "config": "dsvm::config",
+    "engine": "dsvm::engine",
+    "extension": "dsvm::extension",
+    "service": "dsvm::service",
+    "cli": "dsvm::cli",
+    "linux": "dsvm::linux_platform",
+}
+SOURCE_SUFFIXES = (".h", ".cpp")
+# Named namespaces opened at the start of a line ("namespace {" is anonymous and allowed).
+OPENING = re.compile(r"^namespace\s+([A-Za-z_][\w:]*)\s*\{")
+ANONYMOUS = re.compile(r"^namespace\s*\{")
+# Every namespace the tree opens is closed with clang-format's comment: "}  // namespace x".
+CLOSING = re.compile(r"^\}\s*//\s*namespace\b")
+USING_DIRECTIVE = re.compile(r"^\s*using\s+namespace\s+")
+
+
+def problems_in(path, shown, expected):
+    found = []
+    depth = 0  # namespaces open: one opened inside the library's namespace is nested in it
+    with open(path, encoding="utf-8", errors="replace") as source:
+        for number, line in enumerate(source, 1):
+            match = OPENING.match(line)
+            if match:
+                name = match.group(1)
+                outer = depth == 0
+                if outer and name != expected and not name.startswith(expected + "::"):
+                    found.append(f"{shown}:{number}: namespace {name}, not {expected}")
+                depth += 1
+            elif ANONYMOUS.match(line):
+                depth += 1
+            elif CLOSING.match(line):
+                depth = max(depth - 1, 0)
+            if path.endswith(".h") and USING_DIRECTIVE.match(line):
+                found.append(f"{shown}:{number}: a using-directive in a header")
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("source_dir")
+    arguments = parser.parse_args()
+
+    problems = []
+    checked = 0
+    for folder, expected in NAMESPACES.items():
+        top = os.path.join(arguments.source_dir, folder)
+        if not os.path.isdir(top):
+            problems.append(f"{folder}/: no such folder in {arguments.source_dir}")
+            continue
+        for directory, subdirectories, files in os.walk(top):
+            subdirectories.sort()
+            for name in sorted(files):
+                if not name.endswith(SOURCE_SUFFIXES):
+                    continue
+                path = os.path.join(directory, name)
+                shown = os.path.relpath(path, arguments.source_dir)
+                checked += 1
+                problems.extend(problems_in(path, shown, expected))
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {checked} files", file=sys.stderr)
+        return 1
+    print(f"{checked} files, each in its library's namespace")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
