@@ -381,7 +381,7 @@ int run_cli(int argc, char** argv, Platform& platform) {
                   {.mounter = platform.mounter,
                    .runner = platform.runner,
                    .clock = platform.clock,
-                   .names = platform.name_service(*root),
+                   .names = platform.name_service ? platform.name_service(*root) : nullptr,
                    .imds = imds.get(),
                    .vault = vault.get()});
 

@@ -23,7 +23,6 @@
 
 namespace dsvm::cli {
 
-using namespace dsvm::mount;
 using namespace dsvm::users;
 using namespace dsvm::config;
 using namespace dsvm::engine;

@@ -18,8 +18,9 @@ void SystemClock::sleep_for(std::chrono::milliseconds duration) {
 }
 
 Clock& real_clock() {
-    static SystemClock clock;
-    return clock;
+    // Never destroyed: a worker a DeadlineGate abandoned may still be waiting on it at exit.
+    static Clock* const clock = new SystemClock;
+    return *clock;
 }
 
 std::string format_utc(std::chrono::system_clock::time_point time) {

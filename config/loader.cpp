@@ -7,7 +7,6 @@
 
 namespace dsvm::config {
 
-using namespace dsvm::mount;
 using namespace dsvm::users;
 
 namespace {

@@ -32,7 +32,7 @@ std::string joined(std::span<const std::string_view> items);
 bool looks_like_secret_name(std::string_view name);
 
 // users/rules.h: a value shaped like a storage account key or a SAS token.
-using dsvm::users::looks_like_secret_value;
+using users::looks_like_secret_value;
 
 // users/rules.h shown_value: the value quoted and escaped for an error message, or a note in its
 // place when it looks like a secret.
@@ -68,9 +68,9 @@ Result<void> check_options(std::string_view path, std::string_view options);
 
 // users/rules.h, the one rule set for users, which the registry and the commands apply too:
 // an OpenSSH public key; a group name's syntax; a group a user may be given (not privileged).
-using dsvm::users::check_group_grant;
-using dsvm::users::check_group_name;
-using dsvm::users::check_ssh_key;
+using users::check_group_grant;
+using users::check_group_name;
+using users::check_ssh_key;
 
 // A relative path below the share root with "{user}" exactly once and no "." or ".." parts.
 Result<void> check_notebooks(std::string_view path, std::string_view pattern);

@@ -8,8 +8,6 @@
 namespace dsvm::engine {
 
 using namespace dsvm::mount;
-using namespace dsvm::users;
-using namespace dsvm::config;
 
 namespace {
 

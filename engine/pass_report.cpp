@@ -7,10 +7,6 @@
 
 namespace dsvm::engine {
 
-using namespace dsvm::mount;
-using namespace dsvm::users;
-using namespace dsvm::config;
-
 void print_outcomes(const RunStatus& unbounded) {
     // Names in these lines may come from the share or a user's home: escaped and bounded, as
     // in the status file.

@@ -8,7 +8,7 @@
 
 #include "common/result.h"
 #include "common/root.h"
-#include "extension/secret.h"
+#include "common/secret.h"
 
 namespace dsvm::extension {
 

@@ -14,8 +14,6 @@
 
 namespace dsvm::extension {
 
-namespace {}  // namespace
-
 Result<KeptFile> KeptFile::keep(const std::string& path) {
     KeptFile kept;
     kept.m_path = path;

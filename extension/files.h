@@ -12,7 +12,7 @@
 
 #include "common/result.h"
 #include "common/root.h"
-#include "extension/secret.h"
+#include "common/secret.h"
 
 namespace dsvm::extension {
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
-#include "extension/secret.h"
+#include "common/secret.h"
 
 namespace dsvm::extension {
 

@@ -8,9 +8,6 @@
 
 namespace dsvm::service {
 
-using namespace dsvm::mount;
-using namespace dsvm::users;
-using namespace dsvm::config;
 using namespace dsvm::engine;
 
 namespace {

@@ -1,4 +1,4 @@
-// The service manager seam (docs/design.md, "Backends"): how the daemon hears "stop" and
+// The service manager seam (docs/design.md, "Seams"): how the daemon hears "stop" and
 // "reconcile now", and tells the manager that it is ready, what it is doing, and that it is
 // alive. On Linux, systemd: signals (SIGTERM, SIGINT, SIGHUP) and sd_notify(3) (linux/).
 #pragma once

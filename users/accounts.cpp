@@ -18,7 +18,7 @@
 #include "common/fs.h"
 #include "common/safe_open.h"
 #include "common/text.h"
-#include "users/names.h"
+#include "users/rules.h"
 
 namespace dsvm::users {
 

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "common/root.h"
-#include "users/names.h"
+#include "users/rules.h"
 
 using namespace dsvm;
 using namespace dsvm::users;

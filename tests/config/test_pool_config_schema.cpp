@@ -28,7 +28,6 @@ using nlohmann::json;
 
 namespace dsvm {
 
-using namespace dsvm::mount;
 using namespace dsvm::users;
 using namespace dsvm::config;
 namespace {

@@ -18,8 +18,6 @@
 
 using namespace dsvm;
 using namespace dsvm::mount;
-using namespace dsvm::users;
-using namespace dsvm::config;
 using namespace dsvm::engine;
 using namespace dsvm::test;
 

@@ -4,7 +4,6 @@
 
 using namespace dsvm;
 using namespace dsvm::mount;
-using namespace dsvm::users;
 using namespace dsvm::config;
 using namespace dsvm::engine;
 

@@ -14,7 +14,6 @@
 #include "integration/agent_fixture.h"
 
 using namespace dsvm;
-using namespace dsvm::mount;
 using namespace dsvm::test;
 
 namespace {

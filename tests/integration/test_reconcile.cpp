@@ -5,7 +5,6 @@
 #include "integration/agent_fixture.h"
 
 using namespace dsvm;
-using namespace dsvm::mount;
 using namespace dsvm::test;
 using nlohmann::json;
 

@@ -31,6 +31,8 @@ NAMESPACES = {
     "linux": "dsvm::linux_platform",
 }
 SOURCE_SUFFIXES = (".h", ".cpp")
+# Files that hold main() and may declare nothing in a namespace of their own.
+ENTRY_POINTS = {"main.cpp"}
 # Named namespaces opened at the start of a line ("namespace {" is anonymous and allowed).
 OPENING = re.compile(r"^namespace\s+([A-Za-z_][\w:]*)\s*\{")
 ANONYMOUS = re.compile(r"^namespace\s*\{")
@@ -41,22 +43,32 @@ USING_DIRECTIVE = re.compile(r"^\s*using\s+namespace\s+")
 
 def problems_in(path, shown, expected):
     found = []
+    opened = False
     depth = 0  # namespaces open: one opened inside the library's namespace is nested in it
     with open(path, encoding="utf-8", errors="replace") as source:
         for number, line in enumerate(source, 1):
             match = OPENING.match(line)
+            closes_too = "}" in line.split("{", 1)[-1]  # "namespace {}  // namespace"
             if match:
                 name = match.group(1)
                 outer = depth == 0
                 if outer and name != expected and not name.startswith(expected + "::"):
                     found.append(f"{shown}:{number}: namespace {name}, not {expected}")
-                depth += 1
+                if outer and (name == expected or name.startswith(expected + "::")):
+                    opened = True
+                depth += 0 if closes_too else 1
             elif ANONYMOUS.match(line):
-                depth += 1
+                depth += 0 if closes_too else 1
             elif CLOSING.match(line):
                 depth = max(depth - 1, 0)
-            if path.endswith(".h") and USING_DIRECTIVE.match(line):
-                found.append(f"{shown}:{number}: a using-directive in a header")
+            if USING_DIRECTIVE.match(line):
+                if path.endswith(".h"):
+                    found.append(f"{shown}:{number}: a using-directive in a header")
+                elif depth == 0:
+                    found.append(
+                        f"{shown}:{number}: a using-directive outside the file's namespace")
+    if not opened and os.path.basename(path) not in ENTRY_POINTS:
+        found.append(f"{shown}: declares nothing in {expected}")
     return found
 
 

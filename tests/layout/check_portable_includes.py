@@ -3,8 +3,8 @@
 
 Those folders are the portable part of the agent: the system calls are behind the seams in
 common/ and the backends (mount/, users/, the service host), and main() with its platform's
-backends and process setup is in linux/. CMake picks the platform's sources, so a Windows build compiles these folders as
-they are.
+backends and process setup is in linux/. CMake picks the platform's sources, so a Windows build
+compiles these folders as they are.
 
 Usage: check_portable_includes.py SOURCE_DIR
 Exit status 0 when no file there includes a listed header; 1 with one line per include

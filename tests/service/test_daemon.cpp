@@ -15,9 +15,6 @@
 
 namespace dsvm::test {
 
-using namespace dsvm::mount;
-using namespace dsvm::users;
-using namespace dsvm::config;
 using namespace dsvm::engine;
 using namespace dsvm::service;
 namespace {
@@ -174,6 +171,7 @@ TEST_CASE("daemon: keep-alives around every pass and at least every half period 
             CHECK(messages[i - 1].kind == Kind::Watchdog);
             CHECK(messages[i - 1].at == messages[i].at);
             CHECK(messages[i + 1].kind == Kind::Watchdog);
+            CHECK(messages[i + 1].at == messages[i].at);
         }
     }
     // No wait longer than the keep-alive (plus the 1 ms rounding).

@@ -1,6 +1,7 @@
 // dsvm-fake-imds: a metadata service on loopback for the demo and for tests that run the real
 // agent binary. It serves a document file (re-read per request, so it can change live).
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 
 #include <atomic>
 #include <charconv>
@@ -11,7 +12,6 @@
 #include <string_view>
 
 #include "common/fs.h"
-#include "linux/systemd_host.h"
 #include "support/fake_http_server.h"
 
 namespace {
@@ -142,7 +142,7 @@ int serve(const Options& options) {
         }
     }
     std::cout << "listening on " << server.base_url() << std::endl;
-    dsvm::linux_platform::SystemdHost().ready("listening on " + server.base_url());
+    sd_notify(0, ("READY=1\nSTATUS=listening on " + server.base_url()).c_str());
 
     int received = 0;
     while (sigwait(&stop_signals, &received) != 0) {

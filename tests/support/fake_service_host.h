@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <string>
 #include <utility>
@@ -25,14 +26,12 @@ class FakeServiceHost final : public service::ServiceHost {
 
     explicit FakeServiceHost(FakeClock& clock) : m_clock(clock) {}
 
-    // `control` arrives `at` after listen(). A loop that is never stopped ends when the clock
-    // passes `give_up` after listen(): its wait returns Control::Failed.
+    // `control` arrives `at` after listen().
     void send(std::chrono::milliseconds at, service::Control control) {
         m_controls.emplace(at, control);
     }
     void set_watchdog_period(std::chrono::microseconds period) { m_period = period; }
     void fail_listen(std::string message) { m_listen_error = std::move(message); }
-    void set_give_up(std::chrono::milliseconds after) { m_give_up = after; }
 
     Result<void> listen() override {
         ++m_listens;
@@ -45,8 +44,10 @@ class FakeServiceHost final : public service::ServiceHost {
 
     service::Control wait(std::chrono::milliseconds timeout) override {
         m_waits.push_back(timeout);
-        if (m_listens == 0 || timeout.count() <= 0) {
-            return service::Control::Failed;  // the loop must listen first, and never spin
+        // The loop must listen first and never spin; a test that forgot its Stop ends here, a
+        // day of fake time or a million waits after listen(), with Control::Failed.
+        if (m_listens == 0 || timeout.count() <= 0 || m_waits.size() > k_max_waits) {
+            return service::Control::Failed;
         }
         const auto now = elapsed();
         if (!m_controls.empty() && m_controls.begin()->first <= now + timeout) {
@@ -57,7 +58,7 @@ class FakeServiceHost final : public service::ServiceHost {
             }
             return control;
         }
-        if (now + timeout > m_give_up) {
+        if (now + timeout > k_give_up) {
             return service::Control::Failed;
         }
         m_clock.advance(timeout);
@@ -94,6 +95,9 @@ class FakeServiceHost final : public service::ServiceHost {
     }
 
   private:
+    static constexpr std::size_t k_max_waits = 1'000'000;
+    static constexpr std::chrono::milliseconds k_give_up = std::chrono::hours(24);
+
     std::chrono::milliseconds elapsed() const {
         return std::chrono::duration_cast<std::chrono::milliseconds>(m_clock.now() - m_start);
     }
@@ -105,7 +109,6 @@ class FakeServiceHost final : public service::ServiceHost {
     std::multimap<std::chrono::milliseconds, service::Control> m_controls;
     std::chrono::microseconds m_period{0};
     std::string m_listen_error;
-    std::chrono::milliseconds m_give_up = std::chrono::hours(24);
     int m_listens = 0;
     std::chrono::steady_clock::time_point m_start{};
     std::vector<Message> m_messages;
