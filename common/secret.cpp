@@ -13,16 +13,6 @@
 
 namespace dsvm {
 
-void wipe_bytes(void* data, std::size_t size) {
-    ::explicit_bzero(data, size);
-}
-
-void wipe_string(std::string& secret) {
-    secret.resize(secret.capacity());
-    wipe_bytes(secret.data(), secret.size());
-    secret.clear();
-}
-
 Result<SecretBytes> read_secret_fd(int fd, std::size_t capacity, const std::string& shown) {
     SecretBytes bytes(capacity);
     auto got = read_into(fd, bytes.data(), capacity, shown);

@@ -21,7 +21,11 @@ void wipe_bytes(void* data, std::size_t size);
 
 // Wipes a string's whole buffer (bytes past size() left by earlier, longer contents included)
 // with wipe_bytes, and clears it.
-void wipe_string(std::string& secret);
+inline void wipe_string(std::string& secret) {
+    secret.resize(secret.capacity());
+    wipe_bytes(secret.data(), secret.size());
+    secret.clear();
+}
 
 class SecretBytes {
   public:

@@ -13,6 +13,7 @@
 #include "common/result.h"
 #include "config/imds.h"
 #include "config/pool_config.h"
+#include "config/source_report.h"
 
 namespace dsvm::config {
 
@@ -20,24 +21,6 @@ struct ConfigPaths {
     std::string config_file;  // real path of pool.json (joined to the root)
     std::string config_name;  // the same path as an admin knows it (inside the root)
     std::string cache_file;   // real path of the last-known-good metadata cache
-};
-
-// What became of a config or key source on a pass. Words only in status.json and on the
-// terminal (to_string).
-enum class SourceState { Used, Absent, Ignored, Cached, Unreachable, Disabled, NotRead, Failed };
-
-// "used", "absent", "ignored", "cached", "unreachable", "disabled", "not read", "failed".
-std::string_view to_string(SourceState state);
-// The state a to_string word names; nullopt for any other word.
-std::optional<SourceState> source_state_from(std::string_view word);
-
-// One config source and what became of it on the last pass.
-struct SourceReport {
-    std::string name;  // "IMDS tags", "IMDS userData", "/etc/dsvm-agent/pool.json"
-    SourceState state = SourceState::Absent;
-    std::string detail;  // why, in a few words; never a secret
-
-    bool operator==(const SourceReport&) const = default;
 };
 
 struct LoadedConfig {

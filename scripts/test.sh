@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds with -Werror, runs every test through ctest, checks formatting, runs the unit tests
-# once more under AddressSanitizer and UndefinedBehaviorSanitizer, then the end-to-end tests
+# once more under AddressSanitizer and UndefinedBehaviorSanitizer, cross-builds for Windows and
+# runs what builds there under wine (label windows), then the end-to-end tests
 # (label e2e: real kernels under QEMU, the .deb in a chroot; DSVM_SKIP_E2E=1 skips them).
 # Run as root on Debian 12: the integration tests make a private mount namespace and mount in it.
 set -euo pipefail
@@ -29,6 +30,11 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDSVM_WERROR=ON -DDSVM_SANITI
 cmake --build build-asan -j "$jobs" --target unit_tests
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -j "$jobs" -L unit)
+
+echo "== the Windows build (mingw-w64) and its tests under wine"
+scripts/build-windows.sh
+(cd build-windows && WINEPREFIX=$PWD/wineprefix WINEDEBUG=-all \
+  ctest --output-on-failure -j "$jobs" -L windows)
 
 if [[ ${DSVM_SKIP_E2E:-0} != 1 ]]; then
   echo "== end-to-end tests (QEMU guests, a Debian 12 chroot; slow)"
