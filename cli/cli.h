@@ -26,7 +26,7 @@ struct Platform {
     ProcessRunner& runner;
     service::ServiceHost& service_host;  // `run` only
     // The name service for the agent's root (--root): the system's for "/", none for a sandbox.
-    // Must be set.
+    // Must be set: without it the Engine refuses to start.
     std::function<std::shared_ptr<users::NameService>(const Root&)> name_service;
     service::LogTarget log_target = service::LogTarget::Plain;
 };

@@ -5,6 +5,11 @@
 # needs none of them (WinHTTP, CNG, the Windows backends). The header-only libraries it uses are
 # put on mingw's include path one by one, from a folder of links made here: the host's
 # /usr/include as a whole holds Linux headers and must never be on that path.
+if(NOT (MINGW AND CMAKE_CROSSCOMPILING))
+  message(FATAL_ERROR "The Windows build is a mingw-w64 cross-build from Debian: configure with "
+                      "-DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64-x86_64.cmake "
+                      "(scripts/build-windows.sh)")
+endif()
 set(dsvm_mingw_include ${CMAKE_BINARY_DIR}/mingw-include)
 file(MAKE_DIRECTORY ${dsvm_mingw_include})
 foreach(dsvm_header_dir nlohmann spdlog fmt catch2 CLI)

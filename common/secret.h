@@ -15,8 +15,9 @@
 
 namespace dsvm {
 
-// Zeroes `size` bytes at `data` in a way the compiler may not drop (explicit_bzero), for a secret
-// held somewhere SecretBytes cannot be (a std::string a library fills, a stack buffer).
+// Zeroes `size` bytes at `data` in a way the compiler may not drop (explicit_bzero; on Windows
+// SecureZeroMemory), for a secret held somewhere SecretBytes cannot be (a std::string a library
+// fills, a stack buffer).
 void wipe_bytes(void* data, std::size_t size);
 
 // Wipes a string's whole buffer (bytes past size() left by earlier, longer contents included)

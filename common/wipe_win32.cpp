@@ -1,7 +1,8 @@
 // wipe_bytes on Windows (common/secret.h): SecureZeroMemory, which the compiler may not drop.
-#include <windows.h>
-
 #include "common/secret.h"
+
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
 
 namespace dsvm {
 

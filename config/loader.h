@@ -3,9 +3,7 @@
 // when IMDS is unreachable.
 #pragma once
 
-#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>

@@ -14,7 +14,7 @@
 
 #include "common/outcome.h"
 #include "common/result.h"
-#include "config/loader.h"
+#include "config/source_report.h"
 #include "engine/plan.h"
 #include "users/registry.h"
 

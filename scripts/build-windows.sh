@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-builds the Windows agent with mingw-w64 into build-windows/ (docs/windows.md), installing
-# what it needs first (scripts/install-deps.sh windows). `ctest -L windows` in build-windows/
-# then runs its tests under wine; scripts/test.sh does both.
+# what it needs first (scripts/install-deps.sh windows). `ctest -L windows` in build-windows/,
+# with the same WINEPREFIX, then runs its tests under wine; scripts/test.sh does both.
 #
 # So far this is the code that builds for Windows as it is (the pool config and its rules, the
 # registry's model and format, text, JSON bounds, the clock) and its unit tests; the exe, its
@@ -17,7 +17,11 @@ export WINEDEBUG=${WINEDEBUG:--all}
 mkdir -p build-windows
 if [[ ! -d $WINEPREFIX/drive_c ]]; then
   echo "Creating the wine prefix $WINEPREFIX ..."
-  wineboot --init >/dev/null 2>&1
+  if ! wineboot --init >"build-windows/wineboot.log" 2>&1; then
+    cat build-windows/wineboot.log >&2
+    echo "build-windows: wineboot could not create the prefix $WINEPREFIX" >&2
+    exit 1
+  fi
 fi
 
 cmake -S . -B build-windows -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64-x86_64.cmake \

@@ -16,4 +16,9 @@ TEST_CASE("clock: format_utc writes RFC 3339 UTC with whole seconds", "[clock]")
     CHECK(format_utc(sys_days{year{2024} / February / 29} + 12h) == "2024-02-29T12:00:00Z");
     // Before the epoch the day still starts at midnight (floor, not truncation towards zero).
     CHECK(format_utc(system_clock::time_point{} - 1s) == "1969-12-31T23:59:59Z");
+    CHECK(format_utc(system_clock::time_point{} - 1ms) == "1969-12-31T23:59:59Z");
+    // The last second of a year, then the first of the next.
+    const sys_days new_year = year{2027} / January / 1;
+    CHECK(format_utc(new_year - 1s) == "2026-12-31T23:59:59Z");
+    CHECK(format_utc(new_year) == "2027-01-01T00:00:00Z");
 }

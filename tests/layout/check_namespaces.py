@@ -33,9 +33,9 @@ NAMESPACES = {
 SOURCE_SUFFIXES = (".h", ".cpp")
 # Files that hold main() and may declare nothing in a namespace of their own.
 ENTRY_POINTS = {"main.cpp"}
-# Named namespaces opened at the start of a line ("namespace {" is anonymous and allowed).
-OPENING = re.compile(r"^namespace\s+([A-Za-z_][\w:]*)\s*\{")
-ANONYMOUS = re.compile(r"^namespace\s*\{")
+# Namespaces opened at the start of a line: named, anonymous ("namespace {") or inline.
+OPENING = re.compile(r"^(inline\s+)?namespace(?:\s+([A-Za-z_][\w:]*))?\s*\{")
+EMPTY = re.compile(r"^(inline\s+)?namespace(?:\s+[A-Za-z_][\w:]*)?\s*\{\s*\}")
 # Every namespace the tree opens is closed with clang-format's comment: "}  // namespace x".
 CLOSING = re.compile(r"^\}\s*//\s*namespace\b")
 USING_DIRECTIVE = re.compile(r"^\s*using\s+namespace\s+")
@@ -44,27 +44,25 @@ USING_DIRECTIVE = re.compile(r"^\s*using\s+namespace\s+")
 def problems_in(path, shown, expected):
     found = []
     opened = False
-    depth = 0  # namespaces open: one opened inside the library's namespace is nested in it
+    stack = []  # the namespaces open at this line: names, "" for an anonymous one
     with open(path, encoding="utf-8", errors="replace") as source:
         for number, line in enumerate(source, 1):
             match = OPENING.match(line)
-            closes_too = "}" in line.split("{", 1)[-1]  # "namespace {}  // namespace"
             if match:
-                name = match.group(1)
-                outer = depth == 0
-                if outer and name != expected and not name.startswith(expected + "::"):
+                name = match.group(2) or ""
+                ours = name == expected or name.startswith(expected + "::")
+                if name and not stack and not ours:
                     found.append(f"{shown}:{number}: namespace {name}, not {expected}")
-                if outer and (name == expected or name.startswith(expected + "::")):
-                    opened = True
-                depth += 0 if closes_too else 1
-            elif ANONYMOUS.match(line):
-                depth += 0 if closes_too else 1
-            elif CLOSING.match(line):
-                depth = max(depth - 1, 0)
+                opened = opened or (ours and not stack)
+                if not EMPTY.match(line):  # "namespace {}  // namespace" closes at once
+                    stack.append(name)
+            elif CLOSING.match(line) and stack:
+                stack.pop()
             if USING_DIRECTIVE.match(line):
+                inside = any(n == expected or n.startswith(expected + "::") for n in stack)
                 if path.endswith(".h"):
                     found.append(f"{shown}:{number}: a using-directive in a header")
-                elif depth == 0:
+                elif not inside:
                     found.append(
                         f"{shown}:{number}: a using-directive outside the file's namespace")
     if not opened and os.path.basename(path) not in ENTRY_POINTS:
