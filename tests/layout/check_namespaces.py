@@ -41,6 +41,12 @@ CLOSING = re.compile(r"^\}\s*//\s*namespace\b")
 USING_DIRECTIVE = re.compile(r"^\s*using\s+namespace\s+")
 
 
+def owner(name):
+    """The library namespace `name` is in: the longest one it equals or is nested in."""
+    candidates = [ns for ns in NAMESPACES.values() if name == ns or name.startswith(ns + "::")]
+    return max(candidates, key=len, default=None)
+
+
 def problems_in(path, shown, expected):
     found = []
     opened = False
@@ -50,7 +56,7 @@ def problems_in(path, shown, expected):
             match = OPENING.match(line)
             if match:
                 name = match.group(2) or ""
-                ours = name == expected or name.startswith(expected + "::")
+                ours = owner(name) == expected
                 if name and not stack and not ours:
                     found.append(f"{shown}:{number}: namespace {name}, not {expected}")
                 opened = opened or (ours and not stack)
@@ -59,7 +65,7 @@ def problems_in(path, shown, expected):
             elif CLOSING.match(line) and stack:
                 stack.pop()
             if USING_DIRECTIVE.match(line):
-                inside = any(n == expected or n.startswith(expected + "::") for n in stack)
+                inside = any(owner(n) == expected for n in stack if n)
                 if path.endswith(".h"):
                     found.append(f"{shown}:{number}: a using-directive in a header")
                 elif not inside:
