@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""No file in config/, engine/, service/ or cli/ includes a POSIX or Linux header.
+"""No file in config/, engine/, service/ or cli/ includes a POSIX, Linux or Windows header.
 
 Those folders are the portable part of the agent: the system calls are behind the seams in
 common/ and the backends (mount/, users/, the service host), and main() with its platform's
-backends and process setup is in linux/. CMake picks the platform's sources, so a Windows build
-compiles these folders as they are.
+backends and process setup is in linux/ and windows/. CMake picks the platform's sources, so a
+Windows build compiles these folders as they are.
 
 Usage: check_portable_includes.py SOURCE_DIR
 Exit status 0 when no file there includes a listed header; 1 with one line per include
@@ -31,6 +31,13 @@ HEADERS = {
     "shadow.h", "signal.h", "spawn.h", "stdio_ext.h", "strings.h", "sysexits.h", "syslog.h",
     "termio.h", "termios.h", "ucontext.h", "ulimit.h", "unistd.h", "utime.h", "utmp.h",
     "utmpx.h", "wordexp.h",
+}
+# Windows' own headers: the Windows side of a seam is in windows/ or a *_win32.cpp file.
+HEADERS |= {
+    "windows.h", "winbase.h", "windef.h", "winnt.h", "winerror.h", "winternl.h", "ntstatus.h",
+    "winhttp.h", "winsvc.h", "wincrypt.h", "bcrypt.h", "ncrypt.h", "lm.h", "lmaccess.h",
+    "aclapi.h", "sddl.h", "accctrl.h", "shlobj.h", "winsock2.h", "ws2tcpip.h", "wbemidl.h",
+    "objbase.h", "io.h", "direct.h", "conio.h", "winioctl.h", "userenv.h",
 }
 # Folders of such headers: <sys/stat.h>, <linux/fs.h>, <systemd/sd-daemon.h> ...
 PREFIXES = (
