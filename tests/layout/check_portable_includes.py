@@ -95,7 +95,7 @@ def main():
     if checked == 0:
         print(f"no source file found under {', '.join(PORTABLE_DIRS)} in {arguments.source_dir}")
         return 1
-    print(f"{checked} files in {', '.join(PORTABLE_DIRS)} include no POSIX or Linux header")
+    print(f"{checked} files in {', '.join(PORTABLE_DIRS)} include no POSIX, Linux or Windows header")
     return 0
 
 
