@@ -33,16 +33,27 @@ target_compile_definitions(dsvm_header_libraries INTERFACE FMT_HEADER_ONLY SPDLO
 dsvm_library(dsvm_portable
   common/clock.cpp
   common/deadline.cpp
+  common/file_lock.cpp
+  common/file_lock_win32.cpp
+  common/fs.cpp
+  common/fs_win32.cpp
+  common/ids_win32.cpp
   common/json_bounds.cpp
   common/json_fields.cpp
   common/root.cpp
+  common/safe_open_win32.cpp
+  common/secret.cpp
+  common/secret_win32.cpp
   common/text.cpp
+  common/win32_file.cpp
   common/wipe_win32.cpp
   mount/fstab.cpp
   mount/mountinfo.cpp
   mount/options.cpp
   users/registry.cpp
   users/registry_format.cpp
+  users/registry_key.cpp
+  users/registry_store.cpp
   users/rules.cpp
   users/rules_lists.cpp
   config/imds.cpp
@@ -54,7 +65,7 @@ dsvm_library(dsvm_portable
   engine/plan.cpp
   engine/status.cpp
 )
-target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries)
+target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries ntdll)
 
 if(BUILD_TESTING)
   # The unit tests of that code, run under wine.
@@ -62,6 +73,7 @@ if(BUILD_TESTING)
     tests/support/catch_main.cpp
     tests/common/test_clock.cpp
     tests/common/test_deadline.cpp
+    tests/common/test_files_win32.cpp
     tests/common/test_json_bounds.cpp
     tests/common/test_json_fields.cpp
     tests/common/test_text.cpp

@@ -1,13 +1,9 @@
 #include "common/file_lock.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <random>
 
-#include "common/fs.h"
+#include "common/file_lock_platform.h"
 
 namespace dsvm {
 
@@ -18,36 +14,30 @@ constexpr auto k_longest_pause = std::chrono::milliseconds(20);
 
 }  // namespace
 
+// Neither OFD locks nor LockFileEx wait with a timeout: the wait is attempts with pauses.
 Result<Fd> lock_file_at(int directory_fd, const std::string& name, const std::string& shown,
                         std::chrono::milliseconds wait, const std::string& no_locks_hint,
                         Clock& clock) {
-    Fd fd(::openat(directory_fd, name.c_str(),
-                   O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600));
+    auto fd = open_lock_file(directory_fd, name, shown);
     if (!fd) {
-        return failure("cannot open " + shown + ": " + errno_text(errno));
+        return fd.error();
     }
-    // Zeroed: the whole file, and l_pid 0 as OFD locks require.
-    struct flock lock {};
-    lock.l_type = F_WRLCK;
-    lock.l_whence = SEEK_SET;
     const auto deadline = clock.now() + wait;
-    std::minstd_rand jitter(static_cast<std::minstd_rand::result_type>(::getpid()));
+    std::minstd_rand jitter(std::random_device{}());
     auto pause = std::chrono::duration_cast<std::chrono::microseconds>(k_first_pause);
     for (;;) {
-        if (::fcntl(fd.get(), F_OFD_SETLK, &lock) == 0) {
-            return fd;
-        }
-        const int error = errno;
-        if (error == EINTR) {
-            continue;
-        }
-        if (error == ENOLCK) {
-            return failure("cannot lock " + shown +
-                           ": the filesystem does not support byte-range locks" +
-                           (no_locks_hint.empty() ? "" : " (" + no_locks_hint + ")"));
-        }
-        if (error != EAGAIN && error != EACCES) {
-            return failure("cannot lock " + shown + ": " + errno_text(error));
+        std::string error;
+        switch (try_lock(fd->get(), error)) {
+            case LockAttempt::Taken:
+                return fd;
+            case LockAttempt::Unsupported:
+                return failure("cannot lock " + shown +
+                               ": the filesystem does not support byte-range locks" +
+                               (no_locks_hint.empty() ? "" : " (" + no_locks_hint + ")"));
+            case LockAttempt::Failed:
+                return failure("cannot lock " + shown + ": " + error);
+            case LockAttempt::Busy:
+                break;
         }
         if (clock.now() >= deadline) {
             return failure(

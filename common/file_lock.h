@@ -1,7 +1,7 @@
-// Exclusive locks on lock files, as open-file-description (OFD) fcntl locks: they belong to the
-// open file, not the process (two threads exclude each other; an unrelated close() elsewhere
-// cannot drop them), die with the process (a crash leaves no stale lock), and Linux's NFSv4 and
-// SMB3 clients pass them to the server.
+// Exclusive locks on lock files: open-file-description (OFD) fcntl locks on Linux, LockFileEx on
+// Windows. Either belongs to the open file, not the process (two threads exclude each other; an
+// unrelated close() elsewhere cannot drop it), dies with the process (a crash leaves no stale
+// lock), and the NFSv4 and SMB3 clients pass it to the server.
 #pragma once
 
 #include <chrono>

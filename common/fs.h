@@ -2,14 +2,14 @@
 // joined to a Root); errors name the path and the errno text.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/fd.h"
+#include "common/ids.h"
 #include "common/result.h"
 
 namespace dsvm {
@@ -108,6 +108,29 @@ bool directory_is_empty(const std::string& path);
 // unlink(2) of `path`; a file that is not there is success. A Runtime error "cannot remove
 // SHOWN: ..." otherwise, SHOWN being `shown` (the path when empty).
 Result<void> remove_file_if_exists(const std::string& path, const std::string& shown = {});
+
+// When the file at `path` was last modified, in seconds since 1970 (UTC); none when it cannot be
+// looked at.
+std::optional<std::int64_t> modified_unix_seconds(const std::string& path);
+
+// Removes the file `name` in the open directory `directory_fd` (a link itself, never what it
+// points at); one that is not there is success. A Runtime error "cannot remove SHOWN: ...".
+Result<void> remove_file_at(int directory_fd, const std::string& name, const std::string& shown);
+
+// What tells one version of the file `name` in `directory_fd` from another without reading it
+// (its identity, size and change times, the link itself when it is one); empty when missing.
+std::string file_identity_at(int directory_fd, const std::string& name);
+
+// The POSIX owner and permission bits of an open file. Windows files have neither: there this is
+// a Runtime error (callers ask only where a share has POSIX owners, never on Windows).
+struct Ownership {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    unsigned mode = 0;  // the permission bits, 07777
+};
+Result<Ownership> file_ownership(int fd, const std::string& shown);
+// fchmod(2); a Runtime error naming `shown` (always on Windows, as above).
+Result<void> set_file_mode(int fd, unsigned mode, const std::string& shown);
 
 // "strerror(errno)" as a string, for messages.
 std::string errno_text(int error_number);

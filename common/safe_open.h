@@ -2,14 +2,14 @@
 // users own, where a planted symlink could otherwise redirect a write to /etc.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/ids.h"
 #include "common/result.h"
 
 namespace dsvm {
@@ -27,6 +27,37 @@ Result<Fd> open_directory_at(int parent, const std::string& name, const std::str
 // below `top` fails with a Runtime error naming the component. A "." or ".." component is
 // Invalid.
 Result<Fd> open_directory_below(const std::string& top, std::string_view path);
+
+// Opens the directory `path` without following a link at its last component (the components
+// above it are configuration and may be links). On failure `fd` is empty, `failure` says why and
+// `error` has the system's words.
+enum class DirectoryFailure { None, Missing, NotDirectory, Denied, Other };
+struct NoFollowDirectory {
+    Fd fd;
+    DirectoryFailure failure = DirectoryFailure::None;
+    std::string error;
+};
+NoFollowDirectory open_directory_nofollow(const std::string& path);
+
+// The file `path` opened for reading without following a link at its last component, and its
+// size. On failure `fd` is empty, `failure` says why and `error` has the system's words.
+enum class FileFailure { None, Missing, Link, NotRegular, Other };
+struct OpenedFile {
+    Fd fd;
+    std::uint64_t size = 0;
+    FileFailure failure = FileFailure::None;
+    std::string error;
+};
+OpenedFile open_regular_nofollow(const std::string& path);
+
+// mkdir(2) of `path` with `mode` (narrowed by the umask on Linux; on Windows, the access list
+// common/fs.h's modes map to). `made` is false when it existed already, which is no failure.
+struct MadeDirectory {
+    bool made = false;
+    DirectoryFailure failure = DirectoryFailure::None;
+    std::string error;
+};
+MadeDirectory make_directory(const std::string& path, mode_t mode);
 
 // open_directory_below, making each missing component on the way (mode `mode`, owned by the
 // caller) with mkdirat from its parent's descriptor: never through a symlink someone planted.

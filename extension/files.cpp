@@ -1,16 +1,11 @@
 #include "extension/files.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
-
-#include <cerrno>
-#include <cstdio>
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/ids.h"
+#include "common/safe_open.h"
 
 namespace dsvm::extension {
 
@@ -18,38 +13,43 @@ Result<KeptFile> KeptFile::keep(const std::string& path) {
     KeptFile kept;
     kept.m_path = path;
     const std::string leftover = path + ".dsvm-previous";
-    if (::unlink(leftover.c_str()) != 0 && errno != ENOENT) {
-        return failure("cannot remove " + leftover +
-                       ", left by an earlier version: " + errno_text(errno));
+    if (auto removed = remove_file_if_exists(leftover); !removed) {
+        return removed.error();  // a copy an earlier version left
     }
-    Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (!fd) {
-        if (errno == ENOENT) {
+    auto opened = open_regular_nofollow(path);
+    switch (opened.failure) {
+        case FileFailure::None:
+            break;
+        case FileFailure::Missing:
             return kept;
-        }
-        if (errno == ELOOP) {
+        case FileFailure::Link:
             return failure("cannot keep " + path +
                            " while it is replaced: it is a symbolic link, and enable writes "
                            "files, never through links; replace it with a file");
-        }
-        return failure("cannot keep " + path + " while it is replaced: " + errno_text(errno));
+        case FileFailure::NotRegular:
+        case FileFailure::Other:
+            return failure("cannot keep " + path + " while it is replaced: " + opened.error);
     }
-    struct stat info {};
-    if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
-        return failure("cannot keep " + path + " while it is replaced: not a regular file");
-    }
-    if (static_cast<std::size_t>(info.st_size) > k_max_kept_bytes) {
+    if (opened.size > k_max_kept_bytes) {
         return failure("cannot keep " + path + " while it is replaced: larger than " +
                        std::to_string(k_max_kept_bytes) + " bytes");
     }
-    auto content = read_secret_fd(fd.get(), static_cast<std::size_t>(info.st_size), path);
+    auto content = read_secret_fd(opened.fd.get(), static_cast<std::size_t>(opened.size), path);
     if (!content) {
         return content.error();
     }
     kept.m_content = std::move(content).value();
-    kept.m_mode = info.st_mode & 07777;
-    kept.m_uid = info.st_uid;
-    kept.m_gid = info.st_gid;
+    // Where files have access lists instead (Windows), the file is put back private: the
+    // agent's own files there are the administrators' alone.
+    if (files_have_posix_owners()) {
+        auto owner = file_ownership(opened.fd.get(), path);
+        if (!owner) {
+            return owner.error();
+        }
+        kept.m_mode = static_cast<mode_t>(owner->mode);
+        kept.m_uid = owner->uid;
+        kept.m_gid = owner->gid;
+    }
     return kept;
 }
 
@@ -59,8 +59,8 @@ void KeptFile::undo() {
     }
     m_done = true;
     if (!m_content) {
-        if (::unlink(m_path.c_str()) != 0 && errno != ENOENT) {
-            spdlog::error("cannot remove {}: {}", m_path, errno_text(errno));
+        if (auto removed = remove_file_if_exists(m_path); !removed) {
+            spdlog::error("{}", removed.error().message);
         }
         return;
     }
@@ -103,18 +103,17 @@ void FileTransaction::commit() {
 
 Result<SecretBytes> read_secret_file(const std::string& path, const std::string& shown,
                                      std::size_t max_bytes) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (!fd) {
-        return failure("cannot open " + shown + ": " + errno_text(errno));
-    }
-    struct stat info {};
-    if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    auto opened = open_regular_nofollow(path);
+    if (opened.failure == FileFailure::NotRegular) {
         return failure(shown + " is not a regular file");
     }
-    if (static_cast<std::size_t>(info.st_size) > max_bytes) {
+    if (!opened.fd) {
+        return failure("cannot open " + shown + ": " + opened.error);
+    }
+    if (opened.size > max_bytes) {
         return failure(shown + " is larger than " + std::to_string(max_bytes) + " bytes");
     }
-    return read_secret_fd(fd.get(), static_cast<std::size_t>(info.st_size), shown);
+    return read_secret_fd(opened.fd.get(), static_cast<std::size_t>(opened.size), shown);
 }
 
 Result<void> prepare_private_directory(const Root& root, const std::string& dir) {
@@ -122,18 +121,26 @@ Result<void> prepare_private_directory(const Root& root, const std::string& dir)
     if (auto made = make_directories(real, 0700); !made) {
         return made;
     }
-    Fd fd(::open(real.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    struct stat info {};
-    if (!fd || ::fstat(fd.get(), &info) != 0) {
-        return failure("cannot open " + dir + ": " + errno_text(errno) +
+    auto opened = open_directory_nofollow(real);
+    if (!opened.fd) {
+        return failure("cannot open " + dir + ": " + opened.error +
                        " (it must be a directory owned by root, not a symlink)");
     }
-    if (info.st_uid != 0) {
-        return failure(dir + " is owned by uid " + std::to_string(info.st_uid) +
+    if (!files_have_posix_owners()) {
+        return check_private_owner(opened.fd.get(), effective_uid(), dir);
+    }
+    auto owner = file_ownership(opened.fd.get(), dir);
+    if (!owner) {
+        return owner.error();
+    }
+    if (owner->uid != 0) {
+        return failure(dir + " is owned by uid " + std::to_string(owner->uid) +
                        ", not root; chown root:root " + dir);
     }
-    if ((info.st_mode & 077) != 0 && ::fchmod(fd.get(), 0700) != 0) {
-        return failure("cannot chmod 700 " + dir + ": " + errno_text(errno));
+    if ((owner->mode & 077) != 0) {
+        if (auto narrowed = set_file_mode(opened.fd.get(), 0700, dir); !narrowed) {
+            return failure("cannot chmod 700 " + dir + ": " + narrowed.error().message);
+        }
     }
     return {};
 }

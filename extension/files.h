@@ -3,13 +3,12 @@
 // directory.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/ids.h"
 #include "common/result.h"
 #include "common/root.h"
 #include "common/secret.h"

@@ -1,18 +1,13 @@
 #include "extension/handler.h"
 
-#include <dirent.h>
-#include <limits.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <ctime>
+#include <filesystem>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -38,14 +33,12 @@ constexpr const char* k_log_file = "dsvm-agent-extension.log";
 // it then cannot find).
 std::vector<std::string> names_in(const std::string& dir) {
     std::vector<std::string> names;
-    DIR* handle = ::opendir(dir.c_str());
-    if (handle == nullptr) {
-        return names;
+    std::error_code error;
+    for (std::filesystem::directory_iterator entry(dir, error), end; !error && entry != end;
+         entry.increment(error)) {
+        const auto name = entry->path().filename().u8string();
+        names.emplace_back(name.begin(), name.end());
     }
-    while (const dirent* entry = ::readdir(handle)) {
-        names.emplace_back(entry->d_name);
-    }
-    ::closedir(handle);
     return names;
 }
 
@@ -53,11 +46,12 @@ Result<Handler> open_handler(const ExtensionRequest& request) {
     Handler handler;
     handler.dir = request.handler_dir;
     if (handler.dir.empty()) {
-        char cwd[PATH_MAX];
-        if (::getcwd(cwd, sizeof cwd) == nullptr) {
-            return failure("cannot find the working directory: " + errno_text(errno));
+        std::error_code error;
+        const auto cwd = std::filesystem::current_path(error).u8string();
+        if (error) {
+            return failure("cannot find the working directory: " + error.message());
         }
-        handler.dir = cwd;
+        handler.dir.assign(cwd.begin(), cwd.end());
     }
     const std::string file = handler.dir + "/" + std::string(k_environment_file);
     auto text = read_file_if_exists(file);
@@ -177,14 +171,14 @@ Result<void> update(const Context& context) {
 // Whether an update started within the last hour (an older marker is stale and removed).
 bool update_in_progress(const Context& context) {
     const std::string marker = update_marker(context);
-    struct stat info {};
-    if (::stat(marker.c_str(), &info) != 0) {
+    const auto modified = modified_unix_seconds(marker);
+    if (!modified) {
         return false;
     }
-    if (unix_seconds(context.clock) - info.st_mtime < k_update_window_seconds) {
+    if (unix_seconds(context.clock) - *modified < k_update_window_seconds) {
         return true;
     }
-    ::unlink(marker.c_str());
+    (void)remove_file_if_exists(marker);
     return false;
 }
 
@@ -238,8 +232,7 @@ Result<void> uninstall(const Context& context) {
     // The record lists both registry key files once enable stored a key; only those present are
     // reported (enable removes the previous key's file when a rotation ends).
     for (const auto& path : record->registry_keys) {
-        struct stat info {};
-        if (::lstat(root.path(path).c_str(), &info) != 0 && errno == ENOENT) {
+        if (!path_exists(root.path(path))) {
             continue;
         }
         if (auto removed = remove_file_if_exists(root.path(path)); !removed) {
@@ -262,7 +255,7 @@ Result<void> dispatch(const Context& context) {
         case ExtensionOperation::Enable: {
             auto enabled = enable(context);
             if (enabled) {
-                ::unlink(update_marker(context).c_str());
+                (void)remove_file_if_exists(update_marker(context));
             }
             return enabled;
         }

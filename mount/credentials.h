@@ -3,12 +3,11 @@
 // ever in that file: never in argv, environment, logs, status or any other file.
 #pragma once
 
-#include <sys/types.h>
-
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/ids.h"
 #include "common/result.h"
 #include "common/root.h"
 

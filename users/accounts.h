@@ -5,8 +5,6 @@
 // atomically with its mode and owner kept.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/ids.h"
 #include "common/outcome.h"
 #include "common/result.h"
 #include "common/root.h"

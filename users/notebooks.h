@@ -3,12 +3,11 @@
 // opened with O_NOFOLLOW from a directory fd, and ownership is checked with fstat.
 #pragma once
 
-#include <sys/types.h>
-
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "common/ids.h"
 #include "common/result.h"
 #include "common/root.h"
 

@@ -1,17 +1,9 @@
 #include "users/registry_key.h"
 
-#include <fcntl.h>
-#include <openssl/evp.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <memory>
-#include <stdexcept>
-
+#include "common/digest.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/ids.h"
 #include "common/safe_open.h"
 #include "common/text.h"
 
@@ -69,18 +61,18 @@ Result<Fd> open_key_directory(const Root& root, bool create) {
             return made.error();
         }
     }
-    Fd directory(::open(real.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!directory) {
-        if (errno == ENOENT && !create) {
+    auto directory = open_directory_nofollow(real);
+    if (!directory.fd) {
+        if (directory.failure == DirectoryFailure::Missing && !create) {
             return Fd();
         }
-        return failure("cannot open " + shown + ": " + errno_text(errno) +
+        return failure("cannot open " + shown + ": " + directory.error +
                        " (it must be a directory owned by root, mode 0700, not a symlink)");
     }
-    if (auto owned = check_private_owner(directory.get(), ::geteuid(), shown); !owned) {
+    if (auto owned = check_private_owner(directory.fd.get(), effective_uid(), shown); !owned) {
         return with_context("the registry key's directory", owned.error());
     }
-    return directory;
+    return std::move(directory.fd);
 }
 
 }  // namespace
@@ -103,17 +95,12 @@ Result<void> check_registry_key(std::string_view key) {
 }
 
 std::string registry_key_id(std::string_view key) {
-    std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> context(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1 ||
-        EVP_DigestUpdate(context.get(), k_id_label.data(), k_id_label.size()) != 1 ||
-        EVP_DigestUpdate(context.get(), "", 1) != 1 ||
-        EVP_DigestUpdate(context.get(), key.data(), key.size()) != 1 ||
-        EVP_DigestFinal_ex(context.get(), digest, &length) != 1 || length < 8) {
-        throw std::runtime_error("SHA-256 is not available from OpenSSL");
-    }
-    return hex_digits(digest, 8);
+    // SHA-256 of the label, a NUL and the key; the first 8 bytes, in hex.
+    SecretBytes labelled(k_id_label.size() + 1 + key.size());
+    labelled.append(k_id_label);
+    labelled.push_back('\0');
+    labelled.append(key);
+    return sha256_hex(labelled.view()).substr(0, 16);
 }
 
 Result<RegistryKeys> read_registry_keys(const Root& root) {
@@ -154,15 +141,16 @@ Result<void> write_registry_keys(const Root& root, std::string_view current,
     const std::string shown = directory_of(k_registry_key_path);
     ReplaceOptions options;
     options.mode = 0600;
-    options.uid = ::geteuid();
-    options.gid = ::getegid();
+    options.uid = effective_uid();
+    options.gid = effective_gid();
     // The previous key first: a pass that reads the keys between the two writes then still holds
     // every key a registry may be signed with.
     for (const auto& [path, key] : {std::pair{k_previous_registry_key_path, previous},
                                     std::pair{k_registry_key_path, current}}) {
         if (key.empty()) {
-            if (::unlinkat(directory->get(), name_of(path).c_str(), 0) != 0 && errno != ENOENT) {
-                return failure("cannot remove " + std::string(path) + ": " + errno_text(errno));
+            if (auto removed = remove_file_at(directory->get(), name_of(path), std::string(path));
+                !removed) {
+                return removed;
             }
             continue;
         }

@@ -1,15 +1,11 @@
 #include "users/registry_store.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
 
 #include "common/fd.h"
 #include "common/file_lock.h"
 #include "common/fs.h"
+#include "common/ids.h"
 #include "common/safe_open.h"
 
 namespace dsvm::users {
@@ -35,47 +31,54 @@ Error not_root_only(const std::string& path, const std::string& why) {
 // they left inside could be anything).
 Result<Fd> open_directory(const RegistryShare& share, bool create) {
     const std::string path = share.dir + "/" + k_directory;
-    if (create && ::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-        const int error = errno;
-        if (error == EACCES || error == EPERM) {
-            return not_root_only(path, "cannot create it: " + errno_text(error));
+    if (create) {
+        const auto made = make_directory(path, 0700);
+        if (made.failure == DirectoryFailure::Denied) {
+            return not_root_only(path, "cannot create it: " + made.error);
         }
-        return failure("cannot create directory " + path + ": " + errno_text(error));
+        if (made.failure != DirectoryFailure::None) {
+            return failure("cannot create directory " + path + ": " + made.error);
+        }
     }
-    Fd directory(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!directory) {
-        const int error = errno;
-        if (error == ENOENT && !create) {
-            return Fd();
+    auto opened = open_directory_nofollow(path);
+    if (!opened.fd) {
+        switch (opened.failure) {
+            case DirectoryFailure::Missing:
+                if (!create) {
+                    return Fd();
+                }
+                break;
+            case DirectoryFailure::NotDirectory:
+                return failure("refusing " + path + ": it is a symlink or not a directory");
+            case DirectoryFailure::Denied:
+                return not_root_only(path, "cannot open it: " + opened.error);
+            case DirectoryFailure::None:
+            case DirectoryFailure::Other:
+                break;
         }
-        if (error == ENOTDIR || error == ELOOP) {
-            return failure("refusing " + path + ": it is a symlink or not a directory");
-        }
-        if (error == EACCES || error == EPERM) {
-            return not_root_only(path, "cannot open it: " + errno_text(error));
-        }
-        return failure("cannot open " + path + ": " + errno_text(error));
+        return failure("cannot open " + path + ": " + opened.error);
     }
+    Fd directory = std::move(opened.fd);
     if (!share.posix_owners) {
         return directory;
     }
-    struct stat info {};
-    if (::fstat(directory.get(), &info) != 0) {
-        return failure("cannot stat " + path + ": " + errno_text(errno));
+    auto owner = file_ownership(directory.get(), path);
+    if (!owner) {
+        return owner.error();
     }
-    if (info.st_uid != ::geteuid()) {
-        return failure("refusing " + path + ": it is owned by uid " + std::to_string(info.st_uid) +
+    if (owner->uid != effective_uid()) {
+        return failure("refusing " + path + ": it is owned by uid " + std::to_string(owner->uid) +
                        ", not root, so someone else made it; move it away (the next write makes "
                        "a new one)");
     }
     // Ours but open to others (mkdir's mode is narrowed by the umask; an old one may be 0755):
     // a writer only narrows it, a reader refuses until then.
-    if ((info.st_mode & 022) != 0) {
+    if ((owner->mode & 022) != 0) {
         if (!create) {
-            return check_private_owner(directory.get(), ::geteuid(), path).error();
+            return check_private_owner(directory.get(), effective_uid(), path).error();
         }
-        if (::fchmod(directory.get(), 0700) != 0) {
-            return not_root_only(path, "chmod 0700 failed: " + errno_text(errno));
+        if (auto narrowed = set_file_mode(directory.get(), 0700, path); !narrowed) {
+            return not_root_only(path, narrowed.error().message);
         }
     }
     return directory;
@@ -86,7 +89,7 @@ Result<LoadedRegistry> load_at(int directory, const RegistryShare& share, const 
     UntrustedFile rules;
     rules.max_bytes = k_max_registry_bytes;
     rules.check_owner = share.posix_owners;
-    rules.owner = ::geteuid();
+    rules.owner = effective_uid();
     auto read = read_untrusted_file_at(directory, k_registry_file, path, rules);
     if (!read) {
         return read.error();
@@ -201,8 +204,8 @@ Result<LoadedRegistry> RegistryStore::update(const std::function<Result<void>(Re
         return lock.error();
     }
     if (m_share.posix_owners) {
-        if (auto owned =
-                check_private_owner(lock->get(), ::geteuid(), directory_path + "/" + k_lock_file);
+        if (auto owned = check_private_owner(lock->get(), effective_uid(),
+                                             directory_path + "/" + k_lock_file);
             !owned) {
             return owned.error();
         }
@@ -289,12 +292,9 @@ Result<std::string> RegistryStore::stamp() const {
         }
     }
     // The registry's own identity too: an edit that leaves the generation file alone is seen.
-    struct stat info {};
-    if (::fstatat(directory->get(), k_registry_file, &info, AT_SYMLINK_NOFOLLOW) == 0) {
-        stamp += " " + std::to_string(info.st_ino) + ":" + std::to_string(info.st_size) + ":" +
-                 std::to_string(info.st_mtim.tv_sec) + "." + std::to_string(info.st_mtim.tv_nsec) +
-                 ":" + std::to_string(info.st_ctim.tv_sec) + "." +
-                 std::to_string(info.st_ctim.tv_nsec);
+    if (const auto identity = file_identity_at(directory->get(), k_registry_file);
+        !identity.empty()) {
+        stamp += " " + identity;
     }
     return stamp;
 }

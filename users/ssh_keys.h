@@ -2,12 +2,11 @@
 // stay. Root works inside the user's home without ever following a symlink.
 #pragma once
 
-#include <sys/types.h>
-
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/ids.h"
 #include "common/result.h"
 #include "common/root.h"
 

@@ -39,6 +39,57 @@ Result<Fd> open_directory_at(int parent, const std::string& name, const std::str
     return fd;
 }
 
+NoFollowDirectory open_directory_nofollow(const std::string& path) {
+    NoFollowDirectory opened;
+    opened.fd.reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!opened.fd) {
+        const int error = errno;
+        opened.failure = error == ENOENT                      ? DirectoryFailure::Missing
+                         : error == ENOTDIR || error == ELOOP ? DirectoryFailure::NotDirectory
+                         : error == EACCES || error == EPERM  ? DirectoryFailure::Denied
+                                                              : DirectoryFailure::Other;
+        opened.error = errno_text(error);
+    }
+    return opened;
+}
+
+OpenedFile open_regular_nofollow(const std::string& path) {
+    OpenedFile opened;
+    opened.fd.reset(
+        ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!opened.fd) {
+        const int error = errno;
+        opened.failure = error == ENOENT  ? FileFailure::Missing
+                         : error == ELOOP ? FileFailure::Link
+                                          : FileFailure::Other;
+        opened.error = errno_text(error);
+        return opened;
+    }
+    struct stat info {};
+    if (::fstat(opened.fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+        opened.fd.reset();
+        opened.failure = FileFailure::NotRegular;
+        opened.error = "not a regular file";
+        return opened;
+    }
+    opened.size = static_cast<std::uint64_t>(info.st_size);
+    return opened;
+}
+
+MadeDirectory make_directory(const std::string& path, mode_t mode) {
+    MadeDirectory result;
+    if (::mkdir(path.c_str(), mode) == 0) {
+        result.made = true;
+    } else if (errno != EEXIST) {
+        const int error = errno;
+        result.failure = error == EACCES || error == EPERM ? DirectoryFailure::Denied
+                         : error == ENOENT                 ? DirectoryFailure::Missing
+                                                           : DirectoryFailure::Other;
+        result.error = errno_text(error);
+    }
+    return result;
+}
+
 namespace {
 
 Result<Fd> walk_below(const std::string& top, std::string_view path, std::optional<mode_t> make) {

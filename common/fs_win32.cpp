@@ -1,0 +1,326 @@
+// The file primitives of common/fs.h on Windows (docs/windows.md, "Files"). Descriptors wrap
+// handles (common/win32_file.h); "at" a directory means relative to its handle, and a reparse
+// point (symbolic link, junction) at the last component is opened as itself, never followed.
+#include <windows.h>
+
+#include <cerrno>
+
+#include "common/fs.h"
+#include "common/win32_file.h"
+
+namespace dsvm {
+
+namespace {
+
+constexpr ACCESS_MASK k_directory_access =
+    FILE_LIST_DIRECTORY | FILE_TRAVERSE | FILE_READ_ATTRIBUTES | READ_CONTROL | SYNCHRONIZE;
+constexpr ULONG k_create = 2;            // FILE_CREATE
+constexpr ULONG k_non_directory = 0x40;  // FILE_NON_DIRECTORY_FILE
+constexpr std::size_t k_chunk = 64 * 1024;
+
+Result<OptionalText> read_open_file(Fd fd, const std::string& shown) {
+    auto info = win32::information(fd.get(), shown);
+    if (!info) {
+        return info.error();
+    }
+    if (info->directory || info->reparse_point) {
+        return failure("cannot read " + shown + ": not a regular file");
+    }
+    OptionalText result{true, {}};
+    std::string buffer(k_chunk, '\0');
+    for (;;) {
+        auto got = read_into(fd.get(), buffer.data(), buffer.size(), shown);
+        if (!got) {
+            return got.error();
+        }
+        result.text.append(buffer.data(), *got);
+        if (*got < buffer.size()) {
+            return result;
+        }
+    }
+}
+
+// "C:", "//server/share" or "\\server\share": the part of a path that make_directories never
+// creates.
+std::size_t root_length(const std::string& path) {
+    if (path.size() >= 2 && path[1] == ':') {
+        return 2;
+    }
+    if (path.size() >= 2 && (path[0] == '/' || path[0] == '\\') && path[0] == path[1]) {
+        std::size_t separators = 0;
+        for (std::size_t at = 2; at < path.size(); ++at) {
+            if ((path[at] == '/' || path[at] == '\\') && ++separators == 2) {
+                return at;
+            }
+        }
+        return path.size();
+    }
+    return 0;
+}
+
+}  // namespace
+
+Result<Fd> open_directory(const std::string& path) {
+    Fd fd;
+    if (const DWORD error = win32::open_path(path, k_directory_access, true, fd); error != 0) {
+        return failure("cannot open " + path + ": " + win32::error_text(error));
+    }
+    return fd;
+}
+
+Result<std::size_t> read_into(int fd, char* buffer, std::size_t capacity,
+                              const std::string& shown) {
+    std::size_t got = 0;
+    while (got < capacity) {
+        const DWORD ask = static_cast<DWORD>(std::min<std::size_t>(capacity - got, 1U << 30));
+        DWORD read = 0;
+        if (!::ReadFile(win32::handle_of(fd), buffer + got, ask, &read, nullptr)) {
+            const DWORD error = ::GetLastError();
+            if (error == ERROR_BROKEN_PIPE || error == ERROR_HANDLE_EOF) {
+                break;
+            }
+            return failure("cannot read " + shown + ": " + win32::error_text(error));
+        }
+        if (read == 0) {
+            break;
+        }
+        got += read;
+    }
+    return got;
+}
+
+Result<void> write_all(int fd, std::string_view content, const std::string& path) {
+    while (!content.empty()) {
+        const DWORD ask = static_cast<DWORD>(std::min<std::size_t>(content.size(), 1U << 30));
+        DWORD written = 0;
+        if (!::WriteFile(win32::handle_of(fd), content.data(), ask, &written, nullptr)) {
+            return failure("cannot write " + path + ": " + win32::error_text(::GetLastError()));
+        }
+        content.remove_prefix(written);
+    }
+    return {};
+}
+
+// `extra_flags` are POSIX open flags and mean nothing here: on Windows a reparse point at `name`
+// is never followed, so the strictest reading (O_NOFOLLOW) always holds.
+Result<OptionalText> read_file_at(int directory_fd, const std::string& name,
+                                  const std::string& shown, int /*extra_flags*/) {
+    Fd fd;
+    const DWORD error = win32::open_at(directory_fd, name,
+                                       {.access = GENERIC_READ, .options = k_non_directory}, fd);
+    if (error == ERROR_FILE_NOT_FOUND) {
+        return OptionalText{};
+    }
+    if (error != 0) {
+        return failure("cannot open " + shown + ": " + win32::error_text(error));
+    }
+    return read_open_file(std::move(fd), shown);
+}
+
+Result<OptionalText> read_file_if_exists(const std::string& path) {
+    Fd fd;
+    const DWORD error = win32::open_path(path, GENERIC_READ, false, fd);
+    if (error == ERROR_FILE_NOT_FOUND) {
+        return OptionalText{};
+    }
+    if (error != 0) {
+        return failure("cannot open " + path + ": " + win32::error_text(error));
+    }
+    return read_open_file(std::move(fd), path);
+}
+
+// The new content goes into "<name>.tmp.<pid>.<n>", created delete-on-close: until the moment
+// before the rename, a crash (the process killed included) leaves nothing behind, which is what
+// O_TMPFILE gives on Linux. The mark is cleared and the file renamed over `name` through its own
+// handle at once.
+Result<void> replace_file_at(int directory_fd, const std::string& name, std::string_view content,
+                             const ReplaceOptions& options, const std::string& shown_directory) {
+    if (options.uid != static_cast<uid_t>(-1) || options.gid != static_cast<gid_t>(-1)) {
+        return invalid("cannot give " + shown_directory + "/" + name +
+                       " a numeric owner: Windows files are owned by accounts (SIDs)");
+    }
+    const win32::ModeSecurity security(options.mode);
+    const std::string base = options.temporary.empty()
+                                 ? name + ".tmp." + std::to_string(::GetCurrentProcessId()) + "."
+                                 : options.temporary;
+    if (!options.temporary.empty()) {
+        win32::delete_at(directory_fd, options.temporary);
+    }
+    Fd fd;
+    std::string temporary;
+    DWORD error = ERROR_FILE_EXISTS;
+    for (unsigned attempt = 0; attempt < 16 && error == ERROR_FILE_EXISTS; ++attempt) {
+        temporary = options.temporary.empty()
+                        ? base + std::to_string(::GetTickCount64() % 1000000000U + attempt)
+                        : base;
+        error = win32::open_at(directory_fd, temporary,
+                               {.access = GENERIC_WRITE | DELETE,
+                                .disposition = k_create,
+                                .options = k_non_directory,
+                                .security = security.get()},
+                               fd);
+    }
+    const std::string shown = shown_directory + "/" + temporary;
+    if (error != 0) {
+        return failure("cannot create " + shown + ": " + win32::error_text(error));
+    }
+    if (const DWORD marked = win32::delete_on_close(fd.get(), true); marked != 0) {
+        win32::delete_at(directory_fd, temporary);
+        return failure("cannot mark " + shown + " temporary: " + win32::error_text(marked));
+    }
+    if (auto written = write_all(fd.get(), content, shown); !written) {
+        return written;
+    }
+    if (!::FlushFileBuffers(win32::handle_of(fd.get()))) {
+        return failure("cannot flush " + shown + ": " + win32::error_text(::GetLastError()));
+    }
+    if (options.check_before_rename) {
+        if (auto checked = options.check_before_rename(); !checked) {
+            return checked;
+        }
+    }
+    if (const DWORD kept = win32::delete_on_close(fd.get(), false); kept != 0) {
+        return failure("cannot keep " + shown + ": " + win32::error_text(kept));
+    }
+    if (const DWORD renamed = win32::rename_open(fd.get(), directory_fd, name, true);
+        renamed != 0) {
+        win32::delete_on_close(fd.get(), true);
+        return failure("cannot rename " + shown + " to " + name + ": " +
+                       win32::error_text(renamed));
+    }
+    return {};
+}
+
+Result<void> make_directories(const std::string& path, mode_t mode) {
+    if (path.empty()) {
+        return invalid("cannot create a directory with an empty path");
+    }
+    const win32::ModeSecurity security(mode);
+    SECURITY_ATTRIBUTES attributes{sizeof attributes, security.get(), FALSE};
+    std::size_t position = root_length(path);
+    while (position <= path.size()) {
+        const std::size_t separator = path.find_first_of("/\\", position);
+        const std::size_t end = separator == std::string::npos ? path.size() : separator;
+        const std::string partial = path.substr(0, end);
+        position = end + 1;
+        if (end == 0 || partial.size() <= root_length(path) || partial.back() == '/' ||
+            partial.back() == '\\') {
+            continue;
+        }
+        if (::CreateDirectoryW(win32::widen(partial).c_str(), &attributes)) {
+            continue;
+        }
+        const DWORD error = ::GetLastError();
+        if (error != ERROR_ALREADY_EXISTS) {
+            return failure("cannot create directory " + partial + ": " + win32::error_text(error));
+        }
+        if (!is_directory(partial)) {
+            return failure("cannot create directory " + partial +
+                           ": it exists and is not a directory");
+        }
+    }
+    return {};
+}
+
+FileStatus file_status(const std::string& path, Links links) {
+    const DWORD flags = FILE_FLAG_BACKUP_SEMANTICS |
+                        (links == Links::DoNotFollow ? FILE_FLAG_OPEN_REPARSE_POINT : 0);
+    HANDLE handle = ::CreateFileW(win32::widen(path).c_str(), FILE_READ_ATTRIBUTES,
+                                  FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                                  OPEN_EXISTING, flags, nullptr);
+    if (handle == INVALID_HANDLE_VALUE) {
+        return {};
+    }
+    const Fd fd = win32::adopt(handle);
+    auto info = win32::information(fd.get(), path);
+    if (!info) {
+        return {};
+    }
+    FileStatus status;
+    status.type = info->reparse_point && links == Links::DoNotFollow ? FileType::Symlink
+                  : info->directory                                  ? FileType::Directory
+                                                                     : FileType::Regular;
+    status.device = info->volume;
+    status.inode = info->file_id;
+    return status;
+}
+
+bool directory_is_empty(const std::string& path) {
+    WIN32_FIND_DATAW entry{};
+    HANDLE listing = ::FindFirstFileW(win32::widen(path + "/*").c_str(), &entry);
+    if (listing == INVALID_HANDLE_VALUE) {
+        return false;
+    }
+    bool empty = true;
+    do {
+        const std::wstring_view name = entry.cFileName;
+        if (name != L"." && name != L"..") {
+            empty = false;
+        }
+    } while (empty && ::FindNextFileW(listing, &entry));
+    ::FindClose(listing);
+    return empty;
+}
+
+Result<void> remove_file_if_exists(const std::string& path, const std::string& shown) {
+    if (!::DeleteFileW(win32::widen(path).c_str())) {
+        const DWORD error = ::GetLastError();
+        if (error != ERROR_FILE_NOT_FOUND && error != ERROR_PATH_NOT_FOUND) {
+            return failure("cannot remove " + (shown.empty() ? path : shown) + ": " +
+                           win32::error_text(error));
+        }
+    }
+    return {};
+}
+
+Result<void> remove_file_at(int directory_fd, const std::string& name, const std::string& shown) {
+    Fd file;
+    DWORD error =
+        win32::open_at(directory_fd, name, {.access = DELETE, .options = k_non_directory}, file);
+    if (error == 0) {
+        error = win32::delete_on_close(file.get(), true);
+    }
+    if (error != 0 && error != ERROR_FILE_NOT_FOUND) {
+        return failure("cannot remove " + shown + ": " + win32::error_text(error));
+    }
+    return {};
+}
+
+std::string file_identity_at(int directory_fd, const std::string& name) {
+    Fd file;
+    if (win32::open_at(directory_fd, name, {.access = FILE_READ_ATTRIBUTES}, file) != 0) {
+        return {};
+    }
+    FILE_BASIC_INFO times{};
+    auto info = win32::information(file.get(), name);
+    if (!info || !::GetFileInformationByHandleEx(win32::handle_of(file.get()), FileBasicInfo,
+                                                 &times, sizeof times)) {
+        return {};
+    }
+    return std::to_string(info->file_id) + ":" + std::to_string(info->size) + ":" +
+           std::to_string(times.LastWriteTime.QuadPart) + ":" +
+           std::to_string(times.ChangeTime.QuadPart);
+}
+
+Result<Ownership> file_ownership(int /*fd*/, const std::string& shown) {
+    return failure("cannot read the POSIX owner of " + shown +
+                   ": Windows files are owned by accounts (SIDs)");
+}
+
+Result<void> set_file_mode(int /*fd*/, unsigned /*mode*/, const std::string& shown) {
+    return failure("cannot set a POSIX mode on " + shown +
+                   ": Windows files have access lists instead");
+}
+
+std::optional<std::int64_t> modified_unix_seconds(const std::string& path) {
+    WIN32_FILE_ATTRIBUTE_DATA data{};
+    if (!::GetFileAttributesExW(win32::widen(path).c_str(), GetFileExInfoStandard, &data)) {
+        return std::nullopt;
+    }
+    // FILETIME counts 100 ns steps since 1601-01-01; 11644473600 s lie between that and 1970.
+    const std::uint64_t ticks = (std::uint64_t{data.ftLastWriteTime.dwHighDateTime} << 32) |
+                                data.ftLastWriteTime.dwLowDateTime;
+    return static_cast<std::int64_t>(ticks / 10000000U) - 11644473600LL;
+}
+
+}  // namespace dsvm

@@ -1,0 +1,252 @@
+// The Windows halves of common/fs.h, safe_open.h, file_lock.h and secret.h, run under wine in a
+// fresh directory under %TEMP%. What wine cannot make (symbolic links: CreateSymbolicLinkW is a
+// stub in wine 8.0) is not tested here (docs/windows.md, "What wine can show").
+#include <windows.h>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+
+#include "common/file_lock.h"
+#include "common/fs.h"
+#include "common/ids.h"
+#include "common/safe_open.h"
+#include "common/secret.h"
+#include "common/win32_file.h"
+#include "support/fake_clock.h"
+
+namespace dsvm {
+namespace {
+
+// A fresh directory under %TEMP%, removed with everything in it afterwards.
+class TemporaryDirectory {
+  public:
+    TemporaryDirectory() {
+        wchar_t base[MAX_PATH + 1];
+        const DWORD length = ::GetTempPathW(MAX_PATH + 1, base);
+        REQUIRE(length > 0);
+        m_path = win32::narrow(std::wstring_view(base, length)) + "dsvm-test-" +
+                 std::to_string(::GetCurrentProcessId()) + "-" + std::to_string(++s_count);
+        REQUIRE(make_directories(m_path, 0755));
+        auto opened = open_directory(m_path);
+        REQUIRE(opened);
+        m_fd = std::move(opened).value();
+    }
+    ~TemporaryDirectory() {
+        m_fd.reset();
+        auto parent = open_directory(parent_of());
+        if (parent) {
+            (void)remove_tree_at(parent->get(), name(), m_path);
+        }
+    }
+    const std::string& path() const { return m_path; }
+    int fd() const { return m_fd.get(); }
+    std::string operator/(const std::string& name) const { return m_path + "/" + name; }
+
+  private:
+    std::string parent_of() const { return m_path.substr(0, m_path.find_last_of("\\/")); }
+    std::string name() const { return m_path.substr(m_path.find_last_of("\\/") + 1); }
+
+    static inline int s_count = 0;
+    std::string m_path;
+    Fd m_fd;
+};
+
+}  // namespace
+
+TEST_CASE("windows files: a replace writes the content and leaves no temporary", "[win32]") {
+    TemporaryDirectory dir;
+    REQUIRE(replace_file_at(dir.fd(), "pool.json", "first", {}, dir.path()));
+    REQUIRE(replace_file_at(dir.fd(), "pool.json", "second, longer", {}, dir.path()));
+    auto text = read_file(dir / "pool.json");
+    REQUIRE(text);
+    CHECK(*text == "second, longer");
+    WIN32_FIND_DATAW entry{};
+    HANDLE listing = ::FindFirstFileW(win32::widen(dir / "*").c_str(), &entry);
+    REQUIRE(listing != INVALID_HANDLE_VALUE);
+    int files = 0;
+    do {
+        const std::wstring_view name = entry.cFileName;
+        files += name != L"." && name != L"..";
+    } while (::FindNextFileW(listing, &entry));
+    ::FindClose(listing);
+    CHECK(files == 1);
+}
+
+TEST_CASE("windows files: a refused check before the rename keeps the old file", "[win32]") {
+    TemporaryDirectory dir;
+    REQUIRE(write_file_atomic(dir / "state.json", "old", 0644));
+    ReplaceOptions options;
+    options.check_before_rename = [] { return Result<void>(failure("the lock was lost")); };
+    auto replaced = replace_file_at(dir.fd(), "state.json", "new", options, dir.path());
+    REQUIRE_FALSE(replaced);
+    CHECK(replaced.error().message == "the lock was lost");
+    CHECK(*read_file(dir / "state.json") == "old");
+    CHECK(directory_is_empty(dir.path()) == false);
+    REQUIRE(remove_file_if_exists(dir / "state.json"));
+    // The temporary was delete-on-close: nothing is left once the replace gave up.
+    CHECK(directory_is_empty(dir.path()));
+}
+
+TEST_CASE("windows files: numeric owners are refused, not ignored", "[win32]") {
+    TemporaryDirectory dir;
+    ReplaceOptions options;
+    options.uid = 1000;
+    auto replaced = replace_file_at(dir.fd(), "keys", "x", options, dir.path());
+    REQUIRE_FALSE(replaced);
+    CHECK(replaced.error().kind == ErrorKind::Invalid);
+    CHECK_FALSE(path_exists(dir / "keys"));
+}
+
+TEST_CASE("windows files: missing files, directories and status", "[win32]") {
+    TemporaryDirectory dir;
+    auto missing = read_file_at(dir.fd(), "absent", "absent", 0);
+    REQUIRE(missing);
+    CHECK_FALSE(missing->found);
+    REQUIRE(make_directories(dir / "a/b/c", 0755));
+    CHECK(is_directory(dir / "a/b/c"));
+    CHECK(file_status(dir / "a", Links::DoNotFollow).type == FileType::Directory);
+    CHECK(file_status(dir / "nothing", Links::Follow).type == FileType::Missing);
+    auto directory_read = read_file_at(dir.fd(), "a", "a", 0);
+    CHECK_FALSE(directory_read);
+    REQUIRE(write_file_atomic(dir / "a/file", "x", 0644));
+    auto blocked = make_directories(dir / "a/file/below", 0755);
+    REQUIRE_FALSE(blocked);
+    CHECK(blocked.error().message.find("not a directory") != std::string::npos);
+    const auto one = file_status(dir / "a/file", Links::Follow);
+    CHECK(one.type == FileType::Regular);
+    CHECK(same_file(one, file_status(dir / "a/file", Links::DoNotFollow)));
+    CHECK_FALSE(same_file(one, file_status(dir / "a", Links::Follow)));
+    REQUIRE(remove_file_if_exists(dir / "a/file"));
+    REQUIRE(remove_file_if_exists(dir / "a/file"));
+    CHECK_FALSE(path_exists(dir / "a/file"));
+}
+
+TEST_CASE("windows files: the untrusted reader bounds size and refuses directories", "[win32]") {
+    TemporaryDirectory dir;
+    REQUIRE(write_file_atomic(dir / "registry.json", std::string(100, 'x'), 0644));
+    UntrustedFile rules;
+    rules.max_bytes = 100;
+    auto read = read_untrusted_file_at(dir.fd(), "registry.json", "registry.json", rules);
+    REQUIRE(read);
+    CHECK(read->found);
+    CHECK(read->text.size() == 100);
+    rules.max_bytes = 99;
+    auto big = read_untrusted_file_at(dir.fd(), "registry.json", "registry.json", rules);
+    REQUIRE_FALSE(big);
+    CHECK(big.error().message.find("at most 99") != std::string::npos);
+    REQUIRE(make_directories(dir / "folder", 0755));
+    auto folder = read_untrusted_file_at(dir.fd(), "folder", "folder", rules);
+    REQUIRE_FALSE(folder);
+    CHECK(folder.error().message.find("not a regular file") != std::string::npos);
+    auto absent = read_untrusted_file_at(dir.fd(), "absent", "absent", rules);
+    REQUIRE(absent);
+    CHECK_FALSE(absent->found);
+    auto climbing = read_untrusted_file_at(dir.fd(), "../registry.json", "x", rules);
+    CHECK_FALSE(climbing);
+}
+
+TEST_CASE("windows files: walking below a top refuses '..' and makes what is missing", "[win32]") {
+    TemporaryDirectory dir;
+    auto climbing = open_directory_below(dir.path(), "../b");
+    REQUIRE_FALSE(climbing);
+    CHECK(climbing.error().kind == ErrorKind::Invalid);
+    auto missing = open_directory_below(dir.path(), "a/b");
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().message.find("cannot open " + dir.path() + "/a") != std::string::npos);
+    REQUIRE(make_directories_below(dir.path(), "a/b", 0755));
+    CHECK(is_directory(dir / "a/b"));
+    REQUIRE(write_file_atomic(dir / "a/file", "x", 0644));
+    auto through_file = open_directory_below(dir.path(), "a/file");
+    REQUIRE_FALSE(through_file);
+    CHECK(through_file.error().message.find("not a directory") != std::string::npos);
+}
+
+TEST_CASE("windows files: renames never replace, trees are removed whole", "[win32]") {
+    TemporaryDirectory dir;
+    REQUIRE(write_file_atomic(dir / "one", "1", 0644));
+    REQUIRE(write_file_atomic(dir / "two", "2", 0644));
+    CHECK(rename_no_replace(dir.fd(), "one", "two") == -1);
+    CHECK(errno == EEXIST);
+    CHECK(*read_file(dir / "two") == "2");
+    CHECK(rename_no_replace(dir.fd(), "one", "three") == 0);
+    CHECK(*read_file(dir / "three") == "1");
+    REQUIRE(make_directories(dir / "tree/a/b", 0755));
+    REQUIRE(write_file_atomic(dir / "tree/a/b/file", "x", 0644));
+    REQUIRE(write_file_atomic(dir / "tree/top", "x", 0644));
+    REQUIRE(remove_tree_at(dir.fd(), "tree", "tree"));
+    CHECK_FALSE(path_exists(dir / "tree"));
+    CHECK(remove_tree_at(dir.fd(), "tree", "tree"));
+    bool created = false;
+    REQUIRE(open_or_create_directory_at(dir.fd(), "home", 0700, static_cast<uid_t>(-1),
+                                        static_cast<gid_t>(-1), created));
+    CHECK(created);
+    REQUIRE(open_or_create_directory_at(dir.fd(), "home", 0700, static_cast<uid_t>(-1),
+                                        static_cast<gid_t>(-1), created));
+    CHECK_FALSE(created);
+}
+
+TEST_CASE("windows files: a held lock is waited for on the clock, then given up", "[win32]") {
+    TemporaryDirectory dir;
+    auto held = lock_file_at(dir.fd(), "registry.lock", "registry.lock", std::chrono::seconds(1));
+    REQUIRE(held);
+    test::FakeClock clock;
+    auto second = lock_file_at(dir.fd(), "registry.lock", "registry.lock", std::chrono::seconds(30),
+                               {}, clock);
+    REQUIRE_FALSE(second);
+    CHECK(second.error().message.find("held it for 30 s") != std::string::npos);
+    CHECK(clock.now() - std::chrono::steady_clock::time_point{} >= std::chrono::seconds(30));
+    held->reset();
+    CHECK(lock_file_at(dir.fd(), "registry.lock", "registry.lock", std::chrono::seconds(1), {},
+                       clock));
+}
+
+TEST_CASE("windows files: a private file is SYSTEM's and the administrators' only", "[win32]") {
+    TemporaryDirectory dir;
+    REQUIRE(write_file_atomic(dir / "open.key", "secret", 0644));
+    auto open_key = read_secret_file_at(dir.fd(), "open.key", "open.key", 64);
+    REQUIRE_FALSE(open_key);
+    CHECK(open_key.error().message.find("refusing open.key") != std::string::npos);
+    CHECK(open_key.error().message.find("secret") == std::string::npos);
+    REQUIRE(write_file_atomic(dir / "private.key", "secret", 0600));
+    auto opened = read_secret_file_at(dir.fd(), "private.key", "private.key", 64);
+    INFO((opened ? std::string() : opened.error().message));
+    REQUIRE(opened);
+    CHECK(opened->found);
+    CHECK(opened->bytes.view() == "secret");
+}
+
+}  // namespace dsvm
+
+namespace dsvm {
+
+TEST_CASE("windows files: identity, removal at a directory, and directories by path", "[win32]") {
+    TemporaryDirectory dir;
+    CHECK(file_identity_at(dir.fd(), "registry.json").empty());
+    REQUIRE(write_file_atomic(dir / "registry.json", "one", 0644));
+    const std::string first = file_identity_at(dir.fd(), "registry.json");
+    CHECK_FALSE(first.empty());
+    CHECK(file_identity_at(dir.fd(), "registry.json") == first);
+    REQUIRE(write_file_atomic(dir / "registry.json", "two, longer", 0644));
+    CHECK(file_identity_at(dir.fd(), "registry.json") != first);
+    REQUIRE(remove_file_at(dir.fd(), "registry.json", "registry.json"));
+    CHECK_FALSE(path_exists(dir / "registry.json"));
+    CHECK(remove_file_at(dir.fd(), "registry.json", "registry.json"));
+
+    const auto made = make_directory(dir / ".dsvm-agent", 0700);
+    CHECK(made.made);
+    CHECK(made.failure == DirectoryFailure::None);
+    CHECK_FALSE(make_directory(dir / ".dsvm-agent", 0700).made);
+    CHECK(make_directory(dir / "no/such", 0700).failure == DirectoryFailure::Missing);
+    auto opened = open_directory_nofollow(dir / ".dsvm-agent");
+    REQUIRE(opened.fd);
+    CHECK(check_private_owner(opened.fd.get(), effective_uid(), ".dsvm-agent"));
+    CHECK(open_directory_nofollow(dir / "absent").failure == DirectoryFailure::Missing);
+    REQUIRE(write_file_atomic(dir / "file", "x", 0644));
+    CHECK(open_directory_nofollow(dir / "file").failure == DirectoryFailure::NotDirectory);
+    CHECK_FALSE(file_ownership(opened.fd.get(), ".dsvm-agent"));
+    CHECK_FALSE(set_file_mode(opened.fd.get(), 0700, ".dsvm-agent"));
+}
+
+}  // namespace dsvm
