@@ -27,12 +27,14 @@ target_compile_definitions(dsvm_header_libraries INTERFACE FMT_HEADER_ONLY SPDLO
 # The code that builds for Windows as it is: the pool config and its rules, the metadata and Key
 # Vault clients (over the HTTP seam), the mount plan and the status files' model, the user and
 # mount option rules, the registry's model and format, JSON bounds, text, Root, the Clock and the
-# deadline gate; a file named *_win32.cpp is the Windows half of a pair whose other half,
+# deadline gate, the digests (CNG); a file named *_win32.cpp is the Windows half of a pair whose other half,
 # *_posix.cpp, the Linux build compiles. The platform code (files, processes, locks, the
 # backends) follows with the Windows backends.
 dsvm_library(dsvm_portable
   common/clock.cpp
   common/deadline.cpp
+  common/digest.cpp
+  common/digest_win32.cpp
   common/json_bounds.cpp
   common/json_fields.cpp
   common/root.cpp
@@ -54,7 +56,8 @@ dsvm_library(dsvm_portable
   engine/plan.cpp
   engine/status.cpp
 )
-target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries)
+# CNG (bcrypt) for the digests.
+target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries bcrypt)
 
 if(BUILD_TESTING)
   # The unit tests of that code, run under wine.
@@ -62,6 +65,7 @@ if(BUILD_TESTING)
     tests/support/catch_main.cpp
     tests/common/test_clock.cpp
     tests/common/test_deadline.cpp
+    tests/common/test_digest.cpp
     tests/common/test_json_bounds.cpp
     tests/common/test_json_fields.cpp
     tests/common/test_text.cpp
