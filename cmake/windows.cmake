@@ -32,6 +32,7 @@ target_compile_definitions(dsvm_header_libraries INTERFACE FMT_HEADER_ONLY SPDLO
 # backends) follows with the Windows backends.
 dsvm_library(dsvm_portable
   common/clock.cpp
+  common/command_line.cpp
   common/deadline.cpp
   common/digest.cpp
   common/digest_win32.cpp
@@ -64,6 +65,7 @@ if(BUILD_TESTING)
   add_executable(windows_unit_tests
     tests/support/catch_main.cpp
     tests/common/test_clock.cpp
+    tests/common/test_command_line.cpp
     tests/common/test_deadline.cpp
     tests/common/test_digest.cpp
     tests/common/test_json_bounds.cpp
