@@ -1,0 +1,44 @@
+#include "common/windows_api_win32.h"
+
+#include <climits>
+
+#include "common/text.h"
+
+namespace dsvm {
+
+std::string windows_error_text(DWORD code) {
+    char* text = nullptr;
+    // English where the system has it: messages go to logs read by the people who run pools.
+    const DWORD length = ::FormatMessageA(
+        FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+        nullptr, code, MAKELANGID(LANG_ENGLISH, SUBLANG_ENGLISH_US), reinterpret_cast<LPSTR>(&text),
+        0, nullptr);
+    std::string message;
+    if (length != 0 && text != nullptr) {
+        message = std::string(trim(std::string_view(text, length), " \r\n")) + " ";
+    }
+    if (text != nullptr) {
+        ::LocalFree(text);
+    }
+    return message + "(error " + std::to_string(code) + ")";
+}
+
+Result<std::wstring> to_utf16(std::string_view text, std::string_view shown) {
+    if (text.empty()) {
+        return std::wstring();
+    }
+    if (text.size() > INT_MAX) {
+        return invalid(std::string(shown) + " is too long");
+    }
+    const int size = static_cast<int>(text.size());
+    const int wide_size =
+        ::MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text.data(), size, nullptr, 0);
+    if (wide_size <= 0) {
+        return invalid(std::string(shown) + " " + quoted(text) + " is not UTF-8");
+    }
+    std::wstring wide(static_cast<std::size_t>(wide_size), L'\0');
+    ::MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text.data(), size, wide.data(), wide_size);
+    return wide;
+}
+
+}  // namespace dsvm
