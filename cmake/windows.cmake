@@ -27,7 +27,7 @@ target_compile_definitions(dsvm_header_libraries INTERFACE FMT_HEADER_ONLY SPDLO
 # The code that builds for Windows as it is: the pool config and its rules, the metadata and Key
 # Vault clients (over the HTTP seam), the mount plan and the status files' model, the user and
 # mount option rules, the registry's model and format, JSON bounds, text, Root, the Clock and the
-# deadline gate, the digests (CNG), the process runner; a file named
+# deadline gate, the digests (CNG), the process runner and standard input; a file named
 # *_win32.cpp is the Windows half of a pair whose other half, *_posix.cpp, the Linux build
 # compiles. The rest of the platform code (files, locks, the backends) follows with the Windows
 # backends.
@@ -42,6 +42,7 @@ dsvm_library(dsvm_portable
   common/process_common.cpp
   common/process_win32.cpp
   common/root.cpp
+  common/terminal_win32.cpp
   common/text.cpp
   common/windows_api_win32.cpp
   common/wipe_win32.cpp
@@ -61,7 +62,7 @@ dsvm_library(dsvm_portable
   engine/plan.cpp
   engine/status.cpp
 )
-# CNG (bcrypt) for the digests; the process runner is in kernel32.
+# CNG (bcrypt) for the digests; the process runner and the console are in kernel32.
 target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries bcrypt)
 
 if(BUILD_TESTING)
@@ -75,6 +76,7 @@ if(BUILD_TESTING)
     tests/common/test_json_bounds.cpp
     tests/common/test_json_fields.cpp
     tests/common/test_process_win32.cpp
+    tests/common/test_terminal_win32.cpp
     tests/common/test_text.cpp
     tests/config/test_pool_config.cpp
     tests/engine/test_plan.cpp
@@ -87,7 +89,7 @@ if(BUILD_TESTING)
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(windows_unit_tests PRIVATE dsvm_portable)
-  # The child the process runner's tests run. Its path goes in as the
+  # The child the process runner's and standard input's tests run. Its path goes in as the
   # host's; the tests make it a Windows one (wine shows / as Z:).
   add_executable(dsvm_process_child tests/windows/process_child_main.cpp)
   target_link_libraries(dsvm_process_child PRIVATE dsvm_portable)

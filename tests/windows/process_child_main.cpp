@@ -1,10 +1,13 @@
-// The child the Windows tests of common/process_win32.cpp run (under wine): one mode per behaviour they check, chosen by the first argument.
+// The child the Windows tests of common/process_win32.cpp and common/terminal_win32.cpp run
+// (under wine): one mode per behaviour they check, chosen by the first argument.
 #include <windows.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include "common/terminal.h"
 
 namespace {
 
@@ -109,6 +112,23 @@ int main(int argc, char** argv) {
     if (mode == "exit-leaving-grandchild") {
         start_self("sleep");
         write_to(STD_OUTPUT_HANDLE, "done\n");
+        return 0;
+    }
+    if (mode == "is-terminal") {
+        write_to(STD_OUTPUT_HANDLE, dsvm::standard_input_is_terminal() ? "yes" : "no");
+        return 0;
+    }
+    // read-stdin end|newline LIMIT: what read_standard_input gave, then what it left unread.
+    if (mode == "read-stdin" && argc > 3) {
+        std::string got;
+        const auto until = std::strcmp(argv[2], "newline") == 0 ? dsvm::ReadUntil::Newline
+                                                                : dsvm::ReadUntil::EndOfInput;
+        const auto read = dsvm::read_standard_input(got, until, std::strtoul(argv[3], nullptr, 10));
+        if (!read) {
+            write_to(STD_ERROR_HANDLE, read.error().message);
+            return 1;
+        }
+        write_to(STD_OUTPUT_HANDLE, got + "|" + read_rest());
         return 0;
     }
     write_to(STD_ERROR_HANDLE, "unknown mode " + mode + "\n");
