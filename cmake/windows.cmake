@@ -27,12 +27,16 @@ target_compile_definitions(dsvm_header_libraries INTERFACE FMT_HEADER_ONLY SPDLO
 # The code that builds for Windows as it is: the pool config and its rules, the metadata and Key
 # Vault clients (over the HTTP seam), the mount plan and the status files' model, the user and
 # mount option rules, the registry's model and format, JSON bounds, text, Root, the Clock and the
-# deadline gate; a file named *_win32.cpp is the Windows half of a pair whose other half,
-# *_posix.cpp, the Linux build compiles. The platform code (files, processes, locks, the
-# backends) follows with the Windows backends.
+# deadline gate, the digests (CNG), the process runner, standard input, files and locks, the
+# registry's store and key; a file named *_win32.cpp is the Windows half of a pair whose other
+# half, *_posix.cpp, the Linux build compiles. The backends follow.
 dsvm_library(dsvm_portable
   common/clock.cpp
+  common/command_line.cpp
   common/deadline.cpp
+  common/digest.cpp
+  common/digest_win32.cpp
+  common/file_handles_win32.cpp
   common/file_lock.cpp
   common/file_lock_win32.cpp
   common/fs.cpp
@@ -40,13 +44,18 @@ dsvm_library(dsvm_portable
   common/ids_win32.cpp
   common/json_bounds.cpp
   common/json_fields.cpp
+  common/process_common.cpp
+  common/process_win32.cpp
   common/root.cpp
   common/safe_open_win32.cpp
   common/secret.cpp
   common/secret_win32.cpp
+  common/terminal_win32.cpp
   common/text.cpp
-  common/win32_file.cpp
+  common/windows_api_win32.cpp
   common/wipe_win32.cpp
+  mount/credentials.cpp
+  mount/credentials_win32.cpp
   mount/fstab.cpp
   mount/mountinfo.cpp
   mount/options.cpp
@@ -65,21 +74,27 @@ dsvm_library(dsvm_portable
   engine/plan.cpp
   engine/status.cpp
 )
-target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries ntdll)
+# CNG (bcrypt) for the digests; ntdll for opening files relative to a directory's handle.
+target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries bcrypt ntdll)
 
 if(BUILD_TESTING)
   # The unit tests of that code, run under wine.
   add_executable(windows_unit_tests
     tests/support/catch_main.cpp
     tests/common/test_clock.cpp
+    tests/common/test_command_line.cpp
     tests/common/test_deadline.cpp
+    tests/common/test_digest.cpp
     tests/common/test_files_win32.cpp
     tests/common/test_json_bounds.cpp
     tests/common/test_json_fields.cpp
+    tests/common/test_process_win32.cpp
+    tests/common/test_terminal_win32.cpp
     tests/common/test_text.cpp
     tests/config/test_pool_config.cpp
     tests/engine/test_plan.cpp
     tests/engine/test_status.cpp
+    tests/mount/test_credentials_win32.cpp
     tests/mount/test_fstab.cpp
     tests/mount/test_mountinfo.cpp
     tests/mount/test_options.cpp
@@ -88,6 +103,13 @@ if(BUILD_TESTING)
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(windows_unit_tests PRIVATE dsvm_portable)
+  # The child the process runner's and standard input's tests run. Its path goes in as the
+  # host's; the tests make it a Windows one (wine shows / as Z:).
+  add_executable(dsvm_process_child tests/windows/process_child_main.cpp)
+  target_link_libraries(dsvm_process_child PRIVATE dsvm_portable)
+  add_dependencies(windows_unit_tests dsvm_process_child)
+  target_compile_definitions(windows_unit_tests PRIVATE
+    DSVM_PROCESS_CHILD="$<TARGET_FILE:dsvm_process_child>")
   # Catch2's test discovery runs the test executable, through the emulator (wine) here.
   find_file(dsvm_catch_module Catch.cmake PATHS /usr/lib/cmake/Catch2 NO_DEFAULT_PATH
             NO_CMAKE_FIND_ROOT_PATH REQUIRED)

@@ -1,38 +1,19 @@
+// The part of common/digest.h that needs no crypto library: the same on every platform.
 #include "common/digest.h"
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <string.h>
-
-#include <stdexcept>
-
-#include "common/secret.h"
-#include "common/text.h"
 
 namespace dsvm {
 
-std::string sha256_hex(std::string_view data) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-        throw std::runtime_error("SHA-256 is not available from OpenSSL");
-    }
-    return hex_digits(digest, length);
-}
-
-std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-         reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &length);
-    std::string hex = hex_digits(mac, length);
-    wipe_bytes(mac, sizeof mac);
-    return hex;
-}
-
 bool equal_in_constant_time(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+    if (a.size() != b.size()) {
+        return false;
+    }
+    // Every byte is compared whatever came before: the accumulator is volatile, so the compiler
+    // may not stop the loop at the first difference.
+    volatile unsigned char difference = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        difference = difference | static_cast<unsigned char>(a[i] ^ b[i]);
+    }
+    return difference == 0;
 }
 
 }  // namespace dsvm

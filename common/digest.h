@@ -1,5 +1,5 @@
-// Digests through OpenSSL's libcrypto: SHA-256 of public data, HMAC-SHA256, and a comparison
-// whose time does not depend on where two MACs differ.
+// Digests: SHA-256 of public data, HMAC-SHA256 (OpenSSL's libcrypto on Linux, CNG on Windows),
+// and a comparison whose time does not depend on where two MACs differ.
 #pragma once
 
 #include <string>
@@ -7,10 +7,11 @@
 
 namespace dsvm {
 
-// SHA-256 of `data`, as 64 lower-case hex digits.
+// SHA-256 of `data`, as 64 lower-case hex digits. Throws std::runtime_error only when the
+// platform's crypto library cannot give SHA-256 at all.
 std::string sha256_hex(std::string_view data);
 
-// HMAC-SHA256 of `data` under `key`, as 64 lower-case hex digits.
+// HMAC-SHA256 of `data` under `key`, as 64 lower-case hex digits; fails as sha256_hex does.
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 
 // a == b, in time that depends only on their lengths (for MACs).

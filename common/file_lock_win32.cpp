@@ -3,9 +3,9 @@
 // each other on the share's registry (docs/windows.md, "Files").
 #include <windows.h>
 
+#include "common/file_handles_win32.h"
 #include "common/file_lock_platform.h"
 #include "common/fs.h"
-#include "common/win32_file.h"
 
 namespace dsvm {
 
@@ -21,7 +21,7 @@ Result<Fd> open_lock_file(int directory_fd, const std::string& name, const std::
                                         .security = security.get()},
                                        fd);
     if (error != 0) {
-        return failure("cannot open " + shown + ": " + win32::error_text(error));
+        return failure("cannot open " + shown + ": " + windows_error_text(error));
     }
     auto info = win32::information(fd.get(), shown);
     if (!info) {
@@ -46,7 +46,7 @@ LockAttempt try_lock(int fd, std::string& error) {
     if (code == ERROR_NOT_SUPPORTED || code == ERROR_INVALID_FUNCTION) {
         return LockAttempt::Unsupported;
     }
-    error = win32::error_text(code);
+    error = windows_error_text(code);
     return LockAttempt::Failed;
 }
 

@@ -1,12 +1,13 @@
 // The file primitives of common/fs.h on Windows (docs/windows.md, "Files"). Descriptors wrap
-// handles (common/win32_file.h); "at" a directory means relative to its handle, and a reparse
-// point (symbolic link, junction) at the last component is opened as itself, never followed.
+// handles (common/file_handles_win32.h); "at" a directory means relative to its handle, and a
+// reparse point (symbolic link, junction) at the last component is opened as itself, never
+// followed.
 #include <windows.h>
 
 #include <cerrno>
 
+#include "common/file_handles_win32.h"
 #include "common/fs.h"
-#include "common/win32_file.h"
 
 namespace dsvm {
 
@@ -63,7 +64,7 @@ std::size_t root_length(const std::string& path) {
 Result<Fd> open_directory(const std::string& path) {
     Fd fd;
     if (const DWORD error = win32::open_path(path, k_directory_access, true, fd); error != 0) {
-        return failure("cannot open " + path + ": " + win32::error_text(error));
+        return failure("cannot open " + path + ": " + windows_error_text(error));
     }
     return fd;
 }
@@ -79,7 +80,7 @@ Result<std::size_t> read_into(int fd, char* buffer, std::size_t capacity,
             if (error == ERROR_BROKEN_PIPE || error == ERROR_HANDLE_EOF) {
                 break;
             }
-            return failure("cannot read " + shown + ": " + win32::error_text(error));
+            return failure("cannot read " + shown + ": " + windows_error_text(error));
         }
         if (read == 0) {
             break;
@@ -94,7 +95,7 @@ Result<void> write_all(int fd, std::string_view content, const std::string& path
         const DWORD ask = static_cast<DWORD>(std::min<std::size_t>(content.size(), 1U << 30));
         DWORD written = 0;
         if (!::WriteFile(win32::handle_of(fd), content.data(), ask, &written, nullptr)) {
-            return failure("cannot write " + path + ": " + win32::error_text(::GetLastError()));
+            return failure("cannot write " + path + ": " + windows_error_text(::GetLastError()));
         }
         content.remove_prefix(written);
     }
@@ -112,7 +113,7 @@ Result<OptionalText> read_file_at(int directory_fd, const std::string& name,
         return OptionalText{};
     }
     if (error != 0) {
-        return failure("cannot open " + shown + ": " + win32::error_text(error));
+        return failure("cannot open " + shown + ": " + windows_error_text(error));
     }
     return read_open_file(std::move(fd), shown);
 }
@@ -124,7 +125,7 @@ Result<OptionalText> read_file_if_exists(const std::string& path) {
         return OptionalText{};
     }
     if (error != 0) {
-        return failure("cannot open " + path + ": " + win32::error_text(error));
+        return failure("cannot open " + path + ": " + windows_error_text(error));
     }
     return read_open_file(std::move(fd), path);
 }
@@ -162,17 +163,17 @@ Result<void> replace_file_at(int directory_fd, const std::string& name, std::str
     }
     const std::string shown = shown_directory + "/" + temporary;
     if (error != 0) {
-        return failure("cannot create " + shown + ": " + win32::error_text(error));
+        return failure("cannot create " + shown + ": " + windows_error_text(error));
     }
     if (const DWORD marked = win32::delete_on_close(fd.get(), true); marked != 0) {
         win32::delete_at(directory_fd, temporary);
-        return failure("cannot mark " + shown + " temporary: " + win32::error_text(marked));
+        return failure("cannot mark " + shown + " temporary: " + windows_error_text(marked));
     }
     if (auto written = write_all(fd.get(), content, shown); !written) {
         return written;
     }
     if (!::FlushFileBuffers(win32::handle_of(fd.get()))) {
-        return failure("cannot flush " + shown + ": " + win32::error_text(::GetLastError()));
+        return failure("cannot flush " + shown + ": " + windows_error_text(::GetLastError()));
     }
     if (options.check_before_rename) {
         if (auto checked = options.check_before_rename(); !checked) {
@@ -180,13 +181,13 @@ Result<void> replace_file_at(int directory_fd, const std::string& name, std::str
         }
     }
     if (const DWORD kept = win32::delete_on_close(fd.get(), false); kept != 0) {
-        return failure("cannot keep " + shown + ": " + win32::error_text(kept));
+        return failure("cannot keep " + shown + ": " + windows_error_text(kept));
     }
     if (const DWORD renamed = win32::rename_open(fd.get(), directory_fd, name, true);
         renamed != 0) {
         win32::delete_on_close(fd.get(), true);
         return failure("cannot rename " + shown + " to " + name + ": " +
-                       win32::error_text(renamed));
+                       windows_error_text(renamed));
     }
     return {};
 }
@@ -207,12 +208,12 @@ Result<void> make_directories(const std::string& path, mode_t mode) {
             partial.back() == '\\') {
             continue;
         }
-        if (::CreateDirectoryW(win32::widen(partial).c_str(), &attributes)) {
+        if (::CreateDirectoryW(widen(partial).c_str(), &attributes)) {
             continue;
         }
         const DWORD error = ::GetLastError();
         if (error != ERROR_ALREADY_EXISTS) {
-            return failure("cannot create directory " + partial + ": " + win32::error_text(error));
+            return failure("cannot create directory " + partial + ": " + windows_error_text(error));
         }
         if (!is_directory(partial)) {
             return failure("cannot create directory " + partial +
@@ -225,7 +226,7 @@ Result<void> make_directories(const std::string& path, mode_t mode) {
 FileStatus file_status(const std::string& path, Links links) {
     const DWORD flags = FILE_FLAG_BACKUP_SEMANTICS |
                         (links == Links::DoNotFollow ? FILE_FLAG_OPEN_REPARSE_POINT : 0);
-    HANDLE handle = ::CreateFileW(win32::widen(path).c_str(), FILE_READ_ATTRIBUTES,
+    HANDLE handle = ::CreateFileW(widen(path).c_str(), FILE_READ_ATTRIBUTES,
                                   FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
                                   OPEN_EXISTING, flags, nullptr);
     if (handle == INVALID_HANDLE_VALUE) {
@@ -247,7 +248,7 @@ FileStatus file_status(const std::string& path, Links links) {
 
 bool directory_is_empty(const std::string& path) {
     WIN32_FIND_DATAW entry{};
-    HANDLE listing = ::FindFirstFileW(win32::widen(path + "/*").c_str(), &entry);
+    HANDLE listing = ::FindFirstFileW(widen(path + "/*").c_str(), &entry);
     if (listing == INVALID_HANDLE_VALUE) {
         return false;
     }
@@ -263,11 +264,11 @@ bool directory_is_empty(const std::string& path) {
 }
 
 Result<void> remove_file_if_exists(const std::string& path, const std::string& shown) {
-    if (!::DeleteFileW(win32::widen(path).c_str())) {
+    if (!::DeleteFileW(widen(path).c_str())) {
         const DWORD error = ::GetLastError();
         if (error != ERROR_FILE_NOT_FOUND && error != ERROR_PATH_NOT_FOUND) {
             return failure("cannot remove " + (shown.empty() ? path : shown) + ": " +
-                           win32::error_text(error));
+                           windows_error_text(error));
         }
     }
     return {};
@@ -281,7 +282,7 @@ Result<void> remove_file_at(int directory_fd, const std::string& name, const std
         error = win32::delete_on_close(file.get(), true);
     }
     if (error != 0 && error != ERROR_FILE_NOT_FOUND) {
-        return failure("cannot remove " + shown + ": " + win32::error_text(error));
+        return failure("cannot remove " + shown + ": " + windows_error_text(error));
     }
     return {};
 }
@@ -314,7 +315,7 @@ Result<void> set_file_mode(int /*fd*/, unsigned /*mode*/, const std::string& sho
 
 std::optional<std::int64_t> modified_unix_seconds(const std::string& path) {
     WIN32_FILE_ATTRIBUTE_DATA data{};
-    if (!::GetFileAttributesExW(win32::widen(path).c_str(), GetFileExInfoStandard, &data)) {
+    if (!::GetFileAttributesExW(widen(path).c_str(), GetFileExInfoStandard, &data)) {
         return std::nullopt;
     }
     // FILETIME counts 100 ns steps since 1601-01-01; 11644473600 s lie between that and 1970.

@@ -8,9 +8,9 @@
 #include <optional>
 #include <vector>
 
+#include "common/file_handles_win32.h"
 #include "common/fs.h"
 #include "common/safe_open.h"
-#include "common/win32_file.h"
 
 namespace dsvm {
 
@@ -78,7 +78,7 @@ Result<Fd> walk_below(const std::string& top, std::string_view path, std::option
                                                made);
             if (error != 0 && error != ERROR_FILE_EXISTS) {
                 return failure("cannot create directory " + shown + ": " +
-                               win32::error_text(error));
+                               windows_error_text(error));
             }
         }
         DWORD error = 0;
@@ -103,7 +103,7 @@ Result<std::vector<std::string>> list_directory(int directory, const std::string
             if (error == ERROR_NO_MORE_FILES) {
                 return names;
             }
-            return failure("cannot list " + shown + ": " + win32::error_text(error));
+            return failure("cannot list " + shown + ": " + windows_error_text(error));
         }
         kind = FileIdBothDirectoryInfo;
         std::size_t offset = 0;
@@ -112,7 +112,7 @@ Result<std::vector<std::string>> list_directory(int directory, const std::string
                 reinterpret_cast<const FILE_ID_BOTH_DIR_INFO*>(buffer.data() + offset);
             const std::wstring_view name(entry->FileName, entry->FileNameLength / sizeof(wchar_t));
             if (name != L"." && name != L"..") {
-                names.push_back(win32::narrow(name));
+                names.push_back(narrow(name));
             }
             if (entry->NextEntryOffset == 0) {
                 break;
@@ -130,7 +130,7 @@ Result<void> remove_tree_below(int parent, const std::string& name, const std::s
         return {};
     }
     if (error != 0) {
-        return failure("cannot open " + shown + ": " + win32::error_text(error));
+        return failure("cannot open " + shown + ": " + windows_error_text(error));
     }
     auto info = win32::information(entry.get(), shown);
     if (!info) {
@@ -155,7 +155,7 @@ Result<void> remove_tree_below(int parent, const std::string& name, const std::s
         }
     }
     if (error = win32::delete_on_close(entry.get(), true); error != 0) {
-        return failure("cannot remove " + shown + ": " + win32::error_text(error));
+        return failure("cannot remove " + shown + ": " + windows_error_text(error));
     }
     return {};
 }
@@ -167,7 +167,7 @@ std::string open_error_text(int /*parent*/, const std::string& /*name*/, int err
     if (code == ERROR_DIRECTORY) {
         return "it is not a directory";
     }
-    return win32::error_text(code);
+    return windows_error_text(code);
 }
 
 Result<Fd> open_directory_at(int parent, const std::string& name, const std::string& shown) {
@@ -178,7 +178,7 @@ Result<Fd> open_directory_at(int parent, const std::string& name, const std::str
 NoFollowDirectory open_directory_nofollow(const std::string& path) {
     NoFollowDirectory opened;
     HANDLE handle = ::CreateFileW(
-        win32::widen(path).c_str(), k_directory_access,
+        widen(path).c_str(), k_directory_access,
         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr, OPEN_EXISTING,
         FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
     if (handle == INVALID_HANDLE_VALUE) {
@@ -187,7 +187,7 @@ NoFollowDirectory open_directory_nofollow(const std::string& path) {
                              ? DirectoryFailure::Missing
                          : error == ERROR_ACCESS_DENIED ? DirectoryFailure::Denied
                                                         : DirectoryFailure::Other;
-        opened.error = win32::error_text(error);
+        opened.error = windows_error_text(error);
         return opened;
     }
     opened.fd = win32::adopt(handle);
@@ -202,7 +202,7 @@ NoFollowDirectory open_directory_nofollow(const std::string& path) {
 
 OpenedFile open_regular_nofollow(const std::string& path) {
     OpenedFile opened;
-    HANDLE handle = ::CreateFileW(win32::widen(path).c_str(), GENERIC_READ,
+    HANDLE handle = ::CreateFileW(widen(path).c_str(), GENERIC_READ,
                                   FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
                                   OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
     if (handle == INVALID_HANDLE_VALUE) {
@@ -210,7 +210,7 @@ OpenedFile open_regular_nofollow(const std::string& path) {
         opened.failure = error == ERROR_FILE_NOT_FOUND || error == ERROR_PATH_NOT_FOUND
                              ? FileFailure::Missing
                              : FileFailure::Other;
-        opened.error = win32::error_text(error);
+        opened.error = windows_error_text(error);
         return opened;
     }
     opened.fd = win32::adopt(handle);
@@ -230,13 +230,13 @@ MadeDirectory make_directory(const std::string& path, mode_t mode) {
     MadeDirectory result;
     const win32::ModeSecurity security(mode);
     SECURITY_ATTRIBUTES attributes{sizeof attributes, security.get(), FALSE};
-    if (::CreateDirectoryW(win32::widen(path).c_str(), &attributes)) {
+    if (::CreateDirectoryW(widen(path).c_str(), &attributes)) {
         result.made = true;
     } else if (const DWORD error = ::GetLastError(); error != ERROR_ALREADY_EXISTS) {
         result.failure = error == ERROR_ACCESS_DENIED    ? DirectoryFailure::Denied
                          : error == ERROR_PATH_NOT_FOUND ? DirectoryFailure::Missing
                                                          : DirectoryFailure::Other;
-        result.error = win32::error_text(error);
+        result.error = windows_error_text(error);
     }
     return result;
 }
@@ -265,7 +265,7 @@ Result<Fd> open_or_create_directory_at(int dir, const std::string& name, mode_t 
                                         .security = security.get()},
                                        made);
     if (error != 0 && error != ERROR_FILE_EXISTS) {
-        return failure("cannot create " + name + ": " + win32::error_text(error));
+        return failure("cannot create " + name + ": " + windows_error_text(error));
     }
     created = error == 0;
     return open_directory_at(dir, name, name);
@@ -297,7 +297,7 @@ Result<OptionalText> read_untrusted_file_at(int directory, const std::string& na
         return OptionalText{};
     }
     if (error != 0) {
-        return failure("cannot open " + shown + ": " + win32::error_text(error));
+        return failure("cannot open " + shown + ": " + windows_error_text(error));
     }
     auto info = win32::information(fd.get(), shown);
     if (!info) {

@@ -2,9 +2,9 @@
 // or Administrators, no one else in its access list), the Windows meaning of "root, mode 0600".
 #include <windows.h>
 
+#include "common/file_handles_win32.h"
 #include "common/fs.h"
 #include "common/secret.h"
-#include "common/win32_file.h"
 
 namespace dsvm {
 
@@ -18,7 +18,7 @@ Result<SecretFile> read_secret_file_at(int directory, const std::string& name,
         return SecretFile{};
     }
     if (error != 0) {
-        return failure("cannot open " + shown + ": " + win32::error_text(error));
+        return failure("cannot open " + shown + ": " + windows_error_text(error));
     }
     auto info = win32::information(fd.get(), shown);
     if (!info) {

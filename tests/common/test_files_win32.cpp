@@ -8,62 +8,26 @@
 #include <chrono>
 #include <string>
 
+#include "common/file_handles_win32.h"
 #include "common/file_lock.h"
 #include "common/fs.h"
 #include "common/ids.h"
 #include "common/safe_open.h"
 #include "common/secret.h"
-#include "common/win32_file.h"
 #include "support/fake_clock.h"
+#include "support/temporary_directory_win32.h"
 
 namespace dsvm {
-namespace {
-
-// A fresh directory under %TEMP%, removed with everything in it afterwards.
-class TemporaryDirectory {
-  public:
-    TemporaryDirectory() {
-        wchar_t base[MAX_PATH + 1];
-        const DWORD length = ::GetTempPathW(MAX_PATH + 1, base);
-        REQUIRE(length > 0);
-        m_path = win32::narrow(std::wstring_view(base, length)) + "dsvm-test-" +
-                 std::to_string(::GetCurrentProcessId()) + "-" + std::to_string(++s_count);
-        REQUIRE(make_directories(m_path, 0755));
-        auto opened = open_directory(m_path);
-        REQUIRE(opened);
-        m_fd = std::move(opened).value();
-    }
-    ~TemporaryDirectory() {
-        m_fd.reset();
-        auto parent = open_directory(parent_of());
-        if (parent) {
-            (void)remove_tree_at(parent->get(), name(), m_path);
-        }
-    }
-    const std::string& path() const { return m_path; }
-    int fd() const { return m_fd.get(); }
-    std::string operator/(const std::string& name) const { return m_path + "/" + name; }
-
-  private:
-    std::string parent_of() const { return m_path.substr(0, m_path.find_last_of("\\/")); }
-    std::string name() const { return m_path.substr(m_path.find_last_of("\\/") + 1); }
-
-    static inline int s_count = 0;
-    std::string m_path;
-    Fd m_fd;
-};
-
-}  // namespace
 
 TEST_CASE("windows files: a replace writes the content and leaves no temporary", "[win32]") {
-    TemporaryDirectory dir;
+    test::TemporaryDirectory dir;
     REQUIRE(replace_file_at(dir.fd(), "pool.json", "first", {}, dir.path()));
     REQUIRE(replace_file_at(dir.fd(), "pool.json", "second, longer", {}, dir.path()));
     auto text = read_file(dir / "pool.json");
     REQUIRE(text);
     CHECK(*text == "second, longer");
     WIN32_FIND_DATAW entry{};
-    HANDLE listing = ::FindFirstFileW(win32::widen(dir / "*").c_str(), &entry);
+    HANDLE listing = ::FindFirstFileW(widen(dir / "*").c_str(), &entry);
     REQUIRE(listing != INVALID_HANDLE_VALUE);
     int files = 0;
     do {
@@ -75,7 +39,7 @@ TEST_CASE("windows files: a replace writes the content and leaves no temporary",
 }
 
 TEST_CASE("windows files: a refused check before the rename keeps the old file", "[win32]") {
-    TemporaryDirectory dir;
+    test::TemporaryDirectory dir;
     REQUIRE(write_file_atomic(dir / "state.json", "old", 0644));
     ReplaceOptions options;
     options.check_before_rename = [] { return Result<void>(failure("the lock was lost")); };
@@ -90,7 +54,7 @@ TEST_CASE("windows files: a refused check before the rename keeps the old file",
 }
 
 TEST_CASE("windows files: numeric owners are refused, not ignored", "[win32]") {
-    TemporaryDirectory dir;
+    test::TemporaryDirectory dir;
     ReplaceOptions options;
     options.uid = 1000;
     auto replaced = replace_file_at(dir.fd(), "keys", "x", options, dir.path());
@@ -100,7 +64,7 @@ TEST_CASE("windows files: numeric owners are refused, not ignored", "[win32]") {
 }
 
 TEST_CASE("windows files: missing files, directories and status", "[win32]") {
-    TemporaryDirectory dir;
+    test::TemporaryDirectory dir;
     auto missing = read_file_at(dir.fd(), "absent", "absent", 0);
     REQUIRE(missing);
     CHECK_FALSE(missing->found);
@@ -124,7 +88,7 @@ TEST_CASE("windows files: missing files, directories and status", "[win32]") {
 }
 
 TEST_CASE("windows files: the untrusted reader bounds size and refuses directories", "[win32]") {
-    TemporaryDirectory dir;
+    test::TemporaryDirectory dir;
     REQUIRE(write_file_atomic(dir / "registry.json", std::string(100, 'x'), 0644));
     UntrustedFile rules;
     rules.max_bytes = 100;
@@ -148,7 +112,7 @@ TEST_CASE("windows files: the untrusted reader bounds size and refuses directori
 }
 
 TEST_CASE("windows files: walking below a top refuses '..' and makes what is missing", "[win32]") {
-    TemporaryDirectory dir;
+    test::TemporaryDirectory dir;
     auto climbing = open_directory_below(dir.path(), "../b");
     REQUIRE_FALSE(climbing);
     CHECK(climbing.error().kind == ErrorKind::Invalid);
@@ -164,7 +128,7 @@ TEST_CASE("windows files: walking below a top refuses '..' and makes what is mis
 }
 
 TEST_CASE("windows files: renames never replace, trees are removed whole", "[win32]") {
-    TemporaryDirectory dir;
+    test::TemporaryDirectory dir;
     REQUIRE(write_file_atomic(dir / "one", "1", 0644));
     REQUIRE(write_file_atomic(dir / "two", "2", 0644));
     CHECK(rename_no_replace(dir.fd(), "one", "two") == -1);
@@ -188,7 +152,7 @@ TEST_CASE("windows files: renames never replace, trees are removed whole", "[win
 }
 
 TEST_CASE("windows files: a held lock is waited for on the clock, then given up", "[win32]") {
-    TemporaryDirectory dir;
+    test::TemporaryDirectory dir;
     auto held = lock_file_at(dir.fd(), "registry.lock", "registry.lock", std::chrono::seconds(1));
     REQUIRE(held);
     test::FakeClock clock;
@@ -203,7 +167,7 @@ TEST_CASE("windows files: a held lock is waited for on the clock, then given up"
 }
 
 TEST_CASE("windows files: a private file is SYSTEM's and the administrators' only", "[win32]") {
-    TemporaryDirectory dir;
+    test::TemporaryDirectory dir;
     REQUIRE(write_file_atomic(dir / "open.key", "secret", 0644));
     auto open_key = read_secret_file_at(dir.fd(), "open.key", "open.key", 64);
     REQUIRE_FALSE(open_key);
@@ -222,7 +186,7 @@ TEST_CASE("windows files: a private file is SYSTEM's and the administrators' onl
 namespace dsvm {
 
 TEST_CASE("windows files: identity, removal at a directory, and directories by path", "[win32]") {
-    TemporaryDirectory dir;
+    test::TemporaryDirectory dir;
     CHECK(file_identity_at(dir.fd(), "registry.json").empty());
     REQUIRE(write_file_atomic(dir / "registry.json", "one", 0644));
     const std::string first = file_identity_at(dir.fd(), "registry.json");

@@ -41,16 +41,6 @@ TEST_CASE("registry key: the id names a key without revealing it", "[registry]")
     CHECK(registry_key_id(k_other_key) != id);
 }
 
-TEST_CASE("registry key: HMAC-SHA256 matches RFC 4231 and compares in constant time",
-          "[registry]") {
-    // RFC 4231, test case 2.
-    CHECK(hmac_sha256_hex("Jefe", "what do ya want for nothing?") ==
-          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-    CHECK(equal_in_constant_time("abc", "abc"));
-    CHECK_FALSE(equal_in_constant_time("abc", "abd"));
-    CHECK_FALSE(equal_in_constant_time("abc", "abcd"));
-}
-
 TEST_CASE("registry key: written root-only, read back, previous kept or dropped", "[registry]") {
     test::Sandbox sandbox;
     const Root root(sandbox.path());

@@ -1,3 +1,4 @@
+// SystemProcessRunner on Linux (common/process.h): posix_spawn, poll, a process group.
 #include "common/process.h"
 
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/process_common.h"
 #include "common/text.h"
 
 namespace dsvm {
@@ -22,7 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t k_output_cap = 1024 * 1024;
 // How long a killed process may take to die before we stop waiting for it: a process stuck in
 // uninterruptible sleep (a dead NFS server) must not hang the agent as well.
 constexpr auto k_kill_grace = std::chrono::seconds(1);
@@ -59,20 +60,6 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
     }
     out.push_back(nullptr);
     return out;
-}
-
-// "0.2 s", "30 s": the timeout as a person wrote it.
-std::string seconds_text(std::chrono::milliseconds timeout) {
-    const auto ms = timeout.count();
-    std::string text = std::to_string(ms / 1000);
-    if (ms % 1000 != 0) {
-        std::string fraction = std::to_string(1000 + ms % 1000).substr(1);
-        while (fraction.back() == '0') {
-            fraction.pop_back();
-        }
-        text += "." + fraction;
-    }
-    return text + " s";
 }
 
 // Writing to a child that has exited raises SIGPIPE, which would kill the agent. The signal is
@@ -201,15 +188,14 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, int input, int output,
 
 enum class ReadState { Data, Empty, End };
 
-// Appends what one read gives, keeping at most k_output_cap bytes; reading on past the cap
-// keeps the child from blocking on a full pipe.
+// Appends what one read gives, keeping at most k_process_output_cap bytes; reading on past the
+// cap keeps the child from blocking on a full pipe.
 ReadState read_some(int fd, std::string& sink) {
     char buffer[16384];
     for (;;) {
         const ssize_t got = ::read(fd, buffer, sizeof buffer);
         if (got > 0) {
-            const auto room = k_output_cap - std::min(k_output_cap, sink.size());
-            sink.append(buffer, std::min(room, static_cast<std::size_t>(got)));
+            append_capped(sink, std::string_view(buffer, static_cast<std::size_t>(got)));
             return ReadState::Data;
         }
         if (got < 0 && errno == EINTR) {
@@ -239,8 +225,7 @@ Result<CommandResult> SystemProcessRunner::run(const std::vector<std::string>& a
                                                std::string_view input,
                                                std::chrono::milliseconds timeout) {
     if (argv.empty() || argv[0].empty() || argv[0].front() != '/') {
-        return failure("cannot run '" + (argv.empty() ? std::string() : printable(argv[0])) +
-                       "': the program must be given as an absolute path");
+        return program_not_absolute(argv);
     }
     const auto deadline = Clock::now() + timeout;
     auto stdin_pipe = make_pipe();
@@ -279,7 +264,7 @@ Result<CommandResult> SystemProcessRunner::run(const std::vector<std::string>& a
         if (now >= deadline) {
             child.kill_group();
             child.wait_until(Clock::now() + k_kill_grace);
-            return failure(printable(argv[0]) + " timed out after " + seconds_text(timeout));
+            return process_timed_out(argv[0], timeout);
         }
         // Capped so a long timeout cannot overflow poll's int; waking early only loops again.
         const auto wait_ms = std::min<std::chrono::milliseconds::rep>(

@@ -1,4 +1,4 @@
-#include "common/win32_file.h"
+#include "common/file_handles_win32.h"
 
 #include <aclapi.h>
 #include <io.h>
@@ -63,43 +63,6 @@ std::string sid_text(PSID sid) {
 }
 
 }  // namespace
-
-std::wstring widen(std::string_view utf8) {
-    if (utf8.empty()) {
-        return {};
-    }
-    const int size =
-        ::MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), nullptr, 0);
-    std::wstring out(static_cast<std::size_t>(size), L'\0');
-    ::MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), out.data(), size);
-    return out;
-}
-
-std::string narrow(std::wstring_view utf16) {
-    if (utf16.empty()) {
-        return {};
-    }
-    const int size = ::WideCharToMultiByte(CP_UTF8, 0, utf16.data(), static_cast<int>(utf16.size()),
-                                           nullptr, 0, nullptr, nullptr);
-    std::string out(static_cast<std::size_t>(size), '\0');
-    ::WideCharToMultiByte(CP_UTF8, 0, utf16.data(), static_cast<int>(utf16.size()), out.data(),
-                          size, nullptr, nullptr);
-    return out;
-}
-
-std::string error_text(DWORD error) {
-    LPWSTR text = nullptr;
-    const DWORD length = ::FormatMessageW(
-        FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
-        nullptr, error, 0, reinterpret_cast<LPWSTR>(&text), 0, nullptr);
-    std::unique_ptr<void, LocalFreeDeleter> owned(text);
-    std::string words = length == 0 ? std::string() : narrow(std::wstring_view(text, length));
-    while (!words.empty() && (words.back() == '\n' || words.back() == '\r' || words.back() == ' ' ||
-                              words.back() == '.')) {
-        words.pop_back();
-    }
-    return (words.empty() ? "Windows error" : words) + " (error " + std::to_string(error) + ")";
-}
 
 HANDLE handle_of(int fd) {
     return fd < 0 ? INVALID_HANDLE_VALUE : reinterpret_cast<HANDLE>(::_get_osfhandle(fd));
@@ -172,7 +135,7 @@ DWORD open_path(const std::string& path, ACCESS_MASK access, bool directory, Fd&
 Result<Information> information(int fd, const std::string& shown) {
     BY_HANDLE_FILE_INFORMATION info{};
     if (!::GetFileInformationByHandle(handle_of(fd), &info)) {
-        return failure("cannot look at " + shown + ": " + error_text(::GetLastError()));
+        return failure("cannot look at " + shown + ": " + windows_error_text(::GetLastError()));
     }
     Information out;
     out.directory = (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
@@ -212,7 +175,7 @@ Result<void> check_administrators_only(int fd, const std::string& shown) {
                                           OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
                                           &owner, nullptr, &dacl, nullptr, &descriptor);
     if (error != ERROR_SUCCESS) {
-        return failure("cannot read the security of " + shown + ": " + error_text(error));
+        return failure("cannot read the security of " + shown + ": " + windows_error_text(error));
     }
     std::unique_ptr<void, LocalFreeDeleter> owned(descriptor);
     const std::string fix =
@@ -231,7 +194,7 @@ Result<void> check_administrators_only(int fd, const std::string& shown) {
         void* entry = nullptr;
         if (!::GetAce(dacl, index, &entry)) {
             return failure("cannot read the access list of " + shown + ": " +
-                           error_text(::GetLastError()));
+                           windows_error_text(::GetLastError()));
         }
         const auto* header = static_cast<const ACE_HEADER*>(entry);
         if (header->AceType != ACCESS_ALLOWED_ACE_TYPE || (header->AceFlags & INHERIT_ONLY_ACE)) {

@@ -6,7 +6,7 @@
 // "Files").
 #pragma once
 
-#include <windows.h>
+#include "common/windows_api_win32.h"
 
 #include <cstdint>
 #include <string>
@@ -16,13 +16,6 @@
 #include "common/result.h"
 
 namespace dsvm::win32 {
-
-// UTF-8 <-> UTF-16 for the W functions; invalid UTF-8 becomes U+FFFD.
-std::wstring widen(std::string_view utf8);
-std::string narrow(std::wstring_view utf16);
-
-// A Win32 error code in words (FormatMessage), with its number.
-std::string error_text(DWORD error);
 
 // The HANDLE inside a descriptor (INVALID_HANDLE_VALUE for one that is not open).
 HANDLE handle_of(int fd);
