@@ -56,6 +56,13 @@ dsvm_library(dsvm_portable
 )
 target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries)
 
+# The Windows side of the seams: the HTTP client over WinHTTP (docs/windows.md).
+dsvm_library(dsvm_windows
+  windows/winhttp_client.cpp
+  windows/winhttp_error.cpp
+)
+target_link_libraries(dsvm_windows PUBLIC dsvm_portable winhttp)
+
 if(BUILD_TESTING)
   # The unit tests of that code, run under wine.
   add_executable(windows_unit_tests
@@ -73,9 +80,12 @@ if(BUILD_TESTING)
     tests/mount/test_options.cpp
     tests/users/test_registry.cpp
     tests/users/test_rules.cpp
+    tests/support/loopback_server_win32.cpp
+    tests/windows/test_winhttp_client.cpp
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-  target_link_libraries(windows_unit_tests PRIVATE dsvm_portable)
+  # ws2_32: the tests' own loopback HTTP server (tests/support/loopback_server_win32.h).
+  target_link_libraries(windows_unit_tests PRIVATE dsvm_portable dsvm_windows ws2_32)
   # Catch2's test discovery runs the test executable, through the emulator (wine) here.
   find_file(dsvm_catch_module Catch.cmake PATHS /usr/lib/cmake/Catch2 NO_DEFAULT_PATH
             NO_CMAKE_FIND_ROOT_PATH REQUIRED)
