@@ -16,8 +16,8 @@ struct KnownError {
     std::string_view words;
 };
 
-// The failures an operator meets (docs/windows.md): said the same way on every Windows build
-// and language, and under wine, whose winhttp.dll carries no message table.
+// The failures an operator meets, said the same way on every Windows build and language, and
+// under wine.
 constexpr KnownError k_known_errors[] = {
     {ERROR_WINHTTP_TIMEOUT, "timed out"},
     {ERROR_WINHTTP_CANNOT_CONNECT, "cannot connect (refused or unreachable)"},
