@@ -77,6 +77,13 @@ dsvm_library(dsvm_portable
 # CNG (bcrypt) for the digests; ntdll for opening files relative to a directory's handle.
 target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries bcrypt ntdll)
 
+# The Windows side of the seams: the HTTP client over WinHTTP (docs/windows.md).
+dsvm_library(dsvm_windows
+  windows/winhttp_client.cpp
+  windows/winhttp_error.cpp
+)
+target_link_libraries(dsvm_windows PUBLIC dsvm_portable winhttp)
+
 if(BUILD_TESTING)
   # The unit tests of that code, run under wine.
   add_executable(windows_unit_tests
@@ -100,9 +107,12 @@ if(BUILD_TESTING)
     tests/mount/test_options.cpp
     tests/users/test_registry.cpp
     tests/users/test_rules.cpp
+    tests/support/loopback_server_win32.cpp
+    tests/windows/test_winhttp_client.cpp
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-  target_link_libraries(windows_unit_tests PRIVATE dsvm_portable)
+  # ws2_32: the tests' own loopback HTTP server (tests/support/loopback_server_win32.h).
+  target_link_libraries(windows_unit_tests PRIVATE dsvm_portable dsvm_windows ws2_32)
   # The child the process runner's and standard input's tests run. Its path goes in as the
   # host's; the tests make it a Windows one (wine shows / as Z:).
   add_executable(dsvm_process_child tests/windows/process_child_main.cpp)
@@ -114,6 +124,9 @@ if(BUILD_TESTING)
   find_file(dsvm_catch_module Catch.cmake PATHS /usr/lib/cmake/Catch2 NO_DEFAULT_PATH
             NO_CMAKE_FIND_ROOT_PATH REQUIRED)
   include(${dsvm_catch_module})
+  # http_proxy names a loopback port nothing listens on: wine's WinHTTP reads the proxy from the
+  # environment the process started with (never from a change made inside it), so this is how
+  # the WinHTTP client's tests show that no proxy is used (tests/windows/test_winhttp_client.cpp).
   catch_discover_tests(windows_unit_tests TEST_PREFIX "windows: " EXTRA_ARGS --warn NoTests
-    PROPERTIES LABELS windows)
+    PROPERTIES LABELS windows ENVIRONMENT "http_proxy=http://127.0.0.1:9")
 endif()

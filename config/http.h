@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,6 +12,11 @@
 #include "common/secret.h"
 
 namespace dsvm::config {
+
+// The largest body get() reads, on every platform. IMDS documents are a few KiB (userData is at
+// most 64 KiB); anything much larger is a broken or hostile peer, and buffering it would let that
+// peer exhaust our memory.
+inline constexpr std::size_t k_max_http_body_bytes = 1024 * 1024;
 
 struct HttpRequest {
     std::string url;
@@ -35,8 +41,8 @@ struct HttpResponse {
 class HttpClient {
   public:
     virtual ~HttpClient() = default;
-    // Performs a GET. A transport failure (refused, timed out, reset) is an Error; any HTTP
-    // status, 4xx and 5xx included, is a response.
+    // Performs a GET. A transport failure (refused, timed out, reset) is an Error, and so is a
+    // body over k_max_http_body_bytes; any HTTP status, 4xx and 5xx included, is a response.
     virtual Result<HttpResponse> get(const HttpRequest& request) = 0;
     // The same, for a body that is a secret (a token, a Key Vault secret): it goes into `body`,
     // whose capacity is the size limit (a bigger body is an error), never into a std::string.

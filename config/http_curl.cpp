@@ -16,9 +16,8 @@ namespace dsvm::config {
 
 namespace {
 
-// IMDS documents are a few KiB (userData is at most 64 KiB); anything much larger is a broken or
-// hostile peer, and buffering it would let that peer exhaust our memory.
-constexpr std::size_t k_max_body_bytes = 1024 * 1024;
+// config/http.h says why there is a limit; every client has the same one.
+constexpr std::size_t k_max_body_bytes = k_max_http_body_bytes;
 
 struct CurlEasyDeleter {
     void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
