@@ -56,6 +56,15 @@ dsvm_library(dsvm_portable
 )
 target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries)
 
+# The Windows platform code (windows/): the service host under the service control manager and
+# the service's recovery actions.
+dsvm_library(dsvm_windows
+  windows/recovery_actions.cpp
+  windows/scm_host.cpp
+  windows/win32_text.cpp
+)
+target_link_libraries(dsvm_windows PUBLIC dsvm_portable advapi32)
+
 if(BUILD_TESTING)
   # The unit tests of that code, run under wine.
   add_executable(windows_unit_tests
@@ -73,9 +82,17 @@ if(BUILD_TESTING)
     tests/mount/test_options.cpp
     tests/users/test_registry.cpp
     tests/users/test_rules.cpp
+    tests/windows/test_recovery_actions.cpp
+    tests/windows/test_scm_host.cpp
+    tests/windows/test_scm_service.cpp
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-  target_link_libraries(windows_unit_tests PRIVATE dsvm_portable)
+  target_link_libraries(windows_unit_tests PRIVATE dsvm_portable dsvm_windows)
+  # The service the SCM tests install and start (tests/windows/test_scm_service.cpp); they find
+  # it beside windows_unit_tests.exe.
+  add_executable(scm_test_service tests/windows/scm_test_service_main.cpp)
+  target_link_libraries(scm_test_service PRIVATE dsvm_windows)
+  add_dependencies(windows_unit_tests scm_test_service)
   # Catch2's test discovery runs the test executable, through the emulator (wine) here.
   find_file(dsvm_catch_module Catch.cmake PATHS /usr/lib/cmake/Catch2 NO_DEFAULT_PATH
             NO_CMAKE_FIND_ROOT_PATH REQUIRED)

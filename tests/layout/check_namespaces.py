@@ -29,6 +29,7 @@ NAMESPACES = {
     "service": "dsvm::service",
     "cli": "dsvm::cli",
     "linux": "dsvm::linux_platform",
+    "windows": "dsvm::windows_platform",
 }
 SOURCE_SUFFIXES = (".h", ".cpp")
 # Files that hold main() and may declare nothing in a namespace of their own.

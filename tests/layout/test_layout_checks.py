@@ -10,8 +10,10 @@ import subprocess
 import sys
 import tempfile
 
-FOLDERS = ("common", "mount", "users", "config", "engine", "extension", "service", "cli", "linux")
-NAMESPACES = {"common": "dsvm", "linux": "dsvm::linux_platform"}
+FOLDERS = ("common", "mount", "users", "config", "engine", "extension", "service", "cli", "linux",
+           "windows")
+NAMESPACES = {"common": "dsvm", "linux": "dsvm::linux_platform",
+              "windows": "dsvm::windows_platform"}
 
 
 def clean_tree(root):
