@@ -85,6 +85,7 @@ if(BUILD_TESTING)
     tests/windows/test_recovery_actions.cpp
     tests/windows/test_scm_host.cpp
     tests/windows/test_scm_service.cpp
+    tests/windows/test_win32_text.cpp
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(windows_unit_tests PRIVATE dsvm_portable dsvm_windows)

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -139,8 +140,9 @@ void ScmHost::report(std::uint32_t state, std::uint32_t controls_accepted,
 
 namespace {
 
-// The service of this process. It lives in run_as_service's frame, which outlasts the
-// dispatcher, so the handler can never reach a host that is gone.
+// The service of this process, shared by run_as_service and the service's thread: once STOPPED
+// is reported the dispatcher, and run_as_service with it, may return while that thread is still
+// leaving the host. The handler is only called while the dispatcher runs.
 struct Dispatch {
     std::wstring name;
     std::function<int(ScmHost&)> body;
@@ -152,7 +154,13 @@ struct Dispatch {
 };
 
 // ServiceMain takes no context of its own, so it finds the service here.
-Dispatch* g_dispatch = nullptr;
+std::mutex g_dispatch_mutex;
+std::shared_ptr<Dispatch> g_dispatch;
+
+std::shared_ptr<Dispatch> current_dispatch() {
+    std::lock_guard lock(g_dispatch_mutex);
+    return g_dispatch;
+}
 
 DWORD WINAPI handle_control(DWORD control, DWORD, LPVOID, LPVOID context) {
     return static_cast<ScmHost*>(context)->on_control(control);
@@ -170,7 +178,11 @@ int run_body(Dispatch& dispatch) {
 }
 
 void WINAPI service_main(DWORD, LPWSTR*) {
-    Dispatch& dispatch = *g_dispatch;
+    const std::shared_ptr<Dispatch> shared = current_dispatch();
+    if (!shared) {
+        return;
+    }
+    Dispatch& dispatch = *shared;
     // An INTERROGATE before the handle is stored is not answered: the SCM has its own record
     // of the state until then.
     dispatch.host.emplace([&dispatch](const ScmStatus& status) {
@@ -210,17 +222,24 @@ void WINAPI service_main(DWORD, LPWSTR*) {
 }  // namespace
 
 Result<int> run_as_service(const std::string& name, std::function<int(ScmHost&)> body) {
-    if (g_dispatch != nullptr) {
-        return failure("a service already runs in this process");
-    }
-    Dispatch dispatch;
+    const auto shared = std::make_shared<Dispatch>();
+    Dispatch& dispatch = *shared;
     dispatch.name = widen(name);
     dispatch.body = std::move(body);
-    g_dispatch = &dispatch;
+    {
+        std::lock_guard lock(g_dispatch_mutex);
+        if (g_dispatch) {
+            return failure("a service already runs in this process");
+        }
+        g_dispatch = shared;
+    }
     SERVICE_TABLE_ENTRYW table[] = {{dispatch.name.data(), service_main}, {nullptr, nullptr}};
     const bool dispatched = ::StartServiceCtrlDispatcherW(table) != FALSE;
     const DWORD error = dispatched ? ERROR_SUCCESS : ::GetLastError();
-    g_dispatch = nullptr;
+    {
+        std::lock_guard lock(g_dispatch_mutex);
+        g_dispatch.reset();
+    }
     if (!dispatched && error == ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
         return failure("not started by the service control manager: the service " + quoted(name) +
                        " is started with `sc.exe start " + name + "`");

@@ -64,6 +64,31 @@ inline SERVICE_STATUS wait_for_state(SC_HANDLE service, DWORD state,
     return status;
 }
 
+// wine takes any process that calls StartServiceCtrlDispatcherW for the service it started
+// last while that service's control pipe (named by the number under
+// HKLM\SYSTEM\CurrentControlSet\Control\ServiceCurrent) waits for a connection; Windows
+// checks the caller. Waits until the pipe takes none, at most `limit`; false when it still does.
+inline bool wait_for_no_control_pipe(std::chrono::seconds limit = std::chrono::seconds(30)) {
+    DWORD current = 0;
+    DWORD size = sizeof current;
+    if (::RegGetValueW(HKEY_LOCAL_MACHINE, L"SYSTEM\\CurrentControlSet\\Control\\ServiceCurrent",
+                       nullptr, RRF_RT_REG_DWORD, nullptr, &current, &size) != ERROR_SUCCESS) {
+        return true;
+    }
+    const std::wstring pipe = L"\\\\.\\pipe\\net\\NtControlPipe" + std::to_wstring(current);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        // Waiting for a pipe, unlike opening it, does not connect to it.
+        if (!::WaitNamedPipeW(pipe.c_str(), 1)) {
+            return true;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
 class InstalledService {
   public:
     // Installs the test service to end with `exit_status`; valid() tells whether it worked.

@@ -71,6 +71,7 @@ TEST_CASE("scm: a body's nonzero exit reaches the SCM as the service's own error
 }
 
 TEST_CASE("scm: a process not started by the service control manager gets an error, not a hang") {
+    REQUIRE(dsvm::test::wait_for_no_control_pipe());
     bool ran = false;
     const auto result = run_as_service("dsvm-scm-test-console", [&ran](ScmHost&) {
         ran = true;
