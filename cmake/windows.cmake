@@ -47,6 +47,7 @@ dsvm_library(dsvm_portable
   common/process_common.cpp
   common/process_win32.cpp
   common/root.cpp
+  common/safe_open.cpp
   common/safe_open_win32.cpp
   common/secret.cpp
   common/secret_win32.cpp
@@ -77,12 +78,15 @@ dsvm_library(dsvm_portable
 # CNG (bcrypt) for the digests; ntdll for opening files relative to a directory's handle.
 target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries bcrypt ntdll)
 
-# The Windows side of the seams: the HTTP client over WinHTTP (docs/windows.md).
+# The Windows platform code (windows/): the HTTP client over WinHTTP, the service host under the
+# service control manager and the service's recovery actions (docs/windows.md).
 dsvm_library(dsvm_windows
+  windows/recovery_actions.cpp
+  windows/scm_host.cpp
   windows/winhttp_client.cpp
   windows/winhttp_error.cpp
 )
-target_link_libraries(dsvm_windows PUBLIC dsvm_portable winhttp)
+target_link_libraries(dsvm_windows PUBLIC dsvm_portable advapi32 winhttp)
 
 if(BUILD_TESTING)
   # The unit tests of that code, run under wine.
@@ -98,6 +102,7 @@ if(BUILD_TESTING)
     tests/common/test_process_win32.cpp
     tests/common/test_terminal_win32.cpp
     tests/common/test_text.cpp
+    tests/common/test_windows_api_win32.cpp
     tests/config/test_pool_config.cpp
     tests/engine/test_plan.cpp
     tests/engine/test_status.cpp
@@ -108,6 +113,8 @@ if(BUILD_TESTING)
     tests/users/test_registry.cpp
     tests/users/test_rules.cpp
     tests/support/loopback_server_win32.cpp
+    tests/windows/test_recovery_actions.cpp
+    tests/windows/test_scm_host.cpp
     tests/windows/test_winhttp_client.cpp
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
@@ -120,6 +127,17 @@ if(BUILD_TESTING)
   add_dependencies(windows_unit_tests dsvm_process_child)
   target_compile_definitions(windows_unit_tests PRIVATE
     DSVM_PROCESS_CHILD="$<TARGET_FILE:dsvm_process_child>")
+  # The tests that install, start and stop real services in wine's service control manager, and
+  # the service they install, found beside the test executable. They run one at a time: wine
+  # hands a process calling StartServiceCtrlDispatcherW to whichever service it started last
+  # (docs/windows.md, "What wine can show"), so two such tests at once could take each other's.
+  add_executable(scm_test_service tests/windows/scm_test_service_main.cpp)
+  target_link_libraries(scm_test_service PRIVATE dsvm_windows)
+  add_executable(windows_service_tests tests/support/catch_main.cpp
+    tests/windows/test_scm_service.cpp)
+  target_include_directories(windows_service_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(windows_service_tests PRIVATE dsvm_windows)
+  add_dependencies(windows_service_tests scm_test_service)
   # Catch2's test discovery runs the test executable, through the emulator (wine) here.
   find_file(dsvm_catch_module Catch.cmake PATHS /usr/lib/cmake/Catch2 NO_DEFAULT_PATH
             NO_CMAKE_FIND_ROOT_PATH REQUIRED)
@@ -129,4 +147,6 @@ if(BUILD_TESTING)
   # the WinHTTP client's tests show that no proxy is used (tests/windows/test_winhttp_client.cpp).
   catch_discover_tests(windows_unit_tests TEST_PREFIX "windows: " EXTRA_ARGS --warn NoTests
     PROPERTIES LABELS windows ENVIRONMENT "http_proxy=http://127.0.0.1:9")
+  catch_discover_tests(windows_service_tests TEST_PREFIX "windows: " EXTRA_ARGS --warn NoTests
+    PROPERTIES LABELS windows RESOURCE_LOCK wine_service_manager)
 endif()

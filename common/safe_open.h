@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/fd.h"
 #include "common/fs.h"
@@ -21,6 +22,11 @@ std::string open_error_text(int parent, const std::string& name, int error);
 // openat(parent, name, O_DIRECTORY|O_NOFOLLOW): a symlink or non-directory is refused
 // ("refusing SHOWN: it is a symlink"); a missing one is "cannot open SHOWN: ...".
 Result<Fd> open_directory_at(int parent, const std::string& name, const std::string& shown);
+
+// The components of `path`, split at any of `separators` (empty ones skipped): what the walks
+// below open one at a time. A "." or ".." component is an Invalid error naming `path`.
+Result<std::vector<std::string>> path_components(std::string_view path,
+                                                 std::string_view separators);
 
 // Opens `path` (absolute, inside the directory `top`, which is trusted and opened normally) one
 // component at a time with openat(O_DIRECTORY|O_NOFOLLOW): a symlink or non-directory anywhere

@@ -99,18 +99,11 @@ Result<Fd> walk_below(const std::string& top, std::string_view path, std::option
         return failure("cannot open " + top + ": " + errno_text(errno));
     }
     std::string shown = top == "/" ? "" : top;
-    size_t position = 0;
-    while (position < path.size()) {
-        const size_t slash = path.find('/', position);
-        const size_t end = slash == std::string_view::npos ? path.size() : slash;
-        const std::string name(path.substr(position, end - position));
-        position = end + 1;
-        if (name.empty()) {
-            continue;
-        }
-        if (name == "." || name == "..") {
-            return invalid("refusing " + std::string(path) + ": it has a '" + name + "' component");
-        }
+    auto names = path_components(path, "/");
+    if (!names) {
+        return names.error();
+    }
+    for (const auto& name : *names) {
         shown += "/" + name;
         const bool made = make && ::mkdirat(current.get(), name.c_str(), *make) == 0;
         if (make && !made && errno != EEXIST) {

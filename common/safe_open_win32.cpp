@@ -55,18 +55,11 @@ Result<Fd> walk_below(const std::string& top, std::string_view path, std::option
         security.emplace(*make);
     }
     std::string shown = top;
-    std::size_t position = 0;
-    while (position < path.size()) {
-        const std::size_t separator = path.find_first_of("/\\", position);
-        const std::size_t end = separator == std::string_view::npos ? path.size() : separator;
-        const std::string name(path.substr(position, end - position));
-        position = end + 1;
-        if (name.empty()) {
-            continue;
-        }
-        if (name == "." || name == "..") {
-            return invalid("refusing " + std::string(path) + ": it has a '" + name + "' component");
-        }
+    auto names = path_components(path, "/\\");
+    if (!names) {
+        return names.error();
+    }
+    for (const auto& name : *names) {
         shown += "/" + name;
         if (make) {
             Fd made;

@@ -20,7 +20,7 @@ echo "== tests (unit, integration, packaging)"
 
 echo "== clang-format"
 sources=()
-for dir in common mount users config engine extension service cli linux tests bench; do
+for dir in common mount users config engine extension service cli linux windows tests bench; do
   if [[ -d $dir ]]; then sources+=("$dir"); fi
 done
 find "${sources[@]}" \( -name '*.cpp' -o -name '*.h' \) -print0 | xargs -0 clang-format --dry-run --Werror
