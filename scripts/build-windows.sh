@@ -3,9 +3,9 @@
 # what it needs first (scripts/install-deps.sh windows). `ctest -L windows` in build-windows/,
 # with the same WINEPREFIX, then runs its tests under wine; scripts/test.sh does both.
 #
-# So far this is the code that builds for Windows as it is (the pool config and its rules, the
-# registry's model and format, text, JSON bounds, the clock) and its unit tests; the exe, its
-# Windows backends and the MSI come next.
+# So far this is the portable code, the Windows halves of common/, the WinHTTP client and the
+# service host (docs/windows.md, "Where it stands") and their tests; the account and share
+# backends, the exe and the MSI come next (docs/windows-backends.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
