@@ -77,4 +77,18 @@ Result<std::string> quote_windows_command_line(const std::vector<std::string>& a
     return line;
 }
 
+bool runs_through_command_interpreter(std::string_view program) {
+    while (!program.empty() && (program.back() == '.' || program.back() == ' ')) {
+        program.remove_suffix(1);
+    }
+    if (program.size() < 4) {
+        return false;
+    }
+    std::string extension(program.substr(program.size() - 4));
+    for (char& c : extension) {
+        c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    return extension == ".bat" || extension == ".cmd";
+}
+
 }  // namespace dsvm

@@ -18,6 +18,11 @@ namespace dsvm {
 // current drive) are not.
 bool is_absolute_windows_path(std::string_view program);
 
+// Whether Windows would run `program` through cmd.exe: a batch file (.bat, .cmd, any case, with
+// the trailing dots and spaces Windows drops). cmd reads & | < > ^ % in its arguments even inside
+// the quoting below, so the process runner refuses such programs.
+bool runs_through_command_interpreter(std::string_view program);
+
 // argv as one command line (UTF-8 in, UTF-8 out: the characters the rules look at are ASCII).
 // argv[0] is always quoted, and may not contain '"' (the runtime reads it up to the next quote,
 // with no escapes); any other argument is quoted when empty or when it holds a space, a tab, a

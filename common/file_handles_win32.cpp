@@ -18,9 +18,14 @@ constexpr ULONG k_synchronous = 0x00000020;   // FILE_SYNCHRONOUS_IO_NONALERT
 constexpr ULONG k_open_reparse = 0x00200000;  // FILE_OPEN_REPARSE_POINT
 constexpr ULONG k_share_all = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
 
+// NTFS names are at most 255 UTF-16 units; a longer one would also wrap UNICODE_STRING's
+// length. ':' names an alternate data stream, never a file of its own.
+constexpr std::size_t k_max_name_units = 255;
+
 bool is_one_component(const std::string& name) {
     return !name.empty() && name != "." && name != ".." &&
-           name.find_first_of("/\\") == std::string::npos;
+           name.find_first_of("/\\:") == std::string::npos &&
+           widen(name).size() <= k_max_name_units;
 }
 
 struct LocalFreeDeleter {
@@ -110,9 +115,10 @@ DWORD open_at(int directory, const std::string& name, const OpenRequest& request
 }
 
 DWORD open_path(const std::string& path, ACCESS_MASK access, bool directory, Fd& out) {
-    HANDLE handle =
-        ::CreateFileW(widen(path).c_str(), access, k_share_all, nullptr, OPEN_EXISTING,
-                      directory ? FILE_FLAG_BACKUP_SEMANTICS : FILE_ATTRIBUTE_NORMAL, nullptr);
+    // BACKUP_SEMANTICS opens a directory too, so a caller that wanted a file can say "not a
+    // regular file" instead of the "access denied" Windows gives otherwise.
+    HANDLE handle = ::CreateFileW(widen(path).c_str(), access, k_share_all, nullptr, OPEN_EXISTING,
+                                  FILE_FLAG_BACKUP_SEMANTICS, nullptr);
     if (handle == INVALID_HANDLE_VALUE) {
         const DWORD error = ::GetLastError();
         return error == ERROR_PATH_NOT_FOUND ? ERROR_FILE_NOT_FOUND : error;
@@ -151,10 +157,12 @@ ModeSecurity::ModeSecurity(unsigned mode) {
         return;
     }
     // Protected (P): nothing inherited from the directory; full access (FA) for SYSTEM (SY) and
-    // Administrators (BA) only. The owner is the token's default, SYSTEM's or an admin's.
+    // Administrators (BA) only, inherited by what is made inside (OICI: files and directories),
+    // so a file made there with a wider mode is still the administrators' alone. The owner is
+    // the token's default, SYSTEM's or an admin's.
     PSECURITY_DESCRIPTOR descriptor = nullptr;
     if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(
-            L"D:P(A;;FA;;;SY)(A;;FA;;;BA)", SDDL_REVISION_1, &descriptor, nullptr)) {
+            L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)", SDDL_REVISION_1, &descriptor, nullptr)) {
         // Only a bad string fails here; a file without its descriptor would be too open.
         throw std::logic_error("cannot build the administrators-only security descriptor");
     }
@@ -168,16 +176,31 @@ ModeSecurity::~ModeSecurity() {
 }
 
 Result<void> check_administrators_only(int fd, const std::string& shown) {
-    PSID owner = nullptr;
-    PACL dacl = nullptr;
     PSECURITY_DESCRIPTOR descriptor = nullptr;
     const DWORD error = ::GetSecurityInfo(handle_of(fd), SE_FILE_OBJECT,
                                           OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
-                                          &owner, nullptr, &dacl, nullptr, &descriptor);
+                                          nullptr, nullptr, nullptr, nullptr, &descriptor);
     if (error != ERROR_SUCCESS) {
         return failure("cannot read the security of " + shown + ": " + windows_error_text(error));
     }
     std::unique_ptr<void, LocalFreeDeleter> owned(descriptor);
+    return check_administrators_only(descriptor, shown);
+}
+
+Result<void> check_administrators_only(void* descriptor, const std::string& shown) {
+    PSID owner = nullptr;
+    BOOL owner_defaulted = FALSE;
+    PACL dacl = nullptr;
+    BOOL dacl_present = FALSE;
+    BOOL dacl_defaulted = FALSE;
+    if (!::GetSecurityDescriptorOwner(descriptor, &owner, &owner_defaulted) ||
+        !::GetSecurityDescriptorDacl(descriptor, &dacl_present, &dacl, &dacl_defaulted)) {
+        return failure("cannot read the security of " + shown + ": " +
+                       windows_error_text(::GetLastError()));
+    }
+    if (!dacl_present) {
+        dacl = nullptr;
+    }
     const std::string fix =
         "; it must belong to SYSTEM or Administrators and grant no one else "
         "access (icacls " +
@@ -197,9 +220,20 @@ Result<void> check_administrators_only(int fd, const std::string& shown) {
                            windows_error_text(::GetLastError()));
         }
         const auto* header = static_cast<const ACE_HEADER*>(entry);
-        if (header->AceType != ACCESS_ALLOWED_ACE_TYPE || (header->AceFlags & INHERIT_ONLY_ACE)) {
+        // A deny takes access away and an inherit-only entry applies to children alone: neither
+        // opens the file. A plain or conditional (callback) allow is looked at; any other kind
+        // (object, compound, one newer than this code) is refused rather than trusted.
+        if ((header->AceFlags & INHERIT_ONLY_ACE) != 0 ||
+            header->AceType == ACCESS_DENIED_ACE_TYPE ||
+            header->AceType == ACCESS_DENIED_CALLBACK_ACE_TYPE) {
             continue;
         }
+        if (header->AceType != ACCESS_ALLOWED_ACE_TYPE &&
+            header->AceType != ACCESS_ALLOWED_CALLBACK_ACE_TYPE) {
+            return failure("refusing " + shown + ": its access list has an entry of type " +
+                           std::to_string(header->AceType) + ", which is not checked" + fix);
+        }
+        // Both allow types begin with the same header, mask and SID.
         auto* allowed = static_cast<ACCESS_ALLOWED_ACE*>(entry);
         PSID who = &allowed->SidStart;
         if (!is_administrator_sid(who)) {
@@ -260,6 +294,36 @@ DWORD delete_at(int directory, const std::string& name) {
         return error;
     }
     return delete_on_close(file.get(), true);
+}
+
+Result<std::vector<std::string>> list_names(int directory, const std::string& shown) {
+    std::vector<std::string> names;
+    std::vector<unsigned char> buffer(64 * 1024);
+    auto kind = FileIdBothDirectoryRestartInfo;
+    for (;;) {
+        if (!::GetFileInformationByHandleEx(handle_of(directory), kind, buffer.data(),
+                                            static_cast<DWORD>(buffer.size()))) {
+            const DWORD error = ::GetLastError();
+            if (error == ERROR_NO_MORE_FILES) {
+                return names;
+            }
+            return failure("cannot list " + shown + ": " + windows_error_text(error));
+        }
+        kind = FileIdBothDirectoryInfo;
+        std::size_t offset = 0;
+        for (;;) {
+            const auto* entry =
+                reinterpret_cast<const FILE_ID_BOTH_DIR_INFO*>(buffer.data() + offset);
+            const std::wstring_view name(entry->FileName, entry->FileNameLength / sizeof(wchar_t));
+            if (name != L"." && name != L"..") {
+                names.push_back(narrow(name));
+            }
+            if (entry->NextEntryOffset == 0) {
+                break;
+            }
+            offset += entry->NextEntryOffset;
+        }
+    }
 }
 
 }  // namespace dsvm::win32

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/fd.h"
 #include "common/result.h"
@@ -72,6 +73,8 @@ class ModeSecurity {
 // Administrators or the account the agent runs as, and its DACL allows no one else anything. A
 // Runtime error naming `shown`, the owner and the other account otherwise.
 Result<void> check_administrators_only(int fd, const std::string& shown);
+// The same check of a security descriptor (SECURITY_DESCRIPTOR*) already read.
+Result<void> check_administrators_only(void* descriptor, const std::string& shown);
 
 // Gives the open file `file` the name `to` in the directory `directory` (through the handles,
 // never by path); `replace` says whether an existing `to` is replaced. 0, or the Win32 error
@@ -88,5 +91,9 @@ DWORD delete_on_close(int file, bool on);
 // Deletes `name` in `directory` (a file, or an empty directory; a reparse point itself, never
 // what it points at). 0, or the Win32 error (ERROR_FILE_NOT_FOUND when missing).
 DWORD delete_at(int directory, const std::string& name);
+
+// The names in the open directory `directory` (it needs FILE_LIST_DIRECTORY), without "." and
+// "..", read from its handle. Errors name `shown`.
+Result<std::vector<std::string>> list_names(int directory, const std::string& shown);
 
 }  // namespace dsvm::win32

@@ -15,6 +15,7 @@
 
 #include "common/fd.h"
 #include "common/file_mode.h"
+#include "common/temporaries.h"
 
 namespace dsvm {
 
@@ -101,33 +102,9 @@ Result<OptionalText> read_file_if_exists(const std::string& path) {
 
 namespace {
 
-constexpr std::string_view k_temporary_infix = ".tmp.";
-
-// "<name>.tmp.<pid>.<random>": the pid tells a later write whether the writer is still running.
-std::string random_temporary(const std::string& name, std::random_device& entropy) {
-    return name + std::string(k_temporary_infix) + std::to_string(::getpid()) + "." +
-           std::to_string(entropy() % 1000000000U);
-}
-
-bool all_digits(std::string_view text) {
-    return !text.empty() &&
-           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// A temporary named after a process that no longer runs is a crash's leftover, and may hold a
-// copy of a secret (docs/operation.md, "Files"). One whose process runs belongs to a concurrent
-// writer and is left alone. "<name>.tmp.<random>" is how earlier versions named theirs.
-bool is_stale_temporary(std::string_view suffix) {
-    const auto dot = suffix.find('.');
-    if (dot == std::string_view::npos) {
-        return all_digits(suffix);
-    }
-    const std::string_view pid_text = suffix.substr(0, dot);
-    if (!all_digits(pid_text) || !all_digits(suffix.substr(dot + 1)) || pid_text.size() > 9) {
-        return false;
-    }
-    const auto pid = static_cast<pid_t>(std::stol(std::string(pid_text)));
-    return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+// A process that no longer runs: its temporaries are a crash's leftovers.
+bool process_gone(long pid) {
+    return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 
 void remove_stale_temporaries(int directory_fd, const std::string& name) {
@@ -140,16 +117,12 @@ void remove_stale_temporaries(int directory_fd, const std::string& name) {
         ::close(listing_fd);
         return;
     }
-    const std::string prefix = name + std::string(k_temporary_infix);
-    std::vector<std::string> stale;
+    std::vector<std::string> names;
     while (const dirent* entry = ::readdir(listing)) {
-        const std::string_view entry_name = entry->d_name;
-        if (entry_name.size() > prefix.size() && entry_name.substr(0, prefix.size()) == prefix &&
-            is_stale_temporary(entry_name.substr(prefix.size()))) {
-            stale.emplace_back(entry_name);
-        }
+        names.emplace_back(entry->d_name);
     }
     ::closedir(listing);
+    const auto stale = stale_temporaries(names, name, process_gone);
     for (const auto& leftover : stale) {
         ::unlinkat(directory_fd, leftover.c_str(), 0);
     }
@@ -199,7 +172,7 @@ Result<void> replace_through_named(int directory_fd, const std::string& name,
     } else {
         std::random_device entropy;
         for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
-            temporary = random_temporary(name, entropy);
+            temporary = random_temporary(name, ::getpid(), entropy);
             fd.reset(::openat(directory_fd, temporary.c_str(), k_flags, 0600));
             if (!fd && errno != EEXIST) {
                 break;
@@ -263,7 +236,7 @@ Result<void> replace_file_at(int directory_fd, const std::string& name, std::str
     std::random_device entropy;
     for (int attempt = 0; attempt < 16; ++attempt) {
         if (options.temporary.empty()) {
-            temporary = random_temporary(name, entropy);
+            temporary = random_temporary(name, ::getpid(), entropy);
         }
         if (link_descriptor(fd.get(), directory_fd, temporary)) {
             if (::renameat(directory_fd, temporary.c_str(), directory_fd, name.c_str()) == 0) {

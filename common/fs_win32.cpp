@@ -5,9 +5,11 @@
 #include <windows.h>
 
 #include <cerrno>
+#include <random>
 
 #include "common/file_handles_win32.h"
 #include "common/fs.h"
+#include "common/temporaries.h"
 
 namespace dsvm {
 
@@ -18,6 +20,30 @@ constexpr ACCESS_MASK k_directory_access =
 constexpr ULONG k_create = 2;            // FILE_CREATE
 constexpr ULONG k_non_directory = 0x40;  // FILE_NON_DIRECTORY_FILE
 constexpr std::size_t k_chunk = 64 * 1024;
+
+// A process id no process has: OpenProcess refuses it as an invalid parameter. Any other
+// refusal (access denied: a process of another account) means it runs.
+bool process_gone(long pid) {
+    HANDLE process = ::OpenProcess(SYNCHRONIZE, FALSE, static_cast<DWORD>(pid));
+    if (process != nullptr) {
+        const bool exited = ::WaitForSingleObject(process, 0) == WAIT_OBJECT_0;
+        ::CloseHandle(process);
+        return exited;
+    }
+    return ::GetLastError() == ERROR_INVALID_PARAMETER;
+}
+
+// The temporaries of `name` that a crash left between clearing their delete-on-close mark and
+// their rename: each may hold a copy of a secret.
+void remove_stale_temporaries(int directory_fd, const std::string& name) {
+    auto names = win32::list_names(directory_fd, name);
+    if (!names) {
+        return;
+    }
+    for (const auto& leftover : stale_temporaries(*names, name, process_gone)) {
+        win32::delete_at(directory_fd, leftover);
+    }
+}
 
 Result<OptionalText> read_open_file(Fd fd, const std::string& shown) {
     auto info = win32::information(fd.get(), shown);
@@ -107,8 +133,9 @@ Result<void> write_all(int fd, std::string_view content, const std::string& path
 Result<OptionalText> read_file_at(int directory_fd, const std::string& name,
                                   const std::string& shown, int /*extra_flags*/) {
     Fd fd;
-    const DWORD error = win32::open_at(directory_fd, name,
-                                       {.access = GENERIC_READ, .options = k_non_directory}, fd);
+    // Opened whatever it is, then looked at: a directory is then "not a regular file", where
+    // FILE_NON_DIRECTORY_FILE would only say "access denied".
+    const DWORD error = win32::open_at(directory_fd, name, {.access = GENERIC_READ}, fd);
     if (error == ERROR_FILE_NOT_FOUND) {
         return OptionalText{};
     }
@@ -141,19 +168,19 @@ Result<void> replace_file_at(int directory_fd, const std::string& name, std::str
                        " a numeric owner: Windows files are owned by accounts (SIDs)");
     }
     const win32::ModeSecurity security(options.mode);
-    const std::string base = options.temporary.empty()
-                                 ? name + ".tmp." + std::to_string(::GetCurrentProcessId()) + "."
-                                 : options.temporary;
-    if (!options.temporary.empty()) {
+    if (options.temporary.empty()) {
+        remove_stale_temporaries(directory_fd, name);
+    } else {
         win32::delete_at(directory_fd, options.temporary);
     }
     Fd fd;
-    std::string temporary;
+    std::string temporary = options.temporary;
+    std::random_device entropy;
     DWORD error = ERROR_FILE_EXISTS;
     for (unsigned attempt = 0; attempt < 16 && error == ERROR_FILE_EXISTS; ++attempt) {
-        temporary = options.temporary.empty()
-                        ? base + std::to_string(::GetTickCount64() % 1000000000U + attempt)
-                        : base;
+        if (options.temporary.empty()) {
+            temporary = random_temporary(name, static_cast<long>(::GetCurrentProcessId()), entropy);
+        }
         error = win32::open_at(directory_fd, temporary,
                                {.access = GENERIC_WRITE | DELETE,
                                 .disposition = k_create,

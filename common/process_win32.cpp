@@ -232,6 +232,11 @@ Result<CommandResult> SystemProcessRunner::run(const std::vector<std::string>& a
     if (argv.empty() || !is_absolute_windows_path(argv[0])) {
         return program_not_absolute(argv);
     }
+    if (runs_through_command_interpreter(argv[0])) {
+        return invalid("refusing to run " + argv[0] +
+                       ": a batch file runs through cmd.exe, which reads its arguments as "
+                       "commands; the agent runs programs, never a shell");
+    }
     const auto deadline = Clock::now() + timeout;
     auto stdin_pipe = make_pipe(true);
     auto stdout_pipe = make_pipe(false);

@@ -93,16 +93,17 @@ MadeDirectory make_directory(const std::string& path, mode_t mode) {
 namespace {
 
 Result<Fd> walk_below(const std::string& top, std::string_view path, std::optional<mode_t> make) {
+    // Every component is checked before anything is opened or made.
+    auto names = path_components(path, "/");
+    if (!names) {
+        return names.error();
+    }
     // The top is configuration, not user-controlled, so it may be reached through links.
     Fd current(::open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!current) {
         return failure("cannot open " + top + ": " + errno_text(errno));
     }
     std::string shown = top == "/" ? "" : top;
-    auto names = path_components(path, "/");
-    if (!names) {
-        return names.error();
-    }
     for (const auto& name : *names) {
         shown += "/" + name;
         const bool made = make && ::mkdirat(current.get(), name.c_str(), *make) == 0;

@@ -20,7 +20,6 @@ constexpr ACCESS_MASK k_directory_access =
     FILE_LIST_DIRECTORY | FILE_TRAVERSE | FILE_READ_ATTRIBUTES | READ_CONTROL;
 constexpr ULONG k_create = 2;            // FILE_CREATE
 constexpr ULONG k_directory_file = 0x1;  // FILE_DIRECTORY_FILE
-constexpr ULONG k_non_directory = 0x40;  // FILE_NON_DIRECTORY_FILE
 constexpr int k_max_remove_depth = 128;
 
 // Opens `name` as a directory; a reparse point is refused. `error` is set when the open itself
@@ -45,6 +44,11 @@ Result<Fd> open_directory_entry(int parent, const std::string& name, const std::
 }
 
 Result<Fd> walk_below(const std::string& top, std::string_view path, std::optional<mode_t> make) {
+    // Every component is checked before anything is opened or made.
+    auto names = path_components(path, "/\\");
+    if (!names) {
+        return names.error();
+    }
     // The top is configuration, not user-controlled, so it may be reached through links.
     auto current = open_directory(top);
     if (!current) {
@@ -55,10 +59,6 @@ Result<Fd> walk_below(const std::string& top, std::string_view path, std::option
         security.emplace(*make);
     }
     std::string shown = top;
-    auto names = path_components(path, "/\\");
-    if (!names) {
-        return names.error();
-    }
     for (const auto& name : *names) {
         shown += "/" + name;
         if (make) {
@@ -84,41 +84,36 @@ Result<Fd> walk_below(const std::string& top, std::string_view path, std::option
     return current;
 }
 
-// The names in an open directory, from its handle.
-Result<std::vector<std::string>> list_directory(int directory, const std::string& shown) {
-    std::vector<std::string> names;
-    std::vector<unsigned char> buffer(64 * 1024);
-    auto kind = FileIdBothDirectoryRestartInfo;
-    for (;;) {
-        if (!::GetFileInformationByHandleEx(win32::handle_of(directory), kind, buffer.data(),
-                                            static_cast<DWORD>(buffer.size()))) {
-            const DWORD error = ::GetLastError();
-            if (error == ERROR_NO_MORE_FILES) {
-                return names;
-            }
-            return failure("cannot list " + shown + ": " + windows_error_text(error));
-        }
-        kind = FileIdBothDirectoryInfo;
-        std::size_t offset = 0;
-        for (;;) {
-            const auto* entry =
-                reinterpret_cast<const FILE_ID_BOTH_DIR_INFO*>(buffer.data() + offset);
-            const std::wstring_view name(entry->FileName, entry->FileNameLength / sizeof(wchar_t));
-            if (name != L"." && name != L"..") {
-                names.push_back(narrow(name));
-            }
-            if (entry->NextEntryOffset == 0) {
-                break;
-            }
-            offset += entry->NextEntryOffset;
-        }
+// Marks the open entry for deletion; a read-only file (which refuses it) loses that attribute
+// first, as rm -f would remove it.
+DWORD delete_entry(int entry) {
+    DWORD error = win32::delete_on_close(entry, true);
+    if (error != ERROR_ACCESS_DENIED) {
+        return error;
     }
+    FILE_BASIC_INFO basic{};
+    if (!::GetFileInformationByHandleEx(win32::handle_of(entry), FileBasicInfo, &basic,
+                                        sizeof basic) ||
+        (basic.FileAttributes & FILE_ATTRIBUTE_READONLY) == 0) {
+        return error;
+    }
+    basic.FileAttributes &= ~static_cast<DWORD>(FILE_ATTRIBUTE_READONLY);
+    if (basic.FileAttributes == 0) {
+        basic.FileAttributes = FILE_ATTRIBUTE_NORMAL;
+    }
+    if (!::SetFileInformationByHandle(win32::handle_of(entry), FileBasicInfo, &basic,
+                                      sizeof basic)) {
+        return error;
+    }
+    return win32::delete_on_close(entry, true);
 }
 
 Result<void> remove_tree_below(int parent, const std::string& name, const std::string& shown,
                                int depth) {
+    // Only what deleting needs: a file whose access list denies reading it still goes.
     Fd entry;
-    DWORD error = win32::open_at(parent, name, {.access = DELETE | k_directory_access}, entry);
+    DWORD error = win32::open_at(
+        parent, name, {.access = DELETE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES}, entry);
     if (error == ERROR_FILE_NOT_FOUND) {
         return {};
     }
@@ -135,19 +130,34 @@ Result<void> remove_tree_below(int parent, const std::string& name, const std::s
             return failure("cannot remove " + shown + ": it is nested more than " +
                            std::to_string(k_max_remove_depth) + " levels deep");
         }
-        auto names = list_directory(entry.get(), shown);
+        // Listed through a second handle, which must be the same directory: one swapped for a
+        // link between the two opens is refused, never entered.
+        Fd listing;
+        error = win32::open_at(parent, name, {.access = k_directory_access}, listing);
+        if (error != 0) {
+            return failure("cannot open " + shown + ": " + windows_error_text(error));
+        }
+        auto listed = win32::information(listing.get(), shown);
+        if (!listed) {
+            return listed.error();
+        }
+        if (listed->file_id != info->file_id || listed->volume != info->volume ||
+            listed->reparse_point) {
+            return failure("cannot remove " + shown + ": it was replaced while it was removed");
+        }
+        auto names = win32::list_names(listing.get(), shown);
         if (!names) {
             return names.error();
         }
         for (const auto& child : *names) {
             if (auto removed =
-                    remove_tree_below(entry.get(), child, shown + "/" + child, depth + 1);
+                    remove_tree_below(listing.get(), child, shown + "/" + child, depth + 1);
                 !removed) {
                 return removed;
             }
         }
     }
-    if (error = win32::delete_on_close(entry.get(), true); error != 0) {
+    if (error = delete_entry(entry.get()); error != 0) {
         return failure("cannot remove " + shown + ": " + windows_error_text(error));
     }
     return {};
@@ -195,9 +205,9 @@ NoFollowDirectory open_directory_nofollow(const std::string& path) {
 
 OpenedFile open_regular_nofollow(const std::string& path) {
     OpenedFile opened;
-    HANDLE handle = ::CreateFileW(widen(path).c_str(), GENERIC_READ,
-                                  FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
-                                  OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
+    HANDLE handle = ::CreateFileW(
+        widen(path).c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+        nullptr, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
     if (handle == INVALID_HANDLE_VALUE) {
         const DWORD error = ::GetLastError();
         opened.failure = error == ERROR_FILE_NOT_FOUND || error == ERROR_PATH_NOT_FOUND

@@ -10,10 +10,8 @@ namespace dsvm {
 
 Result<SecretFile> read_secret_file_at(int directory, const std::string& name,
                                        const std::string& shown, std::size_t max_bytes) {
-    constexpr ULONG k_non_directory = 0x40;  // FILE_NON_DIRECTORY_FILE
     Fd fd;
-    const DWORD error =
-        win32::open_at(directory, name, {.access = GENERIC_READ, .options = k_non_directory}, fd);
+    const DWORD error = win32::open_at(directory, name, {.access = GENERIC_READ}, fd);
     if (error == ERROR_FILE_NOT_FOUND) {
         return SecretFile{};
     }

@@ -41,15 +41,19 @@ Result<KeptFile> KeptFile::keep(const std::string& path) {
     kept.m_content = std::move(content).value();
     // Where files have access lists instead (Windows), the file is put back private: the
     // agent's own files there are the administrators' alone.
-    if (files_have_posix_owners()) {
-        auto owner = file_ownership(opened.fd.get(), path);
-        if (!owner) {
-            return owner.error();
-        }
-        kept.m_mode = static_cast<mode_t>(owner->mode);
-        kept.m_uid = owner->uid;
-        kept.m_gid = owner->gid;
+    if (!files_have_posix_owners()) {
+        kept.m_mode = 0600;
+        kept.m_uid = effective_uid();
+        kept.m_gid = effective_gid();
+        return kept;
     }
+    auto owner = file_ownership(opened.fd.get(), path);
+    if (!owner) {
+        return owner.error();
+    }
+    kept.m_mode = static_cast<mode_t>(owner->mode);
+    kept.m_uid = owner->uid;
+    kept.m_gid = owner->gid;
     return kept;
 }
 

@@ -232,13 +232,14 @@ Result<void> uninstall(const Context& context) {
     // The record lists both registry key files once enable stored a key; only those present are
     // reported (enable removes the previous key's file when a rotation ends).
     for (const auto& path : record->registry_keys) {
-        if (!path_exists(root.path(path))) {
-            continue;
-        }
+        // Removed whether or not it could be looked at; reported when it was there.
+        const bool present = path_exists(root.path(path));
         if (auto removed = remove_file_if_exists(root.path(path)); !removed) {
             return removed;
         }
-        context.steps.add("registry key", HandlerStatus::Success, path + " removed");
+        if (present) {
+            context.steps.add("registry key", HandlerStatus::Success, path + " removed");
+        }
     }
     if (auto removed = remove_file_if_exists(root.path(context.record_name())); !removed) {
         return removed;

@@ -139,3 +139,15 @@ TEST_CASE("command line: only drive and UNC paths are absolute", "[command_line]
         CHECK_FALSE(is_absolute_windows_path(relative));
     }
 }
+
+TEST_CASE("command line: batch files are known for what runs them", "[command_line]") {
+    // Given the names Windows hands to cmd.exe, in any case and with the dots and spaces it
+    // drops, we expect them known; programs and look-alikes are not.
+    CHECK(runs_through_command_interpreter("C:\\tools\\setup.bat"));
+    CHECK(runs_through_command_interpreter("C:\\tools\\SETUP.CMD"));
+    CHECK(runs_through_command_interpreter("C:\\tools\\setup.Bat. . "));
+    CHECK_FALSE(runs_through_command_interpreter("C:\\Windows\\System32\\net.exe"));
+    CHECK_FALSE(runs_through_command_interpreter("C:\\tools\\bat"));
+    CHECK_FALSE(runs_through_command_interpreter("C:\\tools\\x.bath"));
+    CHECK_FALSE(runs_through_command_interpreter(".cm"));
+}

@@ -3,6 +3,8 @@
 // stub in wine 8.0) is not tested here (docs/windows.md, "What wine can show").
 #include <windows.h>
 
+#include <sddl.h>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -47,7 +49,6 @@ TEST_CASE("windows files: a refused check before the rename keeps the old file",
     REQUIRE_FALSE(replaced);
     CHECK(replaced.error().message == "the lock was lost");
     CHECK(*read_file(dir / "state.json") == "old");
-    CHECK(directory_is_empty(dir.path()) == false);
     REQUIRE(remove_file_if_exists(dir / "state.json"));
     // The temporary was delete-on-close: nothing is left once the replace gave up.
     CHECK(directory_is_empty(dir.path()));
@@ -211,6 +212,130 @@ TEST_CASE("windows files: identity, removal at a directory, and directories by p
     CHECK(open_directory_nofollow(dir / "file").failure == DirectoryFailure::NotDirectory);
     CHECK_FALSE(file_ownership(opened.fd.get(), ".dsvm-agent"));
     CHECK_FALSE(set_file_mode(opened.fd.get(), 0700, ".dsvm-agent"));
+}
+
+}  // namespace dsvm
+
+namespace dsvm {
+
+TEST_CASE("windows files: private means no one but SYSTEM, Administrators and the agent",
+          "[win32]") {
+    // Given access lists written out in full, we expect every grant to another account refused,
+    // and denies and entries only for children ignored. The descriptors are checked in memory:
+    // wine keeps no access list on a file, it shows one made from the file's POSIX mode.
+    struct Case {
+        const wchar_t* sddl;
+        bool is_private;
+    };
+    const Case cases[] = {
+        {L"O:SYD:P(A;;FA;;;SY)(A;;FA;;;BA)", true},
+        {L"O:BAD:P(A;;FA;;;SY)(D;;FA;;;WD)", true},
+        {L"O:SYD:P(A;;FA;;;SY)(A;OICIIO;FA;;;WD)", true},
+        {L"O:SYD:P(A;;FA;;;SY)(A;;FR;;;WD)", false},
+        {L"O:SYD:P(A;;FA;;;SY)(A;;FR;;;BU)", false},
+        {L"O:BUD:P(A;;FA;;;SY)", false},
+    };
+    for (const auto& one : cases) {
+        PSECURITY_DESCRIPTOR descriptor = nullptr;
+        REQUIRE(::ConvertStringSecurityDescriptorToSecurityDescriptorW(one.sddl, SDDL_REVISION_1,
+                                                                       &descriptor, nullptr));
+        auto checked = win32::check_administrators_only(descriptor, "the file");
+        ::LocalFree(descriptor);
+        INFO(narrow(one.sddl) << ": " << (checked ? "private" : checked.error().message));
+        CHECK(checked.ok() == one.is_private);
+    }
+    // A null access list lets everyone in. Built by hand: wine's SDDL parser makes an empty
+    // list of "NO_ACCESS_CONTROL", which lets no one in.
+    SECURITY_DESCRIPTOR open_to_all{};
+    BYTE system[SECURITY_MAX_SID_SIZE];
+    DWORD size = sizeof system;
+    REQUIRE(::InitializeSecurityDescriptor(&open_to_all, SECURITY_DESCRIPTOR_REVISION));
+    REQUIRE(::CreateWellKnownSid(WinLocalSystemSid, nullptr, system, &size));
+    REQUIRE(::SetSecurityDescriptorOwner(&open_to_all, system, FALSE));
+    REQUIRE(::SetSecurityDescriptorDacl(&open_to_all, TRUE, nullptr, FALSE));
+    auto null_list = win32::check_administrators_only(&open_to_all, "the file");
+    REQUIRE_FALSE(null_list);
+    CHECK(null_list.error().message.find("no access list") != std::string::npos);
+}
+
+TEST_CASE("windows files: a file others may read is not private", "[win32]") {
+    test::TemporaryDirectory dir;
+    test::write_with_security(dir / "open", "secret", L"D:P(A;;FA;;;SY)(A;;FR;;;WD)");
+    auto opened = open_regular_nofollow(dir / "open");
+    REQUIRE(opened.fd);
+    auto checked = win32::check_administrators_only(opened.fd.get(), "open");
+    REQUIRE_FALSE(checked);
+    CHECK(checked.error().message.find("S-1-1-0") != std::string::npos);
+    CHECK(checked.error().message.find("secret") == std::string::npos);
+}
+
+TEST_CASE("windows files: names that are streams, too long, or not one component are refused",
+          "[win32]") {
+    test::TemporaryDirectory dir;
+    REQUIRE(write_file_atomic(dir / "registry.json", "x", 0644));
+    for (const std::string& name : {std::string("registry.json:hidden"), std::string(256, 'a'),
+                                    std::string("a\\b"), std::string("..")}) {
+        Fd fd;
+        CHECK(win32::open_at(dir.fd(), name, {.access = GENERIC_READ}, fd) == ERROR_INVALID_NAME);
+        CHECK_FALSE(fd);
+    }
+    Fd fd;
+    CHECK(win32::open_at(dir.fd(), std::string(255, 'a'), {.access = GENERIC_READ}, fd) ==
+          ERROR_FILE_NOT_FOUND);
+}
+
+TEST_CASE("windows files: a directory read as a file is not a regular file", "[win32]") {
+    test::TemporaryDirectory dir;
+    REQUIRE(make_directories(dir / "credentials", 0700));
+    auto directory_read = read_file_if_exists(dir / "credentials");
+    REQUIRE_FALSE(directory_read);
+    INFO(directory_read.error().message);
+    CHECK(directory_read.error().message.find("not a regular file") != std::string::npos);
+    auto opened = open_regular_nofollow(dir / "credentials");
+    CHECK(opened.failure == FileFailure::NotRegular);
+}
+
+}  // namespace dsvm
+
+namespace dsvm {
+
+TEST_CASE("windows files: a tree with read-only and unreadable files is removed whole", "[win32]") {
+    test::TemporaryDirectory dir;
+    REQUIRE(make_directories(dir / "home/alice/.ssh", 0700));
+    test::write_with_security(dir / "home/alice/.ssh/readonly", "x", L"D:P(A;;FR;;;WD)");
+    REQUIRE(::SetFileAttributesW(widen(dir / "home/alice/.ssh/readonly").c_str(),
+                                 FILE_ATTRIBUTE_READONLY));
+    test::write_with_security(dir / "home/alice/unreadable", "x", L"D:P(A;;FA;;;SY)");
+    for (int index = 0; index < 300; ++index) {
+        REQUIRE(write_file_atomic(
+            dir / ("home/many-" + std::string(150, 'n') + "-" + std::to_string(index)), "x", 0644));
+    }
+    auto removed = remove_tree_at(dir.fd(), "home", "home");
+    INFO((removed ? std::string() : removed.error().message));
+    REQUIRE(removed);
+    CHECK_FALSE(path_exists(dir / "home"));
+}
+
+}  // namespace dsvm
+
+namespace dsvm {
+
+TEST_CASE(
+    "windows files: a crashed writer's temporary is removed by the next write, a live one's "
+    "kept",
+    "[win32]") {
+    test::TemporaryDirectory dir;
+    const std::string live = "pool.json.tmp." + std::to_string(::GetCurrentProcessId()) + ".12345";
+    REQUIRE(write_file_atomic(dir / "pool.json.tmp.999999.1", "old secret", 0600));
+    REQUIRE(write_file_atomic(dir / "pool.json.tmp.42", "older secret", 0600));
+    REQUIRE(write_file_atomic(dir / live, "being written", 0600));
+    REQUIRE(write_file_atomic(dir / "other.json.tmp.999999.1", "not ours", 0600));
+    REQUIRE(replace_file_at(dir.fd(), "pool.json", "new", {}, dir.path()));
+    CHECK_FALSE(path_exists(dir / "pool.json.tmp.999999.1"));
+    CHECK_FALSE(path_exists(dir / "pool.json.tmp.42"));
+    CHECK(path_exists(dir / live));
+    CHECK(path_exists(dir / "other.json.tmp.999999.1"));
+    CHECK(*read_file(dir / "pool.json") == "new");
 }
 
 }  // namespace dsvm

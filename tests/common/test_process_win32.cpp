@@ -6,7 +6,9 @@
 #include <chrono>
 #include <string>
 
+#include "common/fs.h"
 #include "common/process.h"
+#include "support/temporary_directory_win32.h"
 
 using namespace dsvm;
 using namespace std::chrono_literals;
@@ -101,6 +103,21 @@ TEST_CASE("process: a relative or empty program is refused", "[process]") {
         CHECK(result.error().kind == ErrorKind::Runtime);
         CHECK_THAT(result.error().message, Catch::Contains("absolute path"));
     }
+}
+
+TEST_CASE("process: a batch file is refused before anything runs", "[process]") {
+    // Given a batch file that would leave a mark, we expect an Invalid error and no mark: cmd.exe
+    // would read the arguments' metacharacters as commands.
+    test::TemporaryDirectory dir;
+    const std::string script = dir / "setup.CMD";
+    const std::string mark = dir / "ran";
+    REQUIRE(write_file_atomic(script, "echo x > \"" + mark + "\"\r\n", 0644));
+    SystemProcessRunner runner;
+    auto result = runner.run({script, "&", "echo"}, {}, 5s);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().kind == ErrorKind::Invalid);
+    CHECK_THAT(result.error().message, Catch::Contains("cmd.exe"));
+    CHECK_FALSE(path_exists(mark));
 }
 
 TEST_CASE("process: a missing program is an error naming it", "[process]") {

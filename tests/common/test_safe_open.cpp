@@ -24,6 +24,14 @@ TEST_CASE("safe_open: a symlink anywhere below the top is refused", "[safe-open]
     const auto dotdot = open_directory_below(sandbox.path(), "/home/../etc");
     REQUIRE_FALSE(dotdot.ok());
     CHECK(dotdot.error().kind == ErrorKind::Invalid);
+    // Refused before anything is made: not even the components before the "..".
+    const auto making = make_directories_below(sandbox.path(), "/new/../etc", 0700);
+    REQUIRE_FALSE(making.ok());
+    CHECK(making.error().kind == ErrorKind::Invalid);
+    CHECK_FALSE(sandbox.exists("new"));
+    const auto missing_top = open_directory_below(sandbox.path("absent"), "a/../b");
+    REQUIRE_FALSE(missing_top.ok());
+    CHECK(missing_top.error().kind == ErrorKind::Invalid);
 }
 
 TEST_CASE("safe_open: removing a tree removes links, never what they point to", "[safe-open]") {

@@ -49,7 +49,8 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 
 def forbidden(header):
-    header = header.strip()
+    # Windows' file names ignore case: <Windows.h> is <windows.h>.
+    header = header.strip().lower()
     return header in HEADERS or header.startswith(PREFIXES)
 
 

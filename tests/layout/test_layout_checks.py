@@ -59,6 +59,9 @@ FAULTS = [
      "engine/b.cpp:1: includes <unistd.h>"),
     ("check_portable_includes.py", "service/b.h", "#pragma once\n#include <sys/stat.h>\n",
      "service/b.h:2: includes <sys/stat.h>"),
+    ("check_portable_includes.py", "cli/b.cpp",
+     "#include <Windows.h>\nnamespace dsvm::cli {\n}  // namespace dsvm::cli\n",
+     "cli/b.cpp:1: includes <Windows.h>"),
 ]
 
 

@@ -45,10 +45,11 @@ TEST_CASE("windows credentials: a file others may read is not secure, and says h
     test::TemporaryDirectory dir;
     const Root root(dir.path());
     REQUIRE(write_credentials(root, "poolstorage", "poolstorage", "c2VjcmV0a2V5"));
-    // Replaced by a file that inherits %TEMP%'s access list, which is not the administrators'
-    // alone.
-    REQUIRE(write_file_atomic(root.path(credentials_path("poolstorage")),
-                              render_credentials("poolstorage", "c2VjcmV0a2V5"), 0644));
+    // Replaced by a file whose access list lets Everyone read it.
+    const std::string path = root.path(credentials_path("poolstorage"));
+    REQUIRE(remove_file_if_exists(path));
+    test::write_with_security(path, render_credentials("poolstorage", "c2VjcmV0a2V5"),
+                              L"D:P(A;;FA;;;SY)(A;;FR;;;WD)");
     auto file = inspect_credentials(root, "poolstorage");
     REQUIRE(file);
     CHECK_FALSE(file->secure);

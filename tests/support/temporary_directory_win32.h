@@ -4,6 +4,8 @@
 
 #include <windows.h>
 
+#include <sddl.h>
+
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -21,7 +23,8 @@ class TemporaryDirectory {
         const DWORD length = ::GetTempPathW(MAX_PATH + 1, base);
         REQUIRE(length > 0);
         m_path = narrow(std::wstring_view(base, length)) + "dsvm-test-" +
-                 std::to_string(::GetCurrentProcessId()) + "-" + std::to_string(++s_count);
+                 std::to_string(::GetCurrentProcessId()) + "-" +
+                 std::to_string(::GetTickCount64()) + "-" + std::to_string(++s_count);
         REQUIRE(make_directories(m_path, 0755));
         auto opened = open_directory(m_path);
         REQUIRE(opened);
@@ -46,5 +49,26 @@ class TemporaryDirectory {
     std::string m_path;
     Fd m_fd;
 };
+
+// Makes `path` a new file holding `content` whose security descriptor is `sddl` (e.g.
+// "D:P(A;;FR;;;WD)": Everyone may read), to try the checks of access lists on.
+inline void write_with_security(const std::string& path, std::string_view content,
+                                const wchar_t* sddl) {
+    PSECURITY_DESCRIPTOR descriptor = nullptr;
+    REQUIRE(::ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1,
+                                                                   &descriptor, nullptr));
+    SECURITY_ATTRIBUTES attributes{sizeof attributes, descriptor, FALSE};
+    HANDLE file = ::CreateFileW(widen(path).c_str(), GENERIC_WRITE, 0, &attributes, CREATE_NEW,
+                                FILE_ATTRIBUTE_NORMAL, nullptr);
+    const DWORD error = ::GetLastError();
+    ::LocalFree(descriptor);
+    INFO(path << ": " << windows_error_text(error));
+    REQUIRE(file != INVALID_HANDLE_VALUE);
+    DWORD written = 0;
+    const bool wrote =
+        ::WriteFile(file, content.data(), static_cast<DWORD>(content.size()), &written, nullptr);
+    ::CloseHandle(file);
+    REQUIRE(wrote);
+}
 
 }  // namespace dsvm::test

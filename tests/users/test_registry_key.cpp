@@ -39,6 +39,9 @@ TEST_CASE("registry key: the id names a key without revealing it", "[registry]")
     CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
     CHECK(registry_key_id(k_pool_key) == id);
     CHECK(registry_key_id(k_other_key) != id);
+    // The id is part of the registry's format, shared by every instance and version: the first
+    // 8 bytes of SHA-256("dsvm-agent registry key id" NUL key), in hex.
+    CHECK(id == "25b5ed8edf305c6b");
 }
 
 TEST_CASE("registry key: written root-only, read back, previous kept or dropped", "[registry]") {
