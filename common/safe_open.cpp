@@ -22,4 +22,23 @@ Result<std::vector<std::string>> path_components(std::string_view path,
     return names;
 }
 
+Result<OptionalText> read_bounded(int fd, long long size, std::size_t max_bytes,
+                                  const std::string& shown) {
+    if (size < 0 || static_cast<unsigned long long>(size) > max_bytes) {
+        return failure("refusing " + shown + ": it is " + std::to_string(size) +
+                       " bytes long; at most " + std::to_string(max_bytes) + " are read");
+    }
+    OptionalText result{true, std::string(static_cast<std::size_t>(size) + 1, '\0')};
+    auto got = read_into(fd, result.text.data(), result.text.size(), shown);
+    if (!got) {
+        return got.error();
+    }
+    if (*got > max_bytes) {
+        return failure("refusing " + shown + ": it grew beyond " + std::to_string(max_bytes) +
+                       " bytes while it was read");
+    }
+    result.text.resize(*got);
+    return result;
+}
+
 }  // namespace dsvm

@@ -94,6 +94,12 @@ struct UntrustedFile {
 Result<OptionalText> read_untrusted_file_at(int directory, const std::string& name,
                                             const std::string& shown, const UntrustedFile& rules);
 
+// The rest of read_untrusted_file_at, shared by its halves: refuses a file whose `size` (as
+// looked at) is over `max_bytes`, then reads one byte more than that size, so a file that grew
+// after it was looked at (a writer on another instance) is still bounded, and told apart.
+Result<OptionalText> read_bounded(int fd, long long size, std::size_t max_bytes,
+                                  const std::string& shown);
+
 // Whether an open directory (or file) is owned by `owner` and not writable by group or others;
 // a Runtime error naming `shown`, its owner and mode otherwise.
 Result<void> check_private_owner(int fd, uid_t owner, const std::string& shown);

@@ -272,23 +272,7 @@ Result<OptionalText> read_untrusted_file_at(int directory, const std::string& na
             return owned.error();
         }
     }
-    if (info.st_size < 0 || static_cast<std::size_t>(info.st_size) > rules.max_bytes) {
-        return failure("refusing " + shown + ": it is " + std::to_string(info.st_size) +
-                       " bytes long; at most " + std::to_string(rules.max_bytes) + " are read");
-    }
-    // One byte more than may be read: a file that grew after fstat (a writer on another
-    // instance) is still bounded, and told apart.
-    OptionalText result{true, std::string(static_cast<std::size_t>(info.st_size) + 1, '\0')};
-    auto got = read_into(fd->get(), result.text.data(), result.text.size(), shown);
-    if (!got) {
-        return got.error();
-    }
-    if (*got > rules.max_bytes) {
-        return failure("refusing " + shown + ": it grew beyond " + std::to_string(rules.max_bytes) +
-                       " bytes while it was read");
-    }
-    result.text.resize(*got);
-    return result;
+    return read_bounded(fd->get(), static_cast<long long>(info.st_size), rules.max_bytes, shown);
 }
 
 namespace {

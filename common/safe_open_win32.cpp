@@ -317,22 +317,7 @@ Result<OptionalText> read_untrusted_file_at(int directory, const std::string& na
             return owned.error();
         }
     }
-    if (info->size > rules.max_bytes) {
-        return failure("refusing " + shown + ": it is " + std::to_string(info->size) +
-                       " bytes long; at most " + std::to_string(rules.max_bytes) + " are read");
-    }
-    // One byte more than may be read: a file that grew after it was looked at is still bounded.
-    OptionalText result{true, std::string(static_cast<std::size_t>(info->size) + 1, '\0')};
-    auto got = read_into(fd.get(), result.text.data(), result.text.size(), shown);
-    if (!got) {
-        return got.error();
-    }
-    if (*got > rules.max_bytes) {
-        return failure("refusing " + shown + ": it grew beyond " + std::to_string(rules.max_bytes) +
-                       " bytes while it was read");
-    }
-    result.text.resize(*got);
-    return result;
+    return read_bounded(fd.get(), static_cast<long long>(info->size), rules.max_bytes, shown);
 }
 
 Result<void> remove_tree_at(int parent, const std::string& name, const std::string& shown) {

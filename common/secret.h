@@ -97,6 +97,10 @@ struct SecretFile {
     bool found = false;
     SecretBytes bytes;
 };
+// The rest of read_secret_file_at, shared by its halves: refuses a file whose `size` is over
+// `max_bytes`, else reads the open file.
+Result<SecretFile> read_secret_of_size(int fd, unsigned long long size, std::size_t max_bytes,
+                                       const std::string& shown);
 Result<SecretFile> read_secret_file_at(int directory, const std::string& name,
                                        const std::string& shown, std::size_t max_bytes);
 

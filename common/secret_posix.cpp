@@ -38,15 +38,8 @@ Result<SecretFile> read_secret_file_at(int directory, const std::string& name,
                        std::to_string(info.st_uid) + ", mode " + mode + "); chown root:root " +
                        shown + " && chmod 600 " + shown);
     }
-    if (static_cast<std::size_t>(info.st_size) > max_bytes) {
-        return failure("refusing " + shown + ": it is larger than " + std::to_string(max_bytes) +
-                       " bytes");
-    }
-    auto bytes = read_secret_fd(fd.get(), max_bytes, shown);
-    if (!bytes) {
-        return bytes.error();
-    }
-    return SecretFile{true, std::move(bytes).value()};
+    return read_secret_of_size(fd.get(), static_cast<unsigned long long>(info.st_size), max_bytes,
+                               shown);
 }
 
 }  // namespace dsvm

@@ -28,15 +28,7 @@ Result<SecretFile> read_secret_file_at(int directory, const std::string& name,
     if (auto private_file = win32::check_administrators_only(fd.get(), shown); !private_file) {
         return private_file.error();
     }
-    if (info->size > max_bytes) {
-        return failure("refusing " + shown + ": it is larger than " + std::to_string(max_bytes) +
-                       " bytes");
-    }
-    auto bytes = read_secret_fd(fd.get(), max_bytes, shown);
-    if (!bytes) {
-        return bytes.error();
-    }
-    return SecretFile{true, std::move(bytes).value()};
+    return read_secret_of_size(fd.get(), info->size, max_bytes, shown);
 }
 
 }  // namespace dsvm
