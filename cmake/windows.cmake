@@ -60,6 +60,9 @@ dsvm_library(dsvm_portable
   mount/fstab.cpp
   mount/mountinfo.cpp
   mount/options.cpp
+  users/account_changes.cpp
+  users/authorized_keys.cpp
+  users/notebook_folder.cpp
   users/registry.cpp
   users/registry_format.cpp
   users/registry_key.cpp

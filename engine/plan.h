@@ -22,6 +22,9 @@ struct DesiredState {
     std::string credentials_name;
     std::string fstab_path;  // real path of /etc/fstab
     std::vector<mount::FstabEntry> fstab_entries;
+    // False when the share's target is no directory of this instance (a Windows SMB global
+    // mapping names a UNC path): nothing looks at it, makes it or needs it empty.
+    bool local_mount_point = true;
 };
 
 // A mount the agent made (from its state file): where, the kernel's mount ID, the request it

@@ -42,7 +42,7 @@ std::string describe(const UserFilesAction& action) {
                           },
                           [](const WriteNotebookMap& map) {
                               return fmt::format("write the notebook mount map {} ({} users)",
-                                                 k_notebook_map_path, map.users);
+                                                 map.path, map.users);
                           },
                       },
                       action);
@@ -79,7 +79,8 @@ std::vector<UserFilesAction> plan_user_files(const PoolConfig& config,
     }
     if (per_user) {
         actions.emplace_back(
-            WriteNotebookMap{render_notebook_map(share.source, mounts, share.options,
+            WriteNotebookMap{std::string(k_notebook_map_path),
+                             render_notebook_map(share.source, mounts, share.options,
                                                  credentials_path(credentials_name(share.source))),
                              mounts.size()});
     }

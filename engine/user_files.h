@@ -59,6 +59,7 @@ struct MakeNotebookFolders {
     bool operator==(const MakeNotebookFolders&) const = default;
 };
 struct WriteNotebookMap {
+    std::string path;  // where the map is, inside the root (the backend names it)
     std::string text;  // the whole map (names the credentials file, never holds the key)
     std::size_t users = 0;
     bool operator==(const WriteNotebookMap&) const = default;

@@ -10,16 +10,17 @@
 #include <vector>
 
 #include "common/result.h"
-#include "engine/users_plan.h"
+#include "users/account_changes.h"
 
 namespace dsvm::engine {
 
 // The record at `path` (a real path); none is an empty list. A record that is not one is a
 // Runtime error naming the file.
-Result<std::vector<PendingAccount>> read_intent(const std::string& path);
+Result<std::vector<users::PendingAccount>> read_intent(const std::string& path);
 
 // Writes the record atomically and durably (fsync) before the batch, mode 0600.
-Result<void> write_intent(const std::string& path, const std::vector<PendingAccount>& pending);
+Result<void> write_intent(const std::string& path,
+                          const std::vector<users::PendingAccount>& pending);
 
 // Removes the record; one that is already gone is success.
 Result<void> remove_intent(const std::string& path);

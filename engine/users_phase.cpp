@@ -11,7 +11,7 @@
 #include "common/text.h"
 #include "engine/user_files.h"
 #include "engine/users_intent.h"
-#include "engine/users_plan.h"
+#include "users/account_plan.h"
 #include "mount/automount.h"
 #include "mount/credentials.h"
 #include "mount/options.h"

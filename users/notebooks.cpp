@@ -105,19 +105,6 @@ Result<std::optional<Fd>> find_directory_below(const std::string& top, std::stri
     return std::optional<Fd>(std::move(*current));
 }
 
-}  // namespace
-
-std::string notebook_folder(std::string_view pattern, std::string_view user) {
-    std::string out(pattern);
-    const size_t at = out.find("{user}");
-    if (at != std::string::npos) {
-        out.replace(at, 6, user);
-    }
-    return out;
-}
-
-namespace {
-
 // Opens <share_dir>/<folder>, making it (uid:gid, 0700) and its root-owned 0755 parents when
 // missing; no component may be a symlink.
 Result<Fd> open_share_folder(const std::string& share_dir, std::string_view folder, uid_t uid,

@@ -10,11 +10,9 @@
 #include "common/ids.h"
 #include "common/result.h"
 #include "common/root.h"
+#include "users/notebook_folder.h"
 
 namespace dsvm::users {
-
-// "notebooks/{user}" with the user's name in place of {user}.
-std::string notebook_folder(std::string_view pattern, std::string_view user);
 
 // Creates <share_dir>/<folder> (parents root-owned 0755, the folder itself uid:gid 0700) if
 // missing; an existing folder gets uid:gid and 0700 when it has anything else. share_dir is a

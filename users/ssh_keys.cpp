@@ -22,74 +22,6 @@ constexpr std::string_view k_temporary_file = "authorized_keys.dsvm-agent.tmp";
 // sshd reads the whole file on every login; anything larger is not a key list we should copy.
 constexpr off_t k_max_keys_file = 1024 * 1024;
 
-struct Line {
-    std::string_view text;  // without its '\n'
-    bool terminated = false;
-};
-
-std::vector<Line> split_lines(std::string_view text) {
-    std::vector<Line> lines;
-    while (!text.empty()) {
-        const auto newline = text.find('\n');
-        Line line;
-        line.text = text.substr(0, newline);
-        line.terminated = newline != std::string_view::npos;
-        lines.push_back(line);
-        text.remove_prefix(line.terminated ? newline + 1 : text.size());
-    }
-    return lines;
-}
-
-// A file converted to CRLF by a Windows editor still has our markers, so the old block is
-// still found and replaced rather than left behind with keys that should be gone.
-bool is_marker(std::string_view line, std::string_view marker) {
-    if (!line.empty() && line.back() == '\r') {
-        line.remove_suffix(1);
-    }
-    return line == marker;
-}
-
-// A key that spans lines or looks like a marker would break the block on the next pass (and
-// could smuggle in options), so it is left out; validating keys is the config parser's job.
-bool is_usable_key(std::string_view key) {
-    return !key.empty() && key.find_first_of(std::string_view("\n\r\0", 3)) == key.npos &&
-           !is_marker(key, k_keys_begin) && !is_marker(key, k_keys_end);
-}
-
-std::string render_block(const std::vector<std::string>& keys) {
-    std::string block;
-    for (const auto& key : keys) {
-        if (is_usable_key(key)) {
-            block += key + "\n";
-        }
-    }
-    if (block.empty()) {
-        return block;
-    }
-    return std::string(k_keys_begin) + "\n" + block + std::string(k_keys_end) + "\n";
-}
-
-// Blocks as [begin, end] line ranges. A begin marker with no end marker after it (the user
-// deleted it, or a write was cut short) does not start a block: it and the lines after it are
-// kept as the user's, and a fresh block is appended. Swallowing them instead could delete the
-// user's own keys. A later begin marker restarts the search, so an orphaned begin stays outside
-// every block on later passes too and the merge stays idempotent.
-std::vector<std::pair<std::size_t, std::size_t>> find_blocks(const std::vector<Line>& lines) {
-    std::vector<std::pair<std::size_t, std::size_t>> blocks;
-    // A sentinel rather than std::optional: GCC 12 at -O2 warns falsely about the latter here.
-    constexpr std::size_t k_none = static_cast<std::size_t>(-1);
-    std::size_t open = k_none;
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-        if (is_marker(lines[i].text, k_keys_begin)) {
-            open = i;
-        } else if (open != k_none && is_marker(lines[i].text, k_keys_end)) {
-            blocks.emplace_back(open, i);
-            open = k_none;
-        }
-    }
-    return blocks;
-}
-
 Result<struct stat> owned_by(int fd, const std::string& shown, uid_t uid) {
     struct stat info {};
     if (::fstat(fd, &info) != 0) {
@@ -198,38 +130,6 @@ Result<Fd> open_user_home(const Root& root, std::string_view home, uid_t uid) {
 
 }  // namespace
 
-std::string merge_authorized_keys(std::string_view current, const std::vector<std::string>& keys) {
-    const auto lines = split_lines(current);
-    const auto blocks = find_blocks(lines);
-    const std::string block = render_block(keys);
-    std::string merged;
-    bool placed = false;
-    std::size_t next_block = 0;
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-        if (next_block < blocks.size() && i == blocks[next_block].first) {
-            // Later duplicates of the block are dropped; the new block takes the first's place.
-            if (!placed) {
-                merged += block;
-                placed = true;
-            }
-            i = blocks[next_block].second;
-            ++next_block;
-            continue;
-        }
-        merged += lines[i].text;
-        if (lines[i].terminated) {
-            merged += '\n';
-        }
-    }
-    if (!placed && !block.empty()) {
-        if (!merged.empty() && merged.back() != '\n') {
-            merged += '\n';
-        }
-        merged += block;
-    }
-    return merged;
-}
-
 Result<bool> write_authorized_keys(const Root& root, std::string_view home, uid_t uid, gid_t gid,
                                    const std::vector<std::string>& keys) {
     if (home.find_first_not_of('/') == std::string_view::npos) {
@@ -244,7 +144,7 @@ Result<bool> write_authorized_keys(const Root& root, std::string_view home, uid_
 
     // Removing keys from a home that has none must not create .ssh.
     struct stat ssh_entry {};
-    if (render_block(keys).empty() &&
+    if (!has_usable_keys(keys) &&
         ::fstatat(home_fd->get(), ".ssh", &ssh_entry, AT_SYMLINK_NOFOLLOW) != 0 &&
         errno == ENOENT) {
         return false;
@@ -269,7 +169,7 @@ Result<bool> write_authorized_keys(const Root& root, std::string_view home, uid_
 
 Result<bool> authorized_keys_differ(const Root& root, std::string_view home, uid_t uid,
                                     const std::vector<std::string>& keys) {
-    const bool writes_keys = !render_block(keys).empty();
+    const bool writes_keys = has_usable_keys(keys);
     if (!path_exists(root.path(home))) {
         return writes_keys;
     }

@@ -9,15 +9,9 @@
 #include "common/ids.h"
 #include "common/result.h"
 #include "common/root.h"
+#include "users/authorized_keys.h"
 
 namespace dsvm::users {
-
-inline constexpr std::string_view k_keys_begin = "# BEGIN dsvm-agent managed keys";
-inline constexpr std::string_view k_keys_end = "# END dsvm-agent managed keys";
-
-// Pure: `current` with the managed block replaced by `keys` (removed when keys is empty; added
-// at the end when absent). Lines outside the block are kept byte for byte. Idempotent.
-std::string merge_authorized_keys(std::string_view current, const std::vector<std::string>& keys);
 
 // Opens the home (O_DIRECTORY|O_NOFOLLOW; it must be owned by uid), then .ssh (created 0700,
 // owned uid:gid, if missing; refused if it is a symlink or owned by someone else), reads

@@ -5,12 +5,11 @@
 
 #include <catch2/catch.hpp>
 
-#include "engine/users_plan.h"
 #include "support/registry_fixture.h"
+#include "users/account_plan.h"
 
 using namespace dsvm;
 using namespace dsvm::users;
-using namespace dsvm::engine;
 using dsvm::test::make_user;
 
 namespace {

@@ -1,4 +1,4 @@
-#include "engine/users_plan.h"
+#include "users/account_plan.h"
 
 #include <fmt/format.h>
 
@@ -6,9 +6,7 @@
 
 #include "users/sudo.h"
 
-namespace dsvm::engine {
-
-using namespace dsvm::users;
+namespace dsvm::users {
 
 namespace {
 
@@ -204,4 +202,4 @@ UsersPlan plan_users(const std::vector<RegistryUser>& users, const UsersObserved
     return plan;
 }
 
-}  // namespace dsvm::engine
+}  // namespace dsvm::users
