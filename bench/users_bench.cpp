@@ -21,6 +21,8 @@
 #include "common/fs.h"
 #include "common/process.h"
 #include "engine/engine.h"
+#include "linux/linux_accounts.h"
+#include "linux/linux_share.h"
 #include "mount/mounter.h"
 #include "users/accounts.h"
 #include "users/registry.h"
@@ -135,8 +137,11 @@ int main(int argc, char** argv) {
     dsvm::SystemClock clock;
     dsvm::mount::LibmountMounter mounter;
     dsvm::SystemProcessRunner runner;
+    dsvm::linux_platform::LinuxShare share_backend(dsvm::Root(agent_root), mounter, runner);
+    dsvm::linux_platform::LinuxAccounts accounts(dsvm::Root(agent_root), runner);
     dsvm::engine::Engine engine(dsvm::Root(agent_root), dsvm::engine::AgentPaths{},
-                                {.mounter = mounter,
+                                {.share = share_backend,
+                                 .accounts = accounts,
                                  .runner = runner,
                                  .clock = clock,
                                  .names = dsvm::users::name_service_for(dsvm::Root(agent_root))});

@@ -377,8 +377,11 @@ int run_cli(int argc, char** argv, Platform& platform) {
             KeyVaultEndpoints{options.imds, options.test_key_vault_url, options.test_key_vault_ca},
             policy, seed ^ 0x9e3779b97f4a7c15ULL);
     }
+    const std::unique_ptr<ShareBackend> share = platform.share(*root);
+    const std::unique_ptr<AccountBackend> accounts = platform.accounts(*root);
     Engine engine(*root, AgentPaths{options.config, options.state_dir},
-                  {.mounter = platform.mounter,
+                  {.share = *share,
+                   .accounts = *accounts,
                    .runner = platform.runner,
                    .clock = platform.clock,
                    .names = platform.name_service ? platform.name_service(*root) : nullptr,
@@ -419,10 +422,10 @@ int run_cli(int argc, char** argv, Platform& platform) {
         if (registry_sign_command->count("--generation") > 0) {
             sign_request.generation = sign_generation;
         }
-        return registry_sign(engine, platform.mounter, *root, sign_request);
+        return registry_sign(engine, *root, sign_request);
     }
     if (adduser->parsed()) {
-        return add_user(engine, *root, add_request);
+        return add_user(engine, add_request);
     }
     if (deluser->parsed()) {
         return delete_user(engine, *root, del_name, remove_notebooks);

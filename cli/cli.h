@@ -10,7 +10,8 @@
 #include "common/process.h"
 #include "common/root.h"
 #include "config/http.h"
-#include "mount/mounter.h"
+#include "engine/account_backend.h"
+#include "engine/share_backend.h"
 #include "service/host.h"
 #include "service/logging.h"
 #include "users/name_service.h"
@@ -22,12 +23,14 @@ namespace dsvm::cli {
 struct Platform {
     Clock& clock;
     config::HttpClient& http;
-    mount::Mounter& mounter;
     ProcessRunner& runner;
     service::ServiceHost& service_host;  // `run` only
     // The name service for the agent's root (--root): the system's for "/", none for a sandbox.
     // Must be set: without it the Engine refuses to start.
     std::function<std::shared_ptr<users::NameService>(const Root&)> name_service;
+    // The share and account backends for the agent's root; never null.
+    std::function<std::unique_ptr<engine::ShareBackend>(const Root&)> share;
+    std::function<std::unique_ptr<engine::AccountBackend>(const Root&)> accounts;
     service::LogTarget log_target = service::LogTarget::Plain;
 };
 

@@ -118,7 +118,7 @@ int registry_drop_previous_key(const Root& root) {
     return 0;
 }
 
-int registry_sign(Engine& engine, Mounter& mounter, const Root& root, const SignRequest& request) {
+int registry_sign(Engine& engine, const Root& root, const SignRequest& request) {
     // Far below 2^64: a generation must always have room to grow.
     constexpr std::uint64_t k_max_generation = std::uint64_t{1} << 53;
     if (request.generation && *request.generation > k_max_generation) {
@@ -134,11 +134,11 @@ int registry_sign(Engine& engine, Mounter& mounter, const Root& root, const Sign
     }
     const ShareConfig& share = *loaded->config.share;
     // Never write into the empty directory an unmounted share leaves behind.
-    auto mounts = mounter.mounts();
+    auto mounts = engine.share().mounter().mounts();
     if (!mounts) {
         return report(mounts.error());
     }
-    if (find_mount(*mounts, root.path(share.mount_point)) == nullptr) {
+    if (find_mount(*mounts, engine.share().share_dir(share)) == nullptr) {
         return report(failure("the share is not mounted at " + share.mount_point +
                               "; run `dsvm-agent mount` first"));
     }
@@ -150,8 +150,8 @@ int registry_sign(Engine& engine, Mounter& mounter, const Root& root, const Sign
     if (!keys) {
         return report(keys.error());
     }
-    const RegistryStore store =
-        registry_store_for(share, root, std::make_shared<const RegistryKeys>(std::move(*keys)));
+    const RegistryStore store = registry_store_for(
+        share, engine.share(), std::make_shared<const RegistryKeys>(std::move(*keys)));
     RegistryUpdate options;
     options.accept_unsigned = request.accept_unsigned;
     options.accept_unverified = request.accept_unverified;

@@ -35,9 +35,8 @@ struct SignRequest {
 // `expect` equal to its content digest, checked under the registry lock: exactly the content the
 // admin reviewed, never something swapped in since. Without them it prints what it would sign
 // (users, those with sudo, the digest) and exits 2, changing nothing. An absent registry becomes
-// an empty one. `mounter` tells whether the share is mounted: nothing is written into the
-// empty directory an unmounted share leaves.
-int registry_sign(engine::Engine& engine, mount::Mounter& mounter, const Root& root,
-                  const SignRequest& request);
+// an empty one. Nothing is written unless the engine's share backend shows the share mounted:
+// never into the empty directory an unmounted share leaves.
+int registry_sign(engine::Engine& engine, const Root& root, const SignRequest& request);
 
 }  // namespace dsvm::cli

@@ -14,10 +14,8 @@
 #include "common/secret.h"
 #include "common/text.h"
 #include "engine/pass_report.h"
-#include "users/accounts.h"
 #include "users/name_service.h"
-#include "users/notebooks.h"
-#include "users/password.h"
+#include "users/notebook_folder.h"
 #include "users/registry_format.h"
 #include "users/rules.h"
 
@@ -49,50 +47,17 @@ bool in_config(const PoolConfig& config, const std::string& name) {
 }
 
 // A new name must follow the rules, and be no local account or group the agent did not create,
-// nor taken in the system's name service (LDAP, SSSD, NIS ...).
-Result<void> check_new_name(Engine& engine, const Root& root, const std::string& name) {
+// nor taken in the system's name service (LDAP, SSSD, NIS ...): the account backend judges.
+Result<void> check_new_name(Engine& engine, const std::string& name) {
     if (auto checked = check_user_name(name); !checked) {
         return checked;
     }
-    auto files = read_account_files(root);
     auto state = engine.read_state();
-    if (!files || !state) {
-        return files ? state.error() : files.error();
+    if (!state) {
+        return state.error();
     }
-    const AccountView accounts = AccountView::parse(*files);
-    const bool ours = state->users.count(name) != 0;
-    if (accounts.user(name) != nullptr && !ours) {
-        return invalid("user name '" + name +
-                       "' belongs to an existing local account that dsvm-agent did not create");
-    }
-    if (accounts.group(name) != nullptr && !ours) {
-        return invalid("user name '" + name +
-                       "' is the name of an existing local group; a pool user's own group takes "
-                       "its name");
-    }
-    if (accounts.user(name) == nullptr) {
-        for (const auto& text : {files->passwd, files->group}) {
-            if (const NameAnswer answer = parse_nis_compat(text).name(name);
-                answer.state == NameState::Taken) {
-                return invalid("user name '" + name + "' is " + describe(answer));
-            }
-        }
-        // A directory server (LDAP, SSSD) may not answer: asked under a deadline.
-        auto answers = engine.names_gate().run<std::vector<NameAnswer>>(
-            k_name_service_limit,
-            [names = engine.names(), name]() -> Result<std::vector<NameAnswer>> {
-                return std::vector<NameAnswer>{names->user_name(name), names->group_name(name)};
-            });
-        if (!answers) {
-            return answers.error();
-        }
-        for (const auto& answer : *answers) {
-            if (answer.state == NameState::Taken) {
-                return invalid("user name '" + name + "' is " + describe(answer));
-            }
-        }
-    }
-    return {};
+    return engine.accounts().check_new_name(name, state->users,
+                                            NameLookup{engine.names(), engine.names_gate()});
 }
 
 Result<std::vector<std::string>> read_keys(const std::string& source) {
@@ -173,16 +138,15 @@ Result<LoadedRegistry> load_registry(Engine& engine, const Root& root, const Sha
     if (!keys) {
         return keys.error();
     }
-    const RegistryStore store =
-        registry_store_for(share, root, std::make_shared<const RegistryKeys>(std::move(*keys)));
+    const RegistryStore store = registry_store_for(
+        share, engine.share(), std::make_shared<const RegistryKeys>(std::move(*keys)));
     return engine.share_gate().run<LoadedRegistry>(
         k_share_read_limit, [store]() -> Result<LoadedRegistry> { return store.load(); });
 }
 
 // Deletes the user's notebook folder on the share, without following a symlink.
-Result<void> remove_notebooks(Engine& engine, const Root& root, const PoolConfig& config,
-                              const std::string& name) {
-    const std::string share = root.path(config.share->mount_point);
+Result<void> remove_notebooks(Engine& engine, const PoolConfig& config, const std::string& name) {
+    const std::string share = engine.share().share_dir(*config.share);
     const std::string folder = notebook_folder(config.notebooks, name);
     return engine.share_gate().run<void>(k_remove_limit, [share, folder]() -> Result<void> {
         const size_t slash = folder.find_last_of('/');
@@ -197,8 +161,14 @@ Result<void> remove_notebooks(Engine& engine, const Root& root, const PoolConfig
 
 }  // namespace
 
-int add_user(Engine& engine, const Root& root, const AddUserRequest& request) {
-    if (auto checked = check_new_name(engine, root, request.name); !checked) {
+int add_user(Engine& engine, const AddUserRequest& request) {
+    // Refused before anything is read or prompted for.
+    if (request.password_stdin && !engine.accounts().limits().pool_passwords) {
+        return report(invalid(
+            "--password-stdin: a pool password is a crypt hash, which cannot set a password on "
+            "this instance's accounts; give the user SSH keys (docs/windows.md, \"Passwords\")"));
+    }
+    if (auto checked = check_new_name(engine, request.name); !checked) {
         return report(checked.error());
     }
     auto groups = parse_groups(request.groups);
@@ -223,7 +193,8 @@ int add_user(Engine& engine, const Root& root, const AddUserRequest& request) {
         std::string clear;
         clear.reserve(k_secret_capacity);
         auto got = read_secret(clear, "Password for " + request.name + ": ", 511, "password");
-        auto hashed = got ? hash_password(clear) : Result<std::string>(got.error());
+        auto hashed =
+            got ? engine.accounts().hash_password(clear) : Result<std::string>(got.error());
         wipe_string(clear);
         if (!hashed) {
             return report(hashed.error());
@@ -301,10 +272,10 @@ int delete_user(Engine& engine, const Root& root, const std::string& name,
             "deleted (" +
             (registry->problem.empty() ? "the deletion did not commit" : registry->problem) + ")"));
     }
-    if (auto removed = remove_notebooks(engine, root, loaded->config, name); !removed) {
+    if (auto removed = remove_notebooks(engine, loaded->config, name); !removed) {
         return report(removed.error());
     }
-    fmt::print("removed {}/{}\n", root.path(loaded->config.share->mount_point),
+    fmt::print("removed {}/{}\n", engine.share().share_dir(*loaded->config.share),
                notebook_folder(loaded->config.notebooks, name));
     return status;
 }
@@ -318,22 +289,28 @@ int list_users(Engine& engine, const Root& root, bool as_json) {
         return report(failure("no share is configured, so there is no pool registry"));
     }
     auto registry = load_registry(engine, root, *loaded->config.share);
-    auto files = read_account_files(root);
     auto state = engine.read_state();
-    if (!registry || !files || !state) {
-        return report(!registry ? registry.error() : !files ? files.error() : state.error());
+    if (!registry || !state) {
+        return report(!registry ? registry.error() : state.error());
     }
-    const AccountView accounts = AccountView::parse(*files);
+    std::set<std::string> names;
+    for (const auto& user : registry->registry().users) {
+        names.insert(user.name);
+    }
+    auto accounts = engine.accounts().find(names);
+    if (!accounts) {
+        return report(accounts.error());
+    }
     nlohmann::json out = nlohmann::json::array();
     for (const auto& user : registry->registry().users) {
-        const UserRecord* local = accounts.user(user.name);
+        const auto local = accounts->find(user.name);
         std::string here = "missing";
-        if (local != nullptr) {
+        if (local != accounts->end()) {
             const bool ours = state->users.count(user.name) != 0;
-            here = !ours                    ? "conflict: local account not created by dsvm-agent"
-                   : local->uid != user.uid ? "conflict: different uid"
-                   : accounts.is_locked(user.name) ? "locked"
-                                                   : "present";
+            here = !ours ? "conflict: local account not created by dsvm-agent"
+                   : local->second.pool_uid != user.uid ? "conflict: different uid"
+                   : local->second.locked               ? "locked"
+                                                        : "present";
         }
         out.push_back({{"name", user.name},
                        {"uid", user.uid},

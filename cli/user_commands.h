@@ -20,7 +20,7 @@ struct AddUserRequest {
 // Validates everything first (exit 2, nothing changed, on a bad name, a reserved or existing
 // local system name, a bad group name or key); the password is read (a prompt without echo on a
 // terminal) and hashed at once, and only the hash goes further.
-int add_user(engine::Engine& engine, const Root& root, const AddUserRequest& request);
+int add_user(engine::Engine& engine, const AddUserRequest& request);
 
 // Marks the user deleted in the registry (its UID is never reused): the account is locked on
 // every instance, sudo and keys are dropped. --remove-notebooks also deletes its notebook folder.

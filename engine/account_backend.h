@@ -5,6 +5,7 @@
 // inputs, the intent record and the crash order stay in the engine (engine/users_phase.cpp).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -36,6 +37,8 @@ struct NameLookup {
     std::shared_ptr<users::NameService> service;
     DeadlineGate& gate;
 };
+// How long the name service may take to answer for the new accounts of one pass.
+inline constexpr auto k_name_service_limit = std::chrono::seconds(60);
 
 // A local account as the agent reads it.
 struct LocalAccount {

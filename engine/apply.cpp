@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "common/fs.h"
-#include "mount/fstab_file.h"
 
 namespace dsvm::engine {
 
@@ -11,22 +10,18 @@ using namespace dsvm::mount;
 
 namespace {
 
-Result<void> run_action(const Action& action, Mounter& mounter, Clock& clock) {
+Result<void> run_action(const Action& action, ShareBackend& share, Clock& clock) {
     if (const auto* step = std::get_if<MakeDirectory>(&action)) {
         return make_directories(step->path, step->mode);
     }
     if (const auto* step = std::get_if<MountShare>(&action)) {
-        return mounter.mount(step->request);
+        return share.mounter().mount(step->request);
     }
     if (const auto* step = std::get_if<UpdateFstab>(&action)) {
-        auto merged = merge_into_fstab(step->path, step->entries, clock);
-        if (!merged) {
-            return merged.error();
-        }
-        return {};
+        return share.write_boot_entries(*step, clock);
     }
     const auto& step = std::get<UnmountShare>(action);
-    return mounter.unmount(step.target);
+    return share.mounter().unmount(step.target);
 }
 
 // A mount or unmount on a path whose earlier step failed would only fail again, less clearly.
@@ -42,7 +37,7 @@ std::string depends_on_failed(const Action& action, const std::vector<std::strin
 
 }  // namespace
 
-std::vector<ActionOutcome> apply_plan(const Plan& plan, Mounter& mounter, Clock& clock) {
+std::vector<ActionOutcome> apply_plan(const Plan& plan, ShareBackend& share, Clock& clock) {
     std::vector<ActionOutcome> outcomes;
     std::vector<std::string> failed_paths;
     for (const auto& action : plan.actions) {
@@ -50,7 +45,7 @@ std::vector<ActionOutcome> apply_plan(const Plan& plan, Mounter& mounter, Clock&
         if (std::string skipped = depends_on_failed(action, failed_paths); !skipped.empty()) {
             outcome.ok = false;
             outcome.error = std::move(skipped);
-        } else if (auto done = run_action(action, mounter, clock); !done) {
+        } else if (auto done = run_action(action, share, clock); !done) {
             outcome.ok = false;
             outcome.error = done.error().message;
             if (const auto* step = std::get_if<MakeDirectory>(&action)) {

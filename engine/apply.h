@@ -7,15 +7,16 @@
 
 #include "common/clock.h"
 #include "engine/plan.h"
+#include "engine/share_backend.h"
 #include "engine/status.h"
 #include "mount/mounter.h"
 
 namespace dsvm::engine {
 
-// Runs each action in order (an UpdateFstab through merge_into_fstab, mount/fstab_file.h) and
+// Runs each action in order through the share backend (its mounter, its boot entries) and
 // returns one outcome per action; a mount whose directory could not be made, or whose old mount
 // could not be unmounted, is skipped and says so. The wait for fstab's lock goes through `clock`.
-std::vector<ActionOutcome> apply_plan(const Plan& plan, mount::Mounter& mounter, Clock& clock);
+std::vector<ActionOutcome> apply_plan(const Plan& plan, ShareBackend& share, Clock& clock);
 
 // The managed mounts after a pass: those that are still mounted, plus the share just mounted
 // (found in `mounts` by target), minus what was unmounted.

@@ -93,7 +93,8 @@ Engine::Engine(Root root, AgentPaths paths, EngineBackends backends)
     : m_root(std::move(root)),
       m_paths(std::move(paths)),
       m_imds(backends.imds),
-      m_mounter(backends.mounter),
+      m_share(backends.share),
+      m_accounts(backends.accounts),
       m_clock(backends.clock),
       m_runner(backends.runner),
       m_names(std::move(backends.names)),
@@ -113,7 +114,8 @@ UsersPhase Engine::users_phase(const PoolConfig& config, bool share_mounted,
     }
     return {.config = config,
             .root = m_root,
-            .runner = m_runner,
+            .accounts = m_accounts,
+            .share = m_share,
             .clock = m_clock,
             .share_gate = m_share_gate,
             .names = m_names,
@@ -148,8 +150,14 @@ RunStatus Engine::new_status(PassResult result, const std::string& message) cons
 }
 
 Result<LoadedConfig> Engine::load() {
-    return load_config(
+    auto loaded = load_config(
         m_imds, ConfigPaths{m_root.path(m_paths.config_file), m_paths.config_file, cache_file()});
+    if (loaded && loaded->config.share) {
+        if (auto served = m_share.check(*loaded->config.share); !served) {
+            return served.error();
+        }
+    }
+    return loaded;
 }
 
 Result<AgentState> Engine::read_state() const {
@@ -249,7 +257,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
             "notebooks");
     }
 
-    const DesiredState desired = desired_state(loaded->config, m_root);
+    const DesiredState desired = m_share.desired(loaded->config);
     // A pass that stops early still says so in the status file: `status` must not go on
     // showing the last good pass while, say, the share does not answer.
     const auto stop_early = [&](const Error& error) {
@@ -284,7 +292,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         return stop_early(state.error());
     }
     m_share_gate.set_what(status.share ? "share " + status.share->mount_point : "share");
-    auto observed = observe(desired, m_mounter, state->mounts, m_root, m_share_gate);
+    auto observed = observe(desired, m_share.mounter(), state->mounts, m_root, m_share_gate);
     if (!observed) {
         if (status.share) {
             status.share->mounted = share_mounted_now(status).value_or(false);
@@ -303,7 +311,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         const bool has_users = !loaded->config.users.empty() || options.request != nullptr;
         if (!mounted && will_mount && has_users) {
             // The registry lives on the share: what the users need is known once it is mounted.
-            auto preview = preview_user_files(loaded->config, m_root);
+            auto preview = preview_user_files(loaded->config, m_accounts, m_share);
             outcome.planned_users.push_back(
                 preview.empty() ? "apply the pool's users from the registry once the share is "
                                   "mounted"
@@ -340,7 +348,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
         }
     }
     // One outcome per plan action, in order: what managed_after and the loop below rely on.
-    const std::vector<ActionOutcome> mount_outcomes = apply_plan(outcome.plan, m_mounter, m_clock);
+    const std::vector<ActionOutcome> mount_outcomes = apply_plan(outcome.plan, m_share, m_clock);
     status.actions = mount_outcomes;
     status.problems.insert(status.problems.end(), outcome.plan.problems.begin(),
                            outcome.plan.problems.end());
@@ -350,7 +358,7 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
             m_vault_read_again = true;
         }
     }
-    auto after = observe(desired, m_mounter, {}, m_root, m_share_gate);
+    auto after = observe(desired, m_share.mounter(), {}, m_root, m_share_gate);
     std::vector<MountEntry> mounts_after = after ? after->mounts : observed->mounts;
     AgentState new_state = *state;
     new_state.mounts = managed_after(state->mounts, outcome.plan, mount_outcomes, mounts_after);
@@ -469,7 +477,7 @@ PassOutcome Engine::unmount_share() {
         outcome.status = new_status(PassResult::Failed, state.error().message);
         return outcome;
     }
-    auto mounts = m_mounter.mounts();
+    auto mounts = m_share.mounter().mounts();
     if (!mounts) {
         outcome.exit_status = 1;
         outcome.status = new_status(PassResult::Failed, mounts.error().message);
@@ -483,8 +491,8 @@ PassOutcome Engine::unmount_share() {
     for (auto& action : outcome.plan.actions) {
         std::get<UnmountShare>(action).reason = "asked to unmount";
     }
-    auto outcomes = apply_plan(outcome.plan, m_mounter, m_clock);
-    auto after = m_mounter.mounts();
+    auto outcomes = apply_plan(outcome.plan, m_share, m_clock);
+    auto after = m_share.mounter().mounts();
     AgentState new_state = *state;
     new_state.mounts =
         managed_after(state->mounts, outcome.plan, outcomes, after ? *after : *mounts);
@@ -526,11 +534,19 @@ std::optional<bool> Engine::share_mounted_now(const RunStatus& status) {
     if (!status.share) {
         return std::nullopt;
     }
-    auto mounts = m_mounter.mounts();
+    auto mounts = m_share.mounter().mounts();
     if (!mounts) {
         return std::nullopt;
     }
-    return find_mount(*mounts, m_root.path(status.share->mount_point)) != nullptr;
+    ShareConfig share;
+    share.source = status.share->source;
+    share.mount_point = status.share->mount_point;
+    for (const ShareType type : {ShareType::Bind, ShareType::Smb, ShareType::Nfs}) {
+        if (to_string(type) == status.share->type) {
+            share.type = type;
+        }
+    }
+    return find_mount(*mounts, m_share.share_dir(share)) != nullptr;
 }
 
 }  // namespace dsvm::engine

@@ -13,11 +13,12 @@
 #include "config/imds.h"
 #include "config/key_vault.h"
 #include "config/loader.h"
+#include "engine/account_backend.h"
 #include "engine/key_sync.h"
 #include "engine/plan.h"
+#include "engine/share_backend.h"
 #include "engine/status.h"
 #include "engine/users_phase.h"
-#include "mount/mounter.h"
 #include "users/name_service.h"
 
 namespace dsvm::engine {
@@ -61,7 +62,8 @@ struct PassOutcome {
 
 // What a pass works through: the platform's backends, made by its composition root (linux/).
 struct EngineBackends {
-    mount::Mounter& mounter;
+    ShareBackend& share;       // the share: mounts, boot entries, folders (engine/share_backend.h)
+    AccountBackend& accounts;  // accounts, sudo, homes (engine/account_backend.h)
     ProcessRunner& runner;
     Clock& clock;
     // Names and IDs taken outside the account files (on an instance, name_service_for(root));
@@ -89,7 +91,8 @@ class Engine {
     std::optional<bool> share_mounted_now(const RunStatus& status);
 
     std::string status_file() const;
-    // The pool config from its sources, as a pass would load it.
+    // The pool config from its sources, as a pass would load it. A share this OS cannot serve
+    // (ShareBackend::check) is an invalid config.
     Result<config::LoadedConfig> load();
     // What the agent manages on this instance (state.json).
     Result<AgentState> read_state() const;
@@ -102,6 +105,8 @@ class Engine {
     // The same for the system's name service (LDAP, SSSD...), and the service itself.
     DeadlineGate& names_gate() { return m_names_gate; }
     const std::shared_ptr<users::NameService>& names() const { return m_names; }
+    AccountBackend& accounts() { return m_accounts; }
+    ShareBackend& share() { return m_share; }
 
   private:
     // The users phase of a pass on this engine's backends. A dry run saves no state and checks
@@ -130,7 +135,8 @@ class Engine {
     Root m_root;
     AgentPaths m_paths;
     config::ImdsClient* m_imds;
-    mount::Mounter& m_mounter;
+    ShareBackend& m_share;
+    AccountBackend& m_accounts;
     Clock& m_clock;
     ProcessRunner& m_runner;
     std::shared_ptr<users::NameService> m_names;

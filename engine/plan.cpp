@@ -67,6 +67,28 @@ std::string remount_reason(const ManagedMount& managed, const MountRequest& requ
     return {};
 }
 
+// Makes the mount point when it is missing; false (with the problem) when what is there must
+// not be mounted over.
+bool prepare_mount_point(const std::string& target, const ObservedState& observed, Plan& plan) {
+    if (!observed.target_exists) {
+        plan.actions.emplace_back(MakeDirectory{target, 0755});
+    } else if (!observed.target_is_directory) {
+        plan.problems.push_back(
+            fmt::format("mount point {} exists and is not a directory; remove it or choose another "
+                        "share.mountPoint",
+                        target));
+        return false;
+    } else if (!observed.target_is_empty) {
+        // Mounting there would hide what it holds (and put the share's files in its place).
+        plan.problems.push_back(
+            fmt::format("mount point {} is a directory with content, which the share would hide; "
+                        "empty it or choose another share.mountPoint",
+                        target));
+        return false;
+    }
+    return true;
+}
+
 void plan_share(const DesiredState& desired, const ObservedState& observed, Plan& plan) {
     const MountRequest& request = *desired.share;
     if (is_bind(request) && !observed.source_exists) {
@@ -101,20 +123,8 @@ void plan_share(const DesiredState& desired, const ObservedState& observed, Plan
         plan.problems.push_back(observed.credentials->problem);
         return;
     }
-    if (!observed.target_exists) {
-        plan.actions.emplace_back(MakeDirectory{request.target, 0755});
-    } else if (!observed.target_is_directory) {
-        plan.problems.push_back(
-            fmt::format("mount point {} exists and is not a directory; remove it or choose another "
-                        "share.mountPoint",
-                        request.target));
-        return;
-    } else if (!observed.target_is_empty) {
-        // Mounting there would hide what it holds (and put the share's files in its place).
-        plan.problems.push_back(
-            fmt::format("mount point {} is a directory with content, which the share would hide; "
-                        "empty it or choose another share.mountPoint",
-                        request.target));
+    // A mapping (local_mount_point false) has no directory of its own to make or find empty.
+    if (desired.local_mount_point && !prepare_mount_point(request.target, observed, plan)) {
         return;
     }
     plan.actions.emplace_back(MountShare{request, stamp});
@@ -132,6 +142,10 @@ std::string describe(const Action& action) {
                 const auto& request = step.request;
                 if (is_bind(request)) {
                     return fmt::format("bind-mount {} on {}", request.source, request.target);
+                }
+                if (request.fs_type == k_smb_global_mapping) {
+                    return fmt::format("map {} as {} for every user (SMB global mapping, {})",
+                                       request.source, request.target, request.options);
                 }
                 return fmt::format("mount {} on {} (type {}, options {})", request.source,
                                    request.target, request.fs_type, request.options);

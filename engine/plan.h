@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -13,6 +14,10 @@
 #include "mount/mountinfo.h"
 
 namespace dsvm::engine {
+
+// The fs_type of a Windows SMB global mapping: the share mapped for every user of the instance,
+// reached by its UNC name (windows/smb_global_mappings.h).
+inline constexpr std::string_view k_smb_global_mapping = "smb-global-mapping";
 
 // What the config asks of this instance. Mount requests carry real paths (joined to the root);
 // fstab entries carry the paths as the instance sees them (inside the root).

@@ -3,20 +3,14 @@
 #include <fmt/format.h>
 
 #include "common/overloaded.h"
-#include "mount/automount.h"
-#include "mount/credentials.h"
-#include "mount/options.h"
-#include "users/notebooks.h"
+#include "engine/account_backend.h"
+#include "engine/share_backend.h"
+#include "users/notebook_folder.h"
 
 namespace dsvm::engine {
 
-using namespace dsvm::mount;
 using namespace dsvm::users;
 using namespace dsvm::config;
-
-std::string home_of(const RegistryUser& user) {
-    return "/home/" + user.name;
-}
 
 std::string describe_folder(const NotebookFolder& folder) {
     return fmt::format("make notebook folder {} for {}", folder.path, folder.user);
@@ -51,38 +45,35 @@ std::string describe(const UserFilesAction& action) {
 std::vector<UserFilesAction> plan_user_files(const PoolConfig& config,
                                              const std::vector<RegistryUser>& active,
                                              const std::vector<RegistryUser>& inactive,
-                                             const std::set<std::string>& managed) {
+                                             const std::set<std::string>& managed,
+                                             const AccountBackend& accounts,
+                                             const ShareBackend& share_backend) {
     std::vector<UserFilesAction> actions;
     const ShareConfig& share = *config.share;
-    const bool per_user = share.per_user_smb();
-    MakeNotebookFolders folders{{}, !per_user};
-    std::vector<NotebookMount> mounts;
+    MakeNotebookFolders folders{{}, !share.per_user_smb()};
     for (const RegistryUser& user : active) {
         if (managed.count(user.name) == 0) {
             continue;
         }
-        const std::string home = home_of(user);
-        const std::string folder = notebook_folder(config.notebooks, user.name);
+        const std::string home = accounts.home_of(user.name);
+        const NotebookFolder folder{user.name, notebook_folder(config.notebooks, user.name),
+                                    user.uid, user.gid};
         actions.emplace_back(CreateHome{user.name, home, user.uid, user.gid});
         actions.emplace_back(WriteKeys{user.name, home, user.uid, user.gid, user.ssh_keys});
-        actions.emplace_back(LinkNotebooks{
-            user.name, home, user.uid, user.gid,
-            per_user ? notebook_mount_path(user.name) : share.mount_point + "/" + folder});
-        folders.folders.push_back({user.name, folder, user.uid, user.gid});
-        mounts.push_back({user.name, user.uid, user.gid, folder});
+        actions.emplace_back(LinkNotebooks{user.name, home, user.uid, user.gid,
+                                           share_backend.notebook_target(share, folder)});
+        folders.folders.push_back(folder);
     }
     for (const RegistryUser& user : inactive) {
-        actions.emplace_back(WriteKeys{user.name, home_of(user), user.uid, user.gid, {}, true});
+        actions.emplace_back(
+            WriteKeys{user.name, accounts.home_of(user.name), user.uid, user.gid, {}, true});
     }
+    auto map = share_backend.user_mount_map(share, folders.folders);
     if (!folders.folders.empty()) {
         actions.emplace_back(std::move(folders));
     }
-    if (per_user) {
-        actions.emplace_back(
-            WriteNotebookMap{std::string(k_notebook_map_path),
-                             render_notebook_map(share.source, mounts, share.options,
-                                                 credentials_path(credentials_name(share.source))),
-                             mounts.size()});
+    if (map) {
+        actions.emplace_back(std::move(*map));
     }
     return actions;
 }

@@ -17,6 +17,9 @@
 
 namespace dsvm::engine {
 
+class AccountBackend;
+class ShareBackend;
+
 struct CreateHome {
     std::string user;
     std::string home;
@@ -73,16 +76,15 @@ using UserFilesAction =
 std::string describe(const UserFilesAction& action);
 std::string describe_folder(const NotebookFolder& folder);
 
-// The home of a pool user.
-std::string home_of(const users::RegistryUser& user);
-
 // The steps for `active` users (only those in `managed`: accounts the agent made, or that the
 // account batch makes) and `inactive` ones, in the order they run: homes, keys and links user
 // by user, then the removal of inactive users' keys, then the share's folders in one step, then
-// the map. Needs config.share.
+// the map. Needs config.share. The backends name the homes, the links' targets and the map.
 std::vector<UserFilesAction> plan_user_files(const config::PoolConfig& config,
                                              const std::vector<users::RegistryUser>& active,
                                              const std::vector<users::RegistryUser>& inactive,
-                                             const std::set<std::string>& managed);
+                                             const std::set<std::string>& managed,
+                                             const AccountBackend& accounts,
+                                             const ShareBackend& share);
 
 }  // namespace dsvm::engine

@@ -5,25 +5,14 @@
 #include <algorithm>
 #include <memory>
 
-#include "common/fs.h"
 #include "common/overloaded.h"
-#include "common/systemctl.h"
 #include "common/text.h"
 #include "engine/user_files.h"
 #include "engine/users_intent.h"
-#include "users/account_plan.h"
-#include "mount/automount.h"
-#include "mount/credentials.h"
-#include "mount/options.h"
-#include "users/accounts.h"
-#include "users/notebooks.h"
 #include "users/registry_store.h"
-#include "users/ssh_keys.h"
-#include "users/sudo.h"
 
 namespace dsvm::engine {
 
-using namespace dsvm::mount;
 using namespace dsvm::users;
 using namespace dsvm::config;
 
@@ -45,27 +34,11 @@ void record(std::vector<ActionOutcome>& outcomes, std::string description, Resul
     }
 }
 
-// Brings /etc/sudoers.d/dsvm-agent in line with sudoAuthentication. A drop-in that cannot be
-// brought in line is removed, so a failure never leaves more than the config grants: sudo for
-// the pool's users then waits for a pass that can write it.
-void sync_sudoers(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes) {
-    auto installed = install_sudoers(phase.root, phase.runner, phase.config.sudo_authentication);
-    if (!installed) {
-        const std::string path = phase.root.path(k_sudoers_path);
-        const bool removed = path_exists(path) && remove_file_if_exists(path).ok();
-        outcomes.push_back(ActionOutcome::failed(
-            "install sudoers drop-in " + std::string(k_sudoers_path),
-            installed.error().message +
-                (removed ? "; the old drop-in was removed (no pool user has sudo "
-                           "until it can be written)"
-                         : "")));
-        return;
-    }
-    record(outcomes, "install sudoers drop-in " + std::string(k_sudoers_path), installed);
-}
-
-bool sudoers_exist(const UsersPhase& phase) {
-    return path_exists(phase.root.path(k_sudoers_path));
+// Brings the sudo rule in line with sudoAuthentication (a rule that cannot be is removed, so a
+// failure never leaves more than the config grants).
+void sync_sudo_rule(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes) {
+    auto synced = phase.accounts.sync_sudo_rule(phase.config.sudo_authentication);
+    outcomes.insert(outcomes.end(), synced.begin(), synced.end());
 }
 
 std::string names_list(const std::vector<std::string>& names) {
@@ -79,62 +52,36 @@ std::string names_list(const std::vector<std::string>& names) {
     return out;
 }
 
-// autofs re-reads its maps on a reload; reload-or-restart also starts it when it is stopped.
-// Only on the real root: a sandbox's autofs is not the host's.
-void reload_autofs(const UsersPhase& phase, std::vector<ActionOutcome>& outcomes) {
-    if (!phase.root.is_host()) {
-        return;
-    }
-    const std::string description = "reload autofs.service for per-user notebook mounts";
-    auto ran = run_systemctl(phase.runner, {"reload-or-restart", "autofs.service"},
-                             std::chrono::seconds(30));
-    if (!ran) {
-        // systemctl's own words say why ("Unit autofs.service not found." without the package).
-        outcomes.push_back(ActionOutcome::failed(description, ran.error().message));
-    } else {
-        outcomes.push_back(ActionOutcome::done(description));
-    }
-}
-
 // Runs one step of the user files plan, recording it when it changed something or failed.
 void run_step(const UsersPhase& phase, const UserFilesAction& action,
               std::vector<ActionOutcome>& outcomes) {
     std::visit(
         Overloaded{
             [&](const CreateHome& home) {
-                record(outcomes, describe(action),
-                       create_home(phase.root, home.home, home.uid, home.gid));
+                record(outcomes, describe(action), phase.accounts.apply(home));
             },
             [&](const WriteKeys& keys) {
-                // A user who may no longer log in and has no home has no keys to remove.
-                if (keys.remove && home_missing(phase.root, keys.home)) {
-                    return;
-                }
-                record(outcomes, describe(action),
-                       write_authorized_keys(phase.root, keys.home, keys.uid, keys.gid, keys.keys));
+                record(outcomes, describe(action), phase.accounts.apply(keys));
             },
             [&](const LinkNotebooks& link) {
-                auto made =
-                    ensure_notebook_link(phase.root, link.home, link.uid, link.gid, link.target);
+                auto made = phase.accounts.apply(link);
                 if (!made) {
                     outcomes.push_back(
                         {"link " + link.home + "/notebooks/remote", false, made.error().message});
-                } else if (*made != LinkChange::Unchanged) {
+                } else if (*made) {
                     outcomes.push_back(ActionOutcome::done(describe(action)));
                 }
             },
             [&](const MakeNotebookFolders& step) {
-                const std::string share_dir = phase.root.path(phase.config.share->mount_point);
+                const std::string share_dir = phase.share.share_dir(*phase.config.share);
                 auto done = phase.share_gate.run<std::vector<ActionOutcome>>(
-                    k_share_write_limit, [step, share_dir]() -> Result<std::vector<ActionOutcome>> {
+                    k_share_write_limit,
+                    [step, share_dir,
+                     folders = phase.share.folders()]() -> Result<std::vector<ActionOutcome>> {
                         std::vector<ActionOutcome> made;
                         for (const NotebookFolder& folder : step.folders) {
-                            // On SMB per-user the folder is reached only through the user's own
-                            // mount of it.
                             record(made, describe_folder(folder),
-                                   step.owners ? ensure_notebook_folder(share_dir, folder.path,
-                                                                        folder.uid, folder.gid)
-                                               : ensure_share_folder(share_dir, folder.path));
+                                   folders->ensure(share_dir, folder, step.owners));
                         }
                         return made;
                     });
@@ -146,19 +93,8 @@ void run_step(const UsersPhase& phase, const UserFilesAction& action,
                 outcomes.insert(outcomes.end(), done->begin(), done->end());
             },
             [&](const WriteNotebookMap& map) {
-                auto installed = install_notebook_automount(phase.root, map.text);
-                if (!installed) {
-                    outcomes.push_back(
-                        {"write the notebook mount map " + std::string(k_notebook_map_path), false,
-                         installed.error().message});
-                    return;
-                }
-                if (installed->map_changed) {
-                    outcomes.push_back(ActionOutcome::done(describe(action)));
-                }
-                if (installed->map_changed || installed->master_changed) {
-                    reload_autofs(phase, outcomes);
-                }
+                auto installed = phase.share.install_user_mounts(map);
+                outcomes.insert(outcomes.end(), installed.begin(), installed.end());
             },
         },
         action);
@@ -177,31 +113,23 @@ void inspect_step(const UsersPhase& phase, const UserFilesAction& action,
     };
     std::visit(
         Overloaded{
-            [&](const CreateHome& home) {
-                note(describe(action), home_missing(phase.root, home.home));
-            },
-            [&](const WriteKeys& keys) {
-                note(describe(action),
-                     authorized_keys_differ(phase.root, keys.home, keys.uid, keys.keys));
-            },
+            [&](const CreateHome& home) { note(describe(action), phase.accounts.differs(home)); },
+            [&](const WriteKeys& keys) { note(describe(action), phase.accounts.differs(keys)); },
             [&](const LinkNotebooks& link) {
-                note(describe(action),
-                     notebook_link_differs(phase.root, link.home, link.uid, link.target));
+                note(describe(action), phase.accounts.differs(link));
             },
             [&](const MakeNotebookFolders& step) {
-                const std::string share_dir = phase.root.path(phase.config.share->mount_point);
+                const std::string share_dir = phase.share.share_dir(*phase.config.share);
                 struct Looked {
                     std::vector<std::string> planned;
                     std::vector<std::string> problems;
                 };
                 auto looked = phase.share_gate.run<Looked>(
-                    k_share_read_limit, [step, share_dir]() -> Result<Looked> {
+                    k_share_read_limit,
+                    [step, share_dir, folders = phase.share.folders()]() -> Result<Looked> {
                         Looked out;
                         for (const NotebookFolder& folder : step.folders) {
-                            const auto owner = step.owners ? std::optional<FolderOwner>(FolderOwner{
-                                                                 folder.uid, folder.gid})
-                                                           : std::nullopt;
-                            auto differs = notebook_folder_differs(share_dir, folder.path, owner);
+                            auto differs = folders->differs(share_dir, folder, step.owners);
                             if (!differs) {
                                 out.problems.push_back(describe_folder(folder) + ": " +
                                                        differs.error().message);
@@ -220,7 +148,7 @@ void inspect_step(const UsersPhase& phase, const UserFilesAction& action,
                 problems.insert(problems.end(), looked->problems.begin(), looked->problems.end());
             },
             [&](const WriteNotebookMap& map) {
-                note(describe(action), notebook_automount_differs(phase.root, map.text));
+                note(describe(action), phase.share.user_mounts_differ(map));
             },
         },
         action);
@@ -282,88 +210,20 @@ Result<std::string> users_fingerprint(const UsersPhase& phase, const RegistrySto
     }
     std::string text = *registry + "|" + keys.current_id + "," + keys.previous_id;
     text += "|" + to_json(phase.config).dump();
-    text += account_files_stamp(phase.root);
+    text += phase.accounts.stamp();
     return text;
-}
-
-// Names and IDs of new accounts that something outside the account files holds: the NIS compat
-// entries in passwd and group, and the system's name service. The local files themselves are
-// the plan's to judge (an interrupted pass's leftovers included), so what they hold is not asked.
-// The name service may wait on a network directory (LDAP, SSSD), so it is asked under a
-// deadline; without an answer, no account is created.
-std::map<std::string, std::string> taken_elsewhere(const UsersPhase& phase,
-                                                   const std::vector<RegistryUser>& users,
-                                                   const AccountFiles& files,
-                                                   const AccountView& view) {
-    struct Candidate {
-        std::string name;
-        std::uint32_t uid = 0;
-        std::uint32_t gid = 0;
-    };
-    std::map<std::string, std::string> taken;
-    std::vector<Candidate> ask;
-    const NisCompat users_nis = parse_nis_compat(files.passwd);
-    const NisCompat groups_nis = parse_nis_compat(files.group);
-    const bool host = phase.root.is_host();
-    for (const RegistryUser& user : users) {
-        if (user.deleted || view.user(user.name) != nullptr) {
-            continue;
-        }
-        for (const auto& [answer, asked] : {std::pair{users_nis.name(user.name), "user name"},
-                                            std::pair{groups_nis.name(user.name), "group name"}}) {
-            // On the real root the name service answers for wildcards and netgroups below.
-            if (answer.state == NameState::Taken || (answer.state == NameState::Unknown && !host)) {
-                taken[user.name] = fmt::format("pool user '{}' is not created: its {} is {}",
-                                               user.name, asked, describe(answer));
-            }
-        }
-        if (taken.count(user.name) == 0 && view.group(user.name) == nullptr &&
-            view.user_by_uid(user.uid) == nullptr && view.group_by_gid(user.gid) == nullptr) {
-            ask.push_back({user.name, user.uid, user.gid});
-        }
-    }
-    if (ask.empty()) {
-        return taken;
-    }
-    auto answers = phase.names_gate.run<std::map<std::string, std::string>>(
-        k_name_service_limit,
-        [names = phase.names, ask]() -> Result<std::map<std::string, std::string>> {
-            std::map<std::string, std::string> clashes;
-            for (const Candidate& candidate : ask) {
-                if (auto clash = find_clash(*names, candidate.name, candidate.uid, candidate.gid)) {
-                    clashes[candidate.name] =
-                        fmt::format("pool user '{}' is not created: its {} is {}", candidate.name,
-                                    printable(clash->asked), describe(clash->answer));
-                }
-            }
-            return clashes;
-        });
-    if (!answers) {
-        for (const Candidate& candidate : ask) {
-            taken[candidate.name] = fmt::format(
-                "pool user '{}' is not created: whether its name and IDs are free "
-                "cannot be told ({})",
-                candidate.name, answers.error().message);
-        }
-        return taken;
-    }
-    taken.insert(answers->begin(), answers->end());
-    return taken;
 }
 
 // UIDs the pool gave that this instance knows of: the accounts it made. They are never handed
 // out again, even if the registry lost the entries that had them.
-std::set<std::uint32_t> known_pool_uids(const Root& root, const AgentState& state) {
+std::set<std::uint32_t> known_pool_uids(AccountBackend& accounts, const AgentState& state) {
     std::set<std::uint32_t> uids;
-    auto files = read_account_files(root);
-    if (!files) {
+    auto found = accounts.find(state.users);
+    if (!found) {
         return uids;
     }
-    const AccountView view = AccountView::parse(*files);
-    for (const auto& name : state.users) {
-        if (const UserRecord* user = view.user(name)) {
-            uids.insert(user->uid);
-        }
+    for (const auto& [name, account] : *found) {
+        uids.insert(account.pool_uid);
     }
     return uids;
 }
@@ -376,12 +236,11 @@ std::string no_key_problem() {
 
 }  // namespace
 
-RegistryStore registry_store_for(const ShareConfig& share, const Root& root,
+RegistryStore registry_store_for(const ShareConfig& share, const ShareBackend& backend,
                                  std::shared_ptr<const RegistryKeys> keys) {
     // The registry's lock wait (30 s) fits inside the write limit. The store works under the
     // share gate, whose worker may outlive the pass: it keeps the process's real clock.
-    return RegistryStore({root.path(share.mount_point), share.type != ShareType::Smb},
-                         std::move(keys));
+    return RegistryStore({backend.share_dir(share), share.type != mount::ShareType::Smb}, std::move(keys));
 }
 
 Result<void> merge_config_users(const PoolConfig& config, Registry& registry,
@@ -400,7 +259,8 @@ Result<void> merge_config_users(const PoolConfig& config, Registry& registry,
     return {};
 }
 
-std::vector<std::string> preview_user_files(const PoolConfig& config, const Root& root) {
+std::vector<std::string> preview_user_files(const PoolConfig& config, AccountBackend& accounts,
+                                            const ShareBackend& share) {
     std::vector<std::string> lines;
     if (!config.share) {
         return lines;
@@ -411,7 +271,8 @@ std::vector<std::string> preview_user_files(const PoolConfig& config, const Root
         RegistryUser user;
         user.name = wanted.name;
         user.ssh_keys = wanted.ssh_keys;
-        if (home_missing(root, home_of(user))) {
+        const CreateHome home{user.name, accounts.home_of(user.name), 0, 0};
+        if (auto missing = accounts.differs(home); missing && *missing) {
             users.push_back(std::move(user));
             names.insert(wanted.name);
         }
@@ -419,7 +280,8 @@ std::vector<std::string> preview_user_files(const PoolConfig& config, const Root
     if (users.empty()) {
         return lines;
     }
-    for (const UserFilesAction& action : plan_user_files(config, users, {}, names)) {
+    for (const UserFilesAction& action :
+         plan_user_files(config, users, {}, names, accounts, share)) {
         if (const auto* folders = std::get_if<MakeNotebookFolders>(&action)) {
             for (const NotebookFolder& folder : folders->folders) {
                 lines.push_back(describe_folder(folder));
@@ -429,7 +291,7 @@ std::vector<std::string> preview_user_files(const PoolConfig& config, const Root
             lines.push_back(
                 fmt::format("add {} to the notebook mount map {}",
                             names.size() == 1 ? "1 user" : fmt::format("{} users", names.size()),
-                            k_notebook_map_path));
+                            std::get<WriteNotebookMap>(action).path));
         } else if (const auto* keys = std::get_if<WriteKeys>(&action);
                    keys == nullptr || !keys->keys.empty()) {
             lines.push_back(describe(action));
@@ -445,18 +307,16 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     // registry say (the drop-in depends on the config alone); dropping them waits for the batch
     // below, so users it takes sudo from never hold a password-less rule meanwhile.
     const bool passwords = config.sudo_authentication == SudoAuthentication::Password;
-    if (!phase.dry_run && passwords && sudoers_exist(phase)) {
-        sync_sudoers(phase, result.outcomes);
+    if (!phase.dry_run && passwords && phase.accounts.sudo_rule_present()) {
+        sync_sudo_rule(phase, result.outcomes);
     }
     if (!phase.dry_run && (!config.share || !config.share->per_user_smb())) {
         // A pool that left SMB per-user keeps no notebook map behind.
-        auto removed = remove_notebook_automount(phase.root);
+        auto removed = phase.share.remove_user_mounts();
         if (!removed) {
             result.problems.push_back(removed.error().message);
-        } else if (*removed) {
-            result.outcomes.push_back(
-                ActionOutcome::done("remove the per-user notebook mounts (autofs)"));
-            reload_autofs(phase, result.outcomes);
+        } else {
+            result.outcomes.insert(result.outcomes.end(), removed->begin(), removed->end());
         }
     }
     if (!config.share) {
@@ -482,7 +342,7 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         return result;
     }
     const auto keys = std::make_shared<const RegistryKeys>(std::move(*keys_read));
-    const RegistryStore store = registry_store_for(*config.share, phase.root, keys);
+    const RegistryStore store = registry_store_for(*config.share, phase.share, keys);
     const std::int64_t now =
         std::chrono::duration_cast<std::chrono::seconds>(phase.clock.wall_now().time_since_epoch())
             .count();
@@ -544,7 +404,7 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
         return result;
     }
 
-    const std::set<std::uint32_t> taken = known_pool_uids(phase.root, state);
+    const std::set<std::uint32_t> taken = known_pool_uids(phase.accounts, state);
     Registry wanted = loaded->registry();
     if (auto merged = merge_config_users(config, wanted, taken); !merged) {
         result.problems.push_back(merged.error().message);
@@ -595,31 +455,25 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     for (auto& rejected : checked.rejected) {
         result.problems.push_back("pool registry: " + rejected);
     }
-    auto files = read_account_files(phase.root);
-    if (!files) {
-        result.problems.push_back(files.error().message);
-        return result;
-    }
     auto pending = read_intent(phase.intent_file);
     if (!pending) {
         result.problems.push_back(pending.error().message);
         return result;
     }
-    AccountView view = AccountView::parse(*files);
-    // An account a killed pass created in full is the agent's: it is adopted, and only it.
-    for (const PendingAccount& account : *pending) {
-        const UserRecord* local = view.user(account.name);
-        if (local != nullptr && local->uid == account.uid && local->gid == account.gid &&
-            view.is_marked_managed(account.name) && state.users.count(account.name) == 0 &&
-            !phase.dry_run) {
-            state.users.insert(account.name);
-            result.outcomes.push_back(
-                {"take over user " + account.name + " (created by an interrupted pass)", true, {}});
-        }
+    const NameLookup names{phase.names, phase.names_gate};
+    auto planned = phase.accounts.plan(
+        checked.valid, AccountsKnown{state.users, state.groups, *pending, !phase.dry_run}, names);
+    if (!planned) {
+        result.problems.push_back(planned.error().message);
+        return result;
     }
-    UsersObserved observed{std::move(view), state.users, state.groups, *pending, {}};
-    observed.taken_elsewhere = taken_elsewhere(phase, checked.valid, *files, observed.accounts);
-    const UsersPlan plan = plan_users(checked.valid, observed);
+    // An account a killed pass created in full is the agent's: it is adopted, and only it.
+    for (const auto& name : planned->adopted) {
+        state.users.insert(name);
+        result.outcomes.push_back(
+            {"take over user " + name + " (created by an interrupted pass)", true, {}});
+    }
+    const UsersPlan& plan = planned->plan;
     result.problems.insert(result.problems.end(), plan.conflicts.begin(), plan.conflicts.end());
     if (!plan.orphaned.empty()) {
         result.warnings.push_back(fmt::format(
@@ -632,13 +486,13 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
                                        [](const auto& user) { return !user.deleted; }));
     if (phase.dry_run) {
         for (const auto& change : plan.changes) {
-            result.planned.push_back(describe(change));
+            result.planned.push_back(phase.accounts.describe(change));
         }
         // The accounts the batch would make are managed from then on.
         std::set<std::string> managed = state.users;
         managed.insert(plan.created.begin(), plan.created.end());
-        for (const UserFilesAction& action :
-             plan_user_files(config, plan.active, plan.inactive, managed)) {
+        for (const UserFilesAction& action : plan_user_files(
+                 config, plan.active, plan.inactive, managed, phase.accounts, phase.share)) {
             inspect_step(phase, action, result.planned, result.problems);
         }
         return result;
@@ -646,8 +500,8 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     // With passwords the drop-in is in line before the batch can put anyone in dsvm-sudo.
     const bool any_sudo = std::any_of(checked.valid.begin(), checked.valid.end(),
                                       [](const auto& user) { return user.sudo && !user.deleted; });
-    if (passwords && any_sudo && !sudoers_exist(phase)) {
-        sync_sudoers(phase, result.outcomes);
+    if (passwords && any_sudo && !phase.accounts.sudo_rule_present()) {
+        sync_sudo_rule(phase, result.outcomes);
     }
     if (!plan.changes.empty()) {
         // Before the batch, the state file already counts every group the batch may grant as
@@ -667,7 +521,7 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
                 return result;
             }
         }
-        auto outcomes = commit_account_changes(phase.root, plan.changes, phase.clock);
+        auto outcomes = phase.accounts.commit(plan.changes, phase.clock);
         if (!outcomes) {
             result.problems.push_back(outcomes.error().message);
             return result;
@@ -692,11 +546,11 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state) {
     }
     // Without passwords only now, the batch done and recorded: whoever it took sudo from is out
     // of dsvm-sudo before the rule stops asking.
-    if (!passwords && (any_sudo || sudoers_exist(phase))) {
-        sync_sudoers(phase, result.outcomes);
+    if (!passwords && (any_sudo || phase.accounts.sudo_rule_present())) {
+        sync_sudo_rule(phase, result.outcomes);
     }
-    for (const UserFilesAction& action :
-         plan_user_files(config, plan.active, plan.inactive, state.users)) {
+    for (const UserFilesAction& action : plan_user_files(
+             config, plan.active, plan.inactive, state.users, phase.accounts, phase.share)) {
         run_step(phase, action, result.outcomes);
     }
     // Only a clean pass may be skipped next time: anything that failed is tried again.

@@ -19,9 +19,10 @@
 
 #include "common/clock.h"
 #include "common/deadline.h"
-#include "common/process.h"
 #include "common/root.h"
 #include "config/pool_config.h"
+#include "engine/account_backend.h"
+#include "engine/share_backend.h"
 #include "engine/status.h"
 #include "users/name_service.h"
 #include "users/registry.h"
@@ -38,8 +39,9 @@ using RegistryChange = std::function<Result<void>(users::Registry&, const config
 
 struct UsersPhase {
     const config::PoolConfig& config;
-    const Root& root;
-    ProcessRunner& runner;
+    const Root& root;  // the agent's own files (the registry's keys)
+    AccountBackend& accounts;
+    ShareBackend& share;
     // Today's date for new accounts, the wait for the account files' lock, and the time of the
     // periodic full check. Not for work on the share: that runs under share_gate and may outlive
     // the pass, so the registry store keeps the process's real clock.
@@ -69,17 +71,16 @@ struct UsersResult {
     std::optional<Error> request_error;
 };
 
-// The store of the pool's registry on its share (mounted under `root`), with these keys; owners
-// are checked on every share type but SMB.
-users::RegistryStore registry_store_for(const config::ShareConfig& share, const Root& root,
+// The store of the pool's registry on its share (where `backend` reaches it), with these keys;
+// owners are checked on every share type but SMB.
+users::RegistryStore registry_store_for(const config::ShareConfig& share,
+                                        const ShareBackend& backend,
                                         std::shared_ptr<const users::RegistryKeys> keys);
 
 // How long one read of the share, or one change under the registry lock, may take before it is
 // reported as not responding.
 inline constexpr auto k_share_read_limit = std::chrono::seconds(30);
 inline constexpr auto k_share_write_limit = std::chrono::seconds(60);
-// How long the name service may take to answer for the new accounts of one pass.
-inline constexpr auto k_name_service_limit = std::chrono::seconds(60);
 
 // Runs the phase, recording what the agent now manages in `state`.
 UsersResult run_users_phase(const UsersPhase& phase, AgentState& state);
@@ -88,7 +89,8 @@ UsersResult run_users_phase(const UsersPhase& phase, AgentState& state);
 // read yet. Lists by name what the pass would then do on this instance for the config's users
 // that are new here (no home yet): their homes, keys and links, their notebook folders and, on
 // SMB per-user shares, the notebook mount map. Reads only.
-std::vector<std::string> preview_user_files(const config::PoolConfig& config, const Root& root);
+std::vector<std::string> preview_user_files(const config::PoolConfig& config,
+                                            AccountBackend& accounts, const ShareBackend& share);
 
 // Merges the config's users into the registry: new names get the next free UID (never one in
 // `taken`), sudo, groups and keys follow the config. Fails when the range is used up.

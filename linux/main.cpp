@@ -1,6 +1,7 @@
 // main() on Linux, the composition root: the process is hardened first (no core dumps, no
 // password variables for mount.cifs), then the Linux backends are made (libcurl, libmount,
-// posix_spawn, the system's name service, systemd) and the command line runs on them (cli/).
+// posix_spawn, the system's name service, the account files, systemd) and the command line runs on
+// them (cli/).
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
@@ -16,6 +17,8 @@
 #include "common/clock.h"
 #include "common/process.h"
 #include "config/http.h"
+#include "linux/linux_accounts.h"
+#include "linux/linux_share.h"
 #include "linux/systemd_host.h"
 #include "mount/mounter.h"
 #include "users/name_service.h"
@@ -65,12 +68,18 @@ int main(int argc, char** argv) {
         dsvm::cli::Platform platform{
             .clock = clock,
             .http = http,
-            .mounter = mounter,
             .runner = runner,
             .service_host = service_host,
             .name_service =
                 [](const dsvm::Root& root) -> std::shared_ptr<dsvm::users::NameService> {
                 return dsvm::users::name_service_for(root);
+            },
+            .share = [&](const dsvm::Root& root) -> std::unique_ptr<dsvm::engine::ShareBackend> {
+                return std::make_unique<dsvm::linux_platform::LinuxShare>(root, mounter, runner);
+            },
+            .accounts =
+                [&](const dsvm::Root& root) -> std::unique_ptr<dsvm::engine::AccountBackend> {
+                return std::make_unique<dsvm::linux_platform::LinuxAccounts>(root, runner);
             },
             .log_target = dsvm::linux_platform::detect_log_target()};
         return dsvm::cli::run_cli(argc, argv, platform);

@@ -11,6 +11,7 @@
 #include "mount/mounter.h"
 #include "support/fake_clock.h"
 #include "support/fake_http_server.h"
+#include "support/linux_backends.h"
 #include "support/sandbox.h"
 
 using Catch::Matchers::Contains;
@@ -316,8 +317,10 @@ TEST_CASE("key vault: a daemon reads on its schedule, again after a failure, and
     CurlHttpClient http;
     KeyVaultClient client(http, clock, KeyVaultEndpoints{imds.base_url(), vault.base_url(), ""},
                           RetryPolicy{}, 3);
+    test::LinuxBackends backends(Root(sandbox.path()), mounter, runner);
     Engine engine(Root(sandbox.path()), AgentPaths{},
-                  {.mounter = mounter,
+                  {.share = backends.share,
+                   .accounts = backends.accounts,
                    .runner = runner,
                    .clock = clock,
                    .names = std::make_shared<NoNameService>(),

@@ -11,9 +11,11 @@
 #include "common/fd.h"
 #include "common/file_lock.h"
 #include "engine/apply.h"
+#include "linux/linux_share.h"
 #include "mount/fstab.h"
 #include "mount/fstab_file.h"
 #include "support/fake_clock.h"
+#include "support/recording_runner.h"
 #include "support/sandbox.h"
 
 using namespace dsvm;
@@ -54,7 +56,9 @@ TEST_CASE("apply: fstab is merged as it is when written, not as it was planned",
     append(fstab, k_other_tool);
 
     NoMounter mounter;
-    const auto outcomes = apply_plan(plan, mounter, real_clock());
+    RecordingRunner runner;
+    linux_platform::LinuxShare share(Root(sandbox.path()), mounter, runner);
+    const auto outcomes = apply_plan(plan, share, real_clock());
     REQUIRE(outcomes.size() == 1);
     INFO(outcomes[0].error);
     CHECK(outcomes[0].ok);

@@ -23,6 +23,7 @@
 #include "support/fake_clock.h"
 #include "support/fake_mounter.h"
 #include "support/fake_vault.h"
+#include "support/linux_backends.h"
 #include "support/recording_runner.h"
 #include "support/registry_fixture.h"
 #include "support/sandbox.h"
@@ -86,10 +87,14 @@ TEST_CASE("engine: an engine without a name service is a programming error, refu
     FakeMounter mounter;
     FakeClock clock;
     RecordingRunner runner;
-    CHECK_THROWS_AS(
-        Engine(Root(sandbox.path()), AgentPaths{},
-               {.mounter = mounter, .runner = runner, .clock = clock, .names = nullptr}),
-        std::logic_error);
+    LinuxBackends backends(Root(sandbox.path()), mounter, runner);
+    CHECK_THROWS_AS(Engine(Root(sandbox.path()), AgentPaths{},
+                           {.share = backends.share,
+                            .accounts = backends.accounts,
+                            .runner = runner,
+                            .clock = clock,
+                            .names = nullptr}),
+                    std::logic_error);
 }
 
 TEST_CASE("engine pass: an NFS share is mounted once, kept, and remounted when its options change",

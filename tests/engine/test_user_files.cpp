@@ -8,6 +8,9 @@
 
 #include "engine/user_files.h"
 #include "mount/automount.h"
+#include "support/fake_mounter.h"
+#include "support/linux_backends.h"
+#include "support/recording_runner.h"
 #include "support/sandbox.h"
 #include "users/accounts.h"
 #include "users/notebooks.h"
@@ -55,8 +58,16 @@ TEST_CASE(
     "[user-files]") {
     const std::vector<RegistryUser> active{user("alice", 20000, {k_key}), user("carol", 20002)};
     const std::vector<RegistryUser> inactive{user("dave", 20003)};
+    FakeMounter mounter;
+    RecordingRunner runner;
+    const LinuxBackends backends(Root("/"), mounter, runner);
+    const auto plan = [&](const PoolConfig& config, const std::vector<RegistryUser>& inactive_users,
+                          const std::set<std::string>& managed) {
+        return plan_user_files(config, active, inactive_users, managed, backends.accounts,
+                               backends.share);
+    };
 
-    const auto bind = plan_user_files(pool(ShareType::Bind), active, inactive, {"alice"});
+    const auto bind = plan(pool(ShareType::Bind), inactive, {"alice"});
     REQUIRE(bind.size() == 5);
     CHECK(bind[0] == UserFilesAction(CreateHome{"alice", "/home/alice", 20000, 20000}));
     CHECK(bind[1] == UserFilesAction(WriteKeys{"alice", "/home/alice", 20000, 20000, {k_key}}));
@@ -71,7 +82,7 @@ TEST_CASE(
     CHECK(describe(bind[2]) ==
           "link /home/alice/notebooks/remote to /datamnt/share/notebooks/alice");
 
-    const auto smb = plan_user_files(pool(ShareType::Smb), active, {}, {"alice", "carol"});
+    const auto smb = plan(pool(ShareType::Smb), {}, {"alice", "carol"});
     REQUIRE(smb.size() == 8);
     CHECK(std::get<LinkNotebooks>(smb[2]).target == "/run/dsvm-agent/notebooks/alice");
     CHECK_FALSE(std::get<MakeNotebookFolders>(smb[6]).owners);
@@ -83,8 +94,7 @@ TEST_CASE(
           "write the notebook mount map /etc/dsvm-agent/notebooks.autofs (2 users)");
 
     // A shared SMB mount has no map.
-    const auto shared =
-        plan_user_files(pool(ShareType::Smb, SmbAccess::Shared), active, {}, {"alice"});
+    const auto shared = plan(pool(ShareType::Smb, SmbAccess::Shared), {}, {"alice"});
     CHECK_FALSE(std::holds_alternative<WriteNotebookMap>(shared.back()));
 }
 

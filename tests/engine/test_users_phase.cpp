@@ -11,7 +11,9 @@
 #include "engine/engine.h"
 #include "engine/users_phase.h"
 #include "support/fake_clock.h"
+#include "support/fake_mounter.h"
 #include "support/fake_name_service.h"
+#include "support/linux_backends.h"
 #include "support/recording_runner.h"
 #include "support/registry_fixture.h"
 #include "support/sandbox.h"
@@ -34,6 +36,8 @@ struct PhaseFixture {
     Root root{sandbox.path()};
     PoolConfig config;
     RecordingRunner runner;
+    FakeMounter mounter;
+    LinuxBackends backends{root, mounter, runner};
     FakeClock clock;
     DeadlineGate share_gate{"share"};
     DeadlineGate names_gate{"the system's name service"};
@@ -62,7 +66,8 @@ struct PhaseFixture {
     UsersResult run() {
         return run_users_phase({.config = config,
                                 .root = root,
-                                .runner = runner,
+                                .accounts = backends.accounts,
+                                .share = backends.share,
                                 .clock = clock,
                                 .share_gate = share_gate,
                                 .names = names,
@@ -186,7 +191,8 @@ TEST_CASE(
         const UsersResult result =
             run_users_phase({.config = fixture.config,
                              .root = fixture.root,
-                             .runner = fixture.runner,
+                             .accounts = fixture.backends.accounts,
+                             .share = fixture.backends.share,
                              .clock = fixture.clock,
                              .share_gate = fixture.share_gate,
                              .names = fixture.names,
@@ -224,8 +230,10 @@ TEST_CASE("engine: a pass stopped by a share that does not answer still writes i
     LibmountMounter mounter;
     FakeClock clock;
     RecordingRunner runner;
+    LinuxBackends backends(Root(sandbox.path()), mounter, runner);
     Engine engine(Root(sandbox.path()), AgentPaths{},
-                  {.mounter = mounter,
+                  {.share = backends.share,
+                   .accounts = backends.accounts,
                    .runner = runner,
                    .clock = clock,
                    .names = std::make_shared<NoNameService>()});

@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "support/fake_clock.h"
 #include "support/fake_mounter.h"
+#include "support/linux_backends.h"
 #include "support/recording_runner.h"
 #include "support/sandbox.h"
 #include "users/name_service.h"
@@ -30,13 +31,16 @@ struct EngineInstance {
     FakeMounter mounter;
     FakeClock clock;
     RecordingRunner runner;
+    LinuxBackends backends;
     engine::Engine engine;
 
     explicit EngineInstance(CommandResult answer = {0, "", ""},
                             config::SecretVault* vault = nullptr)
         : runner(std::move(answer)),
+          backends(Root(sandbox.path()), mounter, runner),
           engine(Root(sandbox.path()), engine::AgentPaths{},
-                 {.mounter = mounter,
+                 {.share = backends.share,
+                  .accounts = backends.accounts,
                   .runner = runner,
                   .clock = clock,
                   .names = std::make_shared<users::NoNameService>(),
