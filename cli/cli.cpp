@@ -132,7 +132,8 @@ Result<Root> check_globals(const GlobalOptions& options) {
     }
     // realpath(3): symlinks resolved, the directory must exist.
     std::error_code unresolved;
-    const std::string resolved = std::filesystem::canonical(options.root, unresolved).string();
+    const std::string resolved =
+        std::filesystem::canonical(options.root, unresolved).generic_string();
     if (unresolved || !is_directory(resolved)) {
         return invalid("--root '" + options.root + "' must be an existing directory");
     }
@@ -168,8 +169,10 @@ int run_cli(int argc, char** argv, Platform& platform) {
     app.require_subcommand(0, 1);
     app.fallthrough();
     GlobalOptions options;
+    options.root = platform.default_root;
     app.add_option("--root", options.root,
-                   "Directory every path is taken inside (default /; a sandbox for tests)");
+                   "Directory every path is taken inside (default " + platform.default_root +
+                       "; a sandbox for tests)");
     app.add_option("--config", options.config, "Local pool config, inside the root")
         ->capture_default_str();
     app.add_option("--imds", options.imds,
@@ -386,7 +389,8 @@ int run_cli(int argc, char** argv, Platform& platform) {
                    .clock = platform.clock,
                    .names = platform.name_service ? platform.name_service(*root) : nullptr,
                    .imds = imds.get(),
-                   .vault = vault.get()});
+                   .vault = vault.get(),
+                   .guard = platform.guard});
 
     if (extension->parsed()) {
         for (const auto& [command, operation] : extension_commands) {
@@ -399,7 +403,12 @@ int run_cli(int argc, char** argv, Platform& platform) {
         if (const char* sequence = std::getenv("ConfigSequenceNumber")) {
             extension_request.sequence_env = sequence;
         }
-        return run_extension(*root, extension_request, platform.runner, platform.clock);
+        if (!platform.extension) {
+            spdlog::error(
+                "the extension commands are not available on this platform yet (docs/windows.md)");
+            return 2;
+        }
+        return platform.extension(*root, extension_request);
     }
     if (status->parsed()) {
         return show_status(engine, as_json);

@@ -5,13 +5,16 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "common/clock.h"
 #include "common/process.h"
 #include "common/root.h"
 #include "config/http.h"
 #include "engine/account_backend.h"
+#include "engine/metadata_guard.h"
 #include "engine/share_backend.h"
+#include "extension/handler.h"
 #include "service/host.h"
 #include "service/logging.h"
 #include "users/name_service.h"
@@ -31,6 +34,13 @@ struct Platform {
     // The share and account backends for the agent's root; never null.
     std::function<std::unique_ptr<engine::ShareBackend>(const Root&)> share;
     std::function<std::unique_ptr<engine::AccountBackend>(const Root&)> accounts;
+    // What keeps pool users from the metadata service; null: none on this platform (a pool with
+    // keyVault then stops before reading its keys).
+    engine::MetadataGuard* guard = nullptr;
+    // `extension install|enable|...` for the guest agent; null: refused (exit 2).
+    std::function<int(const Root&, const extension::ExtensionRequest&)> extension;
+    // --root when none is given: where the agent's tree is on this OS.
+    std::string default_root = "/";
     service::LogTarget log_target = service::LogTarget::Plain;
 };
 

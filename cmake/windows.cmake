@@ -24,12 +24,10 @@ add_library(dsvm_header_libraries INTERFACE)
 target_include_directories(dsvm_header_libraries SYSTEM INTERFACE ${dsvm_mingw_include})
 target_compile_definitions(dsvm_header_libraries INTERFACE FMT_HEADER_ONLY SPDLOG_FMT_EXTERNAL)
 
-# The code that builds for Windows as it is: the pool config and its rules, the metadata and Key
-# Vault clients (over the HTTP seam), the mount plan and the status files' model, the user and
-# mount option rules, the registry's model and format, JSON bounds, text, Root, the Clock and the
-# deadline gate, the digests (CNG), the process runner, standard input, files and locks, the
-# registry's store and key; a file named *_win32.cpp is the Windows half of a pair whose other
-# half, *_posix.cpp, the Linux build compiles. The backends follow.
+# The code both platforms share: the engine (on its share and account ports), the service loop,
+# the command line, the pool config and its loader, the metadata and Key Vault clients (over the
+# HTTP seam), the registry, the rules, and common/; a file named *_win32.cpp is the Windows half
+# of a pair whose other half, *_posix.cpp, the Linux build compiles. The backends follow.
 dsvm_library(dsvm_portable
   common/clock.cpp
   common/command_line.cpp
@@ -71,12 +69,28 @@ dsvm_library(dsvm_portable
   users/rules_lists.cpp
   config/imds.cpp
   config/key_vault.cpp
+  config/loader.cpp
   config/pool_config.cpp
   config/rules.cpp
   config/source_report.cpp
+  engine/apply.cpp
+  engine/engine.cpp
+  engine/key_sync.cpp
+  engine/metadata_guard.cpp
+  engine/observe.cpp
   engine/pass_report.cpp
   engine/plan.cpp
   engine/status.cpp
+  engine/user_files.cpp
+  engine/users_intent.cpp
+  engine/users_phase.cpp
+  service/daemon.cpp
+  service/logging.cpp
+  cli/cli.cpp
+  cli/credentials_command.cpp
+  cli/registry_command.cpp
+  cli/secret_input.cpp
+  cli/user_commands.cpp
 )
 # CNG (bcrypt) for the digests; ntdll for opening files relative to a directory's handle.
 target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries bcrypt ntdll)
@@ -107,6 +121,7 @@ if(BUILD_TESTING)
     tests/common/test_text.cpp
     tests/common/test_windows_api_win32.cpp
     tests/config/test_pool_config.cpp
+    tests/engine/test_engine_ports.cpp
     tests/engine/test_plan.cpp
     tests/engine/test_status.cpp
     tests/mount/test_credentials_win32.cpp

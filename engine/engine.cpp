@@ -98,7 +98,8 @@ Engine::Engine(Root root, AgentPaths paths, EngineBackends backends)
       m_clock(backends.clock),
       m_runner(backends.runner),
       m_names(std::move(backends.names)),
-      m_vault(backends.vault) {
+      m_vault(backends.vault),
+      m_guard(backends.guard) {
     if (!m_names) {
         throw std::logic_error("Engine: EngineBackends::names must not be null");
     }
@@ -274,8 +275,14 @@ PassOutcome Engine::reconcile(const PassOptions& options) {
     // that cannot load it stops there (docs/security.md, rule 17).
     std::vector<ActionOutcome> guard_actions;
     if (!options.dry_run) {
-        const GuardOutcome guard = reconcile_metadata_guard(loaded->config.key_vault.has_value(),
-                                                            m_root, m_paths.state_dir, m_runner);
+        const bool wanted = loaded->config.key_vault.has_value();
+        const GuardOutcome guard =
+            m_guard != nullptr ? m_guard->reconcile(wanted, m_root, m_paths.state_dir)
+            : wanted           ? GuardOutcome{"",
+                                    "this platform has no guard that keeps pool users from the "
+                                              "metadata service, so the vault's keys are not read "
+                                              "(docs/security.md, \"The managed identity\")"}
+                               : GuardOutcome{};
         if (!guard.action.empty()) {
             guard_actions.push_back(ActionOutcome::done(guard.action));
         }

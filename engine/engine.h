@@ -15,6 +15,7 @@
 #include "config/loader.h"
 #include "engine/account_backend.h"
 #include "engine/key_sync.h"
+#include "engine/metadata_guard.h"
 #include "engine/plan.h"
 #include "engine/share_backend.h"
 #include "engine/status.h"
@@ -74,6 +75,9 @@ struct EngineBackends {
     // Where keyVault's keys are read; null makes a pool config with keyVault report that its
     // keys cannot be read.
     config::SecretVault* vault = nullptr;
+    // What keeps pool users from the metadata service (engine/metadata_guard.h); null: this
+    // platform has none, and a pool with keyVault stops before reading its keys.
+    MetadataGuard* guard = nullptr;
 };
 
 class Engine {
@@ -141,6 +145,7 @@ class Engine {
     ProcessRunner& m_runner;
     std::shared_ptr<users::NameService> m_names;
     config::SecretVault* m_vault;
+    MetadataGuard* m_guard;
     DeadlineGate m_share_gate{"share"};
     DeadlineGate m_names_gate{"the system's name service"};
     // The daemon's schedule for keyVault: the config last read, when, and whether to read again

@@ -37,4 +37,24 @@ struct GuardOutcome {
 GuardOutcome reconcile_metadata_guard(bool wanted, const Root& root, const std::string& state_dir,
                                       ProcessRunner& runner);
 
+// The guard as a port of the engine: what keeps pool users from the metadata service on this OS.
+class MetadataGuard {
+  public:
+    virtual ~MetadataGuard() = default;
+    // Brings the guard in line with `wanted` (a pool with keyVault); `state_dir` is inside root.
+    virtual GuardOutcome reconcile(bool wanted, const Root& root, const std::string& state_dir) = 0;
+};
+
+// The nftables guard above, run through `runner`: Linux.
+class NftMetadataGuard final : public MetadataGuard {
+  public:
+    explicit NftMetadataGuard(ProcessRunner& runner) : m_runner(runner) {}
+    GuardOutcome reconcile(bool wanted, const Root& root, const std::string& state_dir) override {
+        return reconcile_metadata_guard(wanted, root, state_dir, m_runner);
+    }
+
+  private:
+    ProcessRunner& m_runner;
+};
+
 }  // namespace dsvm::engine

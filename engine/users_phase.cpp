@@ -240,7 +240,8 @@ RegistryStore registry_store_for(const ShareConfig& share, const ShareBackend& b
                                  std::shared_ptr<const RegistryKeys> keys) {
     // The registry's lock wait (30 s) fits inside the write limit. The store works under the
     // share gate, whose worker may outlive the pass: it keeps the process's real clock.
-    return RegistryStore({backend.share_dir(share), share.type != mount::ShareType::Smb}, std::move(keys));
+    return RegistryStore({backend.share_dir(share), share.type != mount::ShareType::Smb},
+                         std::move(keys));
 }
 
 Result<void> merge_config_users(const PoolConfig& config, Registry& registry,

@@ -17,6 +17,8 @@
 #include "common/clock.h"
 #include "common/process.h"
 #include "config/http.h"
+#include "engine/metadata_guard.h"
+#include "extension/handler.h"
 #include "linux/linux_accounts.h"
 #include "linux/linux_share.h"
 #include "linux/systemd_host.h"
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
         dsvm::mount::LibmountMounter mounter;
         dsvm::SystemProcessRunner runner;
         dsvm::linux_platform::SystemdHost service_host;
+        dsvm::engine::NftMetadataGuard guard(runner);
         dsvm::cli::Platform platform{
             .clock = clock,
             .http = http,
@@ -81,6 +84,11 @@ int main(int argc, char** argv) {
                 [&](const dsvm::Root& root) -> std::unique_ptr<dsvm::engine::AccountBackend> {
                 return std::make_unique<dsvm::linux_platform::LinuxAccounts>(root, runner);
             },
+            .guard = &guard,
+            .extension =
+                [&](const dsvm::Root& root, const dsvm::extension::ExtensionRequest& request) {
+                    return dsvm::extension::run_extension(root, request, runner, clock);
+                },
             .log_target = dsvm::linux_platform::detect_log_target()};
         return dsvm::cli::run_cli(argc, argv, platform);
     } catch (const std::exception& error) {

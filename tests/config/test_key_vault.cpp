@@ -324,7 +324,8 @@ TEST_CASE("key vault: a daemon reads on its schedule, again after a failure, and
                    .runner = runner,
                    .clock = clock,
                    .names = std::make_shared<NoNameService>(),
-                   .vault = &client});
+                   .vault = &client,
+                   .guard = &backends.guard});
     PassOptions daemon;
     daemon.full = false;
     const auto pass = [&](const PassOptions& options) {

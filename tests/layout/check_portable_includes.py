@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """No file in config/, engine/, service/ or cli/ includes a POSIX, Linux or Windows header.
 
+Nor one of the Linux backends' own headers (the account files, homes, the autofs map, fstab):
+the engine and the command line reach those only through their ports (engine/share_backend.h,
+engine/account_backend.h), whose Linux side is in linux/.
+
 Those folders are the portable part of the agent: the system calls are behind the seams in
 common/ and the backends (mount/, users/, the service host), and main() with its platform's
 backends and process setup is in linux/ and windows/. CMake picks the platform's sources, so a
@@ -45,6 +49,12 @@ PREFIXES = (
     "libmount/", "blkid/", "systemd/", "security/", "selinux/",
 )
 
+# The Linux backends' headers in this tree, which only linux/ and the backends themselves use.
+BACKEND_HEADERS = {
+    "users/accounts.h", "users/notebooks.h", "users/ssh_keys.h", "users/password.h",
+    "users/account_plan.h", "mount/automount.h", "mount/fstab_file.h",
+}
+
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 
@@ -83,7 +93,11 @@ def main():
         with open(path, encoding="utf-8", errors="replace") as source:
             for number, line in enumerate(source, 1):
                 match = INCLUDE.match(line)
-                if match and forbidden(match.group(2)):
+                if match and match.group(1) == '"' and match.group(2).strip() in BACKEND_HEADERS:
+                    problems.append(f"{shown}:{number}: includes \"{match.group(2).strip()}\", "
+                                    "a Linux backend's header: go through the engine's ports "
+                                    "(engine/share_backend.h, engine/account_backend.h)")
+                elif match and forbidden(match.group(2)):
                     opening, header = match.group(1), match.group(2).strip()
                     closing = ">" if opening == "<" else '"'
                     problems.append(f"{shown}:{number}: includes {opening}{header}{closing}, "
@@ -96,7 +110,8 @@ def main():
     if checked == 0:
         print(f"no source file found under {', '.join(PORTABLE_DIRS)} in {arguments.source_dir}")
         return 1
-    print(f"{checked} files in {', '.join(PORTABLE_DIRS)} include no POSIX, Linux or Windows header")
+    print(f"{checked} files in {', '.join(PORTABLE_DIRS)} include no POSIX, Linux or Windows "
+          "header, nor a Linux backend's")
     return 0
 
 

@@ -62,6 +62,9 @@ FAULTS = [
     ("check_portable_includes.py", "cli/b.cpp",
      "#include <Windows.h>\nnamespace dsvm::cli {\n}  // namespace dsvm::cli\n",
      "cli/b.cpp:1: includes <Windows.h>"),
+    ("check_portable_includes.py", "engine/c.cpp",
+     '#include "users/accounts.h"\nnamespace dsvm::engine {\n}  // namespace dsvm::engine\n',
+     'engine/c.cpp:1: includes "users/accounts.h", a Linux backend'),
 ]
 
 

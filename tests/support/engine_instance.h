@@ -44,7 +44,8 @@ struct EngineInstance {
                   .runner = runner,
                   .clock = clock,
                   .names = std::make_shared<users::NoNameService>(),
-                  .vault = vault}) {}
+                  .vault = vault,
+                  .guard = &backends.guard}) {}
 
     void config(const std::string& json) { sandbox.write("etc/dsvm-agent/pool.json", json); }
     // The real path of a path inside the root.

@@ -4,6 +4,7 @@
 
 #include "common/process.h"
 #include "common/root.h"
+#include "engine/metadata_guard.h"
 #include "linux/linux_accounts.h"
 #include "linux/linux_share.h"
 #include "mount/mounter.h"
@@ -13,9 +14,10 @@ namespace dsvm::test {
 struct LinuxBackends {
     linux_platform::LinuxShare share;
     linux_platform::LinuxAccounts accounts;
+    engine::NftMetadataGuard guard;
 
     LinuxBackends(const Root& root, mount::Mounter& mounter, ProcessRunner& runner)
-        : share(root, mounter, runner), accounts(root, runner) {}
+        : share(root, mounter, runner), accounts(root, runner), guard(runner) {}
 };
 
 }  // namespace dsvm::test
