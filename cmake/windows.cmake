@@ -91,6 +91,14 @@ dsvm_library(dsvm_windows
 )
 target_link_libraries(dsvm_windows PUBLIC dsvm_portable advapi32 winhttp)
 
+# The extension handler's part that builds for Windows so far: the protected settings'
+# decryption with the certificate in LocalMachine\My (extension/crypto_win32.h, crypt32).
+dsvm_library(dsvm_extension
+  extension/crypto.cpp
+  extension/crypto_win32.cpp
+)
+target_link_libraries(dsvm_extension PUBLIC dsvm_portable crypt32)
+
 if(BUILD_TESTING)
   # The unit tests of that code, run under wine.
   add_executable(windows_unit_tests
@@ -109,6 +117,8 @@ if(BUILD_TESTING)
     tests/config/test_pool_config.cpp
     tests/engine/test_plan.cpp
     tests/engine/test_status.cpp
+    tests/extension/test_crypto.cpp
+    tests/extension/test_crypto_win32.cpp
     tests/mount/test_credentials_win32.cpp
     tests/mount/test_fstab.cpp
     tests/mount/test_mountinfo.cpp
@@ -122,7 +132,12 @@ if(BUILD_TESTING)
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   # ws2_32: the tests' own loopback HTTP server (tests/support/loopback_server_win32.h).
-  target_link_libraries(windows_unit_tests PRIVATE dsvm_portable dsvm_windows ws2_32)
+  target_link_libraries(windows_unit_tests PRIVATE dsvm_portable dsvm_windows dsvm_extension
+    ws2_32)
+  # The throw-away certificate and messages of tests/data/protected-settings/, read where the
+  # source tree is (wine shows it under Z:).
+  target_compile_definitions(windows_unit_tests PRIVATE
+    DSVM_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data")
   # The child the process runner's and standard input's tests run. Its path goes in as the
   # host's; the tests make it a Windows one (wine shows / as Z:).
   add_executable(dsvm_process_child tests/windows/process_child_main.cpp)
