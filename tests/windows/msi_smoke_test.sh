@@ -2,8 +2,8 @@
 # The MSI smoke test (docs/windows.md, "Installing with the MSI"): builds the package around EXE
 # with packaging/windows/build-msi.sh, as the `msi` target does, and in a throw-away wine prefix
 # installs it, checks the service runs and the files are where the docs say, upgrades it to a
-# higher version, uninstalls it (the data stays), then installs and uninstalls it with
-# REMOVE_DATA=1 (the data goes).
+# higher version (and sees the lower one refused), uninstalls it (the data stays), then installs
+# and uninstalls it with REMOVE_DATA=1 (the data goes).
 #
 # Everything runs in a network namespace of its own, with only a loopback device (down): the
 # agent's daemon asks the metadata service at 169.254.169.254, and a test must never reach past
@@ -59,10 +59,13 @@ installed_versions() {
   wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s 2>/dev/null |
     tr -d '\r' | awk '$1 == "DisplayName" {name = $3} $1 == "DisplayVersion" && name == "dsvm-agent" {print $3}'
 }
+fails() { ! "$@" >/dev/null; }
+# The last msiexec's log as text (wine writes it in ASCII, Windows in UTF-16).
+msiexec_log() { tr -d '\0\r' <"$work/msiexec.log"; }
 run_msiexec() {
   # run_msiexec ARGS...: quiet, with a verbose log shown on failure.
   if ! wine msiexec "$@" /qn /l*v "$(msi_of "$work/msiexec.log")" >/dev/null 2>&1; then
-    iconv -f UTF-16LE -t UTF-8 "$work/msiexec.log" 2>/dev/null | grep -iE 'error|return value 3' | head -20
+    msiexec_log | grep -iE 'error|return value 3' | head -20
     return 1
   fi
 }
@@ -118,6 +121,11 @@ check "only the higher version is installed" test "$(installed_versions)" = "$ne
 check "the service runs after the upgrade" service_running
 check "the upgrade keeps the config and the state" \
   test -f "$data/etc/dsvm-agent/pool.json" -a -f "$data/var/lib/dsvm-agent/state.json"
+check "the lower version refuses to install over the higher one" \
+  fails run_msiexec /i "$(msi_of "$work/dsvm-agent.msi")"
+# wine logs neither the launch condition's message nor its name, only the property it tests.
+check "... because it found the newer version" grep -q "WIX_DOWNGRADE_DETECTED = {" <(msiexec_log)
+check "the higher version is still the one installed" test "$(installed_versions)" = "$next_version"
 
 echo "== uninstall"
 check "msiexec /x uninstalls" run_msiexec /x "$(msi_of "$work/next.msi")"
