@@ -105,6 +105,14 @@ dsvm_library(dsvm_windows
 )
 target_link_libraries(dsvm_windows PUBLIC dsvm_portable advapi32 winhttp)
 
+# The extension handler's part that builds for Windows so far: the protected settings'
+# decryption with the certificate in LocalMachine\My (extension/crypto_win32.h, crypt32).
+dsvm_library(dsvm_extension
+  extension/crypto.cpp
+  extension/crypto_win32.cpp
+)
+target_link_libraries(dsvm_extension PUBLIC dsvm_portable crypt32)
+
 if(BUILD_TESTING)
   # The unit tests of that code, run under wine.
   add_executable(windows_unit_tests
@@ -124,6 +132,8 @@ if(BUILD_TESTING)
     tests/engine/test_engine_ports.cpp
     tests/engine/test_plan.cpp
     tests/engine/test_status.cpp
+    tests/extension/test_crypto.cpp
+    tests/extension/test_crypto_win32.cpp
     tests/mount/test_credentials_win32.cpp
     tests/mount/test_fstab.cpp
     tests/mount/test_mountinfo.cpp
@@ -137,7 +147,12 @@ if(BUILD_TESTING)
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   # ws2_32: the tests' own loopback HTTP server (tests/support/loopback_server_win32.h).
-  target_link_libraries(windows_unit_tests PRIVATE dsvm_portable dsvm_windows ws2_32)
+  target_link_libraries(windows_unit_tests PRIVATE dsvm_portable dsvm_windows dsvm_extension
+    ws2_32)
+  # The throw-away certificate and messages of tests/data/protected-settings/, read where the
+  # source tree is (wine shows it under Z:).
+  target_compile_definitions(windows_unit_tests PRIVATE
+    DSVM_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data")
   # The child the process runner's and standard input's tests run. Its path goes in as the
   # host's; the tests make it a Windows one (wine shows / as Z:).
   add_executable(dsvm_process_child tests/windows/process_child_main.cpp)
@@ -167,4 +182,35 @@ if(BUILD_TESTING)
     PROPERTIES LABELS windows ENVIRONMENT "http_proxy=http://127.0.0.1:9")
   catch_discover_tests(windows_service_tests TEST_PREFIX "windows: " EXTRA_ARGS --warn NoTests
     PROPERTIES LABELS windows RESOURCE_LOCK wine_service_manager)
+
+  # The MSI smoke test (tests/windows/msi_smoke_test.sh): it builds a package around an exe as
+  # the msi target does, installs, upgrades and removes it in a wine prefix of its own, in a
+  # network namespace with only loopback (so it needs root; otherwise it is skipped).
+  add_executable(msi_stand_in_service tests/windows/msi_stand_in_main.cpp)
+  target_link_libraries(msi_stand_in_service PRIVATE dsvm_windows)
+  target_compile_definitions(msi_stand_in_service PRIVATE DSVM_AGENT_VERSION="${PROJECT_VERSION}")
+  # The exe the smoke test packs: a stand-in with the agent's service surface (`daemon`,
+  # `version`), until the agent's exe links; then $<TARGET_FILE:dsvm-agent>.
+  set(dsvm_msi_smoke_exe $<TARGET_FILE:msi_stand_in_service>)
+  add_test(NAME "windows: the MSI installs, starts, upgrades and removes the service"
+    COMMAND bash ${PROJECT_SOURCE_DIR}/tests/windows/msi_smoke_test.sh ${PROJECT_SOURCE_DIR}
+            ${dsvm_msi_smoke_exe} ${PROJECT_VERSION})
+  set_tests_properties("windows: the MSI installs, starts, upgrades and removes the service"
+    PROPERTIES LABELS "windows;msi" SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
+
+# The MSI (docs/windows.md, "Installing with the MSI"): build-windows/dsvm-agent-<version>-x64.msi,
+# from the agent's exe, with packaging/windows/build-msi.sh. Keep this after the exe's target.
+if(TARGET dsvm-agent)
+  find_program(dsvm_wixl wixl REQUIRED)
+  find_program(dsvm_msibuild msibuild REQUIRED)
+  set(dsvm_msi ${CMAKE_BINARY_DIR}/dsvm-agent-${PROJECT_VERSION}-x64.msi)
+  add_custom_command(OUTPUT ${dsvm_msi}
+    COMMAND bash ${PROJECT_SOURCE_DIR}/packaging/windows/build-msi.sh $<TARGET_FILE:dsvm-agent>
+            ${PROJECT_VERSION} ${dsvm_msi}
+    DEPENDS dsvm-agent ${PROJECT_SOURCE_DIR}/packaging/windows/dsvm-agent.wxs
+            ${PROJECT_SOURCE_DIR}/packaging/windows/build-msi.sh
+    COMMENT "Building the MSI dsvm-agent-${PROJECT_VERSION}-x64.msi"
+    VERBATIM)
+  add_custom_target(msi ALL DEPENDS ${dsvm_msi})
 endif()

@@ -1,6 +1,8 @@
-// Decrypting the extension's protected settings (docs/extension.md, "Settings") in process with
-// OpenSSL's CMS API: base64-decoded DER CMS EnvelopedData, for the VM certificate the guest agent
-// stored as /var/lib/waagent/<thumbprint>.crt (PEM) with its private key in <thumbprint>.prv (PEM).
+// Decrypting the extension's protected settings (docs/extension.md, "Settings"): base64-decoded
+// DER CMS EnvelopedData, for the VM certificate protectedSettingsCertThumbprint names. Each
+// platform has its half: OpenSSL with the PEM files the Linux guest agent stores
+// (extension/crypto_posix.h), CryptDecryptMessage with the certificate the Windows guest agent
+// puts in LocalMachine\My (extension/crypto_win32.h).
 #pragma once
 
 #include <string>
@@ -12,34 +14,22 @@
 
 namespace dsvm::extension {
 
-// Where the guest agent keeps the VM's certificates, inside the root.
-inline constexpr std::string_view k_waagent_dir = "/var/lib/waagent";
-
 // The digest a thumbprint is made with: SHA-1 (40 hex digits) or SHA-256 (64).
 enum class ThumbprintDigest { Sha1, Sha256 };
 
-// The certificate's thumbprint in uppercase hex: the digest of its DER form. Runtime error,
-// naming `shown`, when the text holds no PEM certificate.
-Result<std::string> certificate_thumbprint(std::string_view certificate_pem,
-                                           ThumbprintDigest digest, std::string_view shown);
-
-// The files to decrypt with, as the admin knows them (for messages) and their PEM text.
-struct RecipientKeys {
-    std::string certificate_name;  // "/var/lib/waagent/<T>.crt"
-    std::string certificate_pem;
-    std::string key_name;  // "/var/lib/waagent/<T>.prv"
-    SecretBytes key_pem;
+struct Thumbprint {
+    ThumbprintDigest digest = ThumbprintDigest::Sha1;
+    std::string hex;  // uppercase
 };
 
-// Decrypts `der` (CMS EnvelopedData) for the recipient. Invalid when `der` is not CMS or not
-// EnvelopedData; Runtime when the certificate or key cannot be read, do not belong together, are
-// not a recipient of the message, or decryption fails. The plaintext goes from a BIO_s_secmem
-// (which OpenSSL clears when it frees it) straight into the returned SecretBytes.
-Result<SecretBytes> cms_decrypt(std::string_view der, const RecipientKeys& keys);
+// protectedSettingsCertThumbprint as a digest and its uppercase hex. Invalid, showing the text,
+// unless it is 40 or 64 hex digits (either case).
+Result<Thumbprint> parse_thumbprint(std::string_view text);
 
-// Reads <thumbprint>.crt and <thumbprint>.prv under /var/lib/waagent inside the root (an
-// uppercase name is tried when the given one is missing), checks the certificate's thumbprint,
-// then decrypts with cms_decrypt. A missing file is a Runtime error naming it.
+// Decrypts `der` for the certificate `thumbprint` names into SecretBytes, on the platform's half.
+// Invalid when `der` is not CMS or not EnvelopedData; Runtime when the certificate or its private
+// key is missing or unusable, the certificate is not a recipient, or decryption fails. A message
+// names the certificate, never what was decrypted.
 Result<SecretBytes> decrypt_protected_settings(const Root& root, std::string_view thumbprint,
                                                std::string_view der);
 

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "common/text.h"
+#include "extension/crypto.h"
 
 namespace dsvm::extension {
 
@@ -45,12 +46,6 @@ Result<std::string> folder(const json& environment, std::string_view key, bool r
         return invalid(path + " '" + printable(value) + "' must be an absolute path");
     }
     return value;
-}
-
-bool is_hex(std::string_view text) {
-    return std::all_of(text.begin(), text.end(), [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    });
 }
 
 int base64_value(char c) {
@@ -193,9 +188,8 @@ Result<HandlerSettings> parse_settings(std::string_view text) {
             "settings are encrypted for");
     }
     out.thumbprint = thumbprint->get<std::string>();
-    if ((out.thumbprint.size() != 40 && out.thumbprint.size() != 64) || !is_hex(out.thumbprint)) {
-        return invalid("protectedSettingsCertThumbprint '" + printable(out.thumbprint) +
-                       "' must be 40 or 64 hexadecimal digits (a certificate thumbprint)");
+    if (auto parsed = parse_thumbprint(out.thumbprint); !parsed) {
+        return parsed.error();
     }
     return out;
 }

@@ -5,7 +5,8 @@
 #
 # So far this is the portable code, the Windows halves of common/, the WinHTTP client and the
 # service host (docs/windows.md, "Where it stands") and their tests; the account and share
-# backends, the exe and the MSI come next (docs/windows-backends.md).
+# backends and the exe come next (docs/windows-backends.md). Once the exe's target exists, the
+# build makes the MSI from it too (the `msi` target, packaging/windows/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,3 +28,11 @@ fi
 cmake -S . -B build-windows -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64-x86_64.cmake \
   -DCMAKE_BUILD_TYPE=Release -DDSVM_WERROR=ON >/dev/null
 cmake --build build-windows -j "${JOBS:-2}"
+
+# What was built for shipping, when it was.
+version=$(sed -n 's/^project(dsvm-agent VERSION \([0-9.]*\) .*/\1/p' CMakeLists.txt)
+for artifact in build-windows/dsvm-agent.exe "build-windows/dsvm-agent-$version-x64.msi"; do
+  if [[ -f $artifact ]]; then
+    echo "build-windows: built $artifact"
+  fi
+done

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "common/fs.h"
-#include "extension/crypto.h"
+#include "extension/crypto_posix.h"
 #include "extension/files.h"
 #include "extension/handler.h"
 #include "extension/record.h"

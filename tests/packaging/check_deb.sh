@@ -14,25 +14,7 @@ binary=${3:?dsvm-agent binary}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-failures=0
-passed=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() { passed=$((passed + 1)); }
-check() {
-    # check DESCRIPTION COMMAND...: one named check, its output shown when it fails.
-    local description=$1
-    shift
-    local output
-    if output=$("$@" 2>&1); then
-        pass
-    else
-        fail "$description"
-        [[ -z $output ]] || printf '%s\n' "$output" | sed 's/^/    /'
-    fi
-}
+source "$(dirname "$0")/../support/checks.sh"
 
 version=$("$binary" version | awk '{print $2}')
 release=$(sed -n 's/^set(DSVM_DEB_RELEASE \([0-9]*\) .*/\1/p' "$source_dir/packaging/packaging.cmake")
@@ -245,5 +227,4 @@ else
     fail "no $zip_file"
 fi
 
-echo "$passed passed, $failures failed"
-[[ $failures -eq 0 ]]
+checks_summary

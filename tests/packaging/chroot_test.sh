@@ -39,23 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-failures=0
-passed=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-check() {
-    local description=$1
-    shift
-    local output
-    if output=$("$@" 2>&1); then
-        passed=$((passed + 1))
-    else
-        fail "$description"
-        [[ -z $output ]] || printf '%s\n' "$output" | sed 's/^/    /'
-    fi
-}
+source "$(dirname "$0")/../support/checks.sh"
 
 echo "== packages"
 cmake --build "$build_dir" --target dsvm-agent packaging-docs >"$work/build.log" 2>&1 ||
@@ -290,5 +274,4 @@ check "a package left unpacked (a failed install) is in a half state" \
 check "VM Application remove takes away a package left unpacked" run_action remove 1.0.2 "$deb1"
 check "... it is gone" sh -c "case \$(chroot '$app_root' dpkg-query -W -f '\${db:Status-Status}' dsvm-agent 2>/dev/null) in ''|not-installed|config-files) ;; *) exit 1 ;; esac"
 
-echo "$passed passed, $failures failed"
-[[ $failures -eq 0 ]]
+checks_summary
