@@ -82,14 +82,17 @@ dsvm_library(dsvm_portable
 target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries bcrypt ntdll)
 
 # The Windows platform code (windows/): the HTTP client over WinHTTP, the service host under the
-# service control manager and the service's recovery actions (docs/windows.md).
+# service control manager and the service's recovery actions (docs/windows.md), and the WMI seam
+# of SMB global mappings.
 dsvm_library(dsvm_windows
   windows/recovery_actions.cpp
   windows/scm_host.cpp
+  windows/smb_mapping_api_wmi_win32.cpp
   windows/winhttp_client.cpp
   windows/winhttp_error.cpp
 )
-target_link_libraries(dsvm_windows PUBLIC dsvm_portable advapi32 winhttp)
+# ole32, oleaut32 and wbemuuid: WMI through COM (windows/smb_mapping_api_wmi_win32.cpp).
+target_link_libraries(dsvm_windows PUBLIC dsvm_portable advapi32 winhttp ole32 oleaut32 wbemuuid)
 
 if(BUILD_TESTING)
   # The unit tests of that code, run under wine.
