@@ -82,11 +82,12 @@ dsvm_library(dsvm_portable
 target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries bcrypt ntdll)
 
 # The Windows platform code (windows/): the HTTP client over WinHTTP, the service host under the
-# service control manager and the service's recovery actions (docs/windows.md), and the WMI seam
-# of SMB global mappings.
+# service control manager and the service's recovery actions (docs/windows.md), the share backend
+# (SMB global mappings) and its WMI seam.
 dsvm_library(dsvm_windows
   windows/recovery_actions.cpp
   windows/scm_host.cpp
+  windows/smb_global_mappings.cpp
   windows/smb_mapping_api_wmi_win32.cpp
   windows/winhttp_client.cpp
   windows/winhttp_error.cpp
@@ -121,6 +122,7 @@ if(BUILD_TESTING)
     tests/support/loopback_server_win32.cpp
     tests/windows/test_recovery_actions.cpp
     tests/windows/test_scm_host.cpp
+    tests/windows/test_smb_global_mappings.cpp
     tests/windows/test_winhttp_client.cpp
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
