@@ -96,14 +96,18 @@ dsvm_library(dsvm_portable
 target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries bcrypt ntdll)
 
 # The Windows platform code (windows/): the HTTP client over WinHTTP, the service host under the
-# service control manager and the service's recovery actions (docs/windows.md).
+# service control manager and the service's recovery actions (docs/windows.md), the share backend
+# (SMB global mappings) and its WMI seam.
 dsvm_library(dsvm_windows
   windows/recovery_actions.cpp
   windows/scm_host.cpp
+  windows/smb_global_mappings.cpp
+  windows/smb_mapping_api_wmi_win32.cpp
   windows/winhttp_client.cpp
   windows/winhttp_error.cpp
 )
-target_link_libraries(dsvm_windows PUBLIC dsvm_portable advapi32 winhttp)
+# ole32, oleaut32 and wbemuuid: WMI through COM (windows/smb_mapping_api_wmi_win32.cpp).
+target_link_libraries(dsvm_windows PUBLIC dsvm_portable advapi32 winhttp ole32 oleaut32 wbemuuid)
 
 # The extension handler's part that builds for Windows so far: the protected settings'
 # decryption with the certificate in LocalMachine\My (extension/crypto_win32.h, crypt32).
@@ -143,6 +147,7 @@ if(BUILD_TESTING)
     tests/support/loopback_server_win32.cpp
     tests/windows/test_recovery_actions.cpp
     tests/windows/test_scm_host.cpp
+    tests/windows/test_smb_global_mappings.cpp
     tests/windows/test_winhttp_client.cpp
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)

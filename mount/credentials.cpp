@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "common/fd.h"
 #include "common/fs.h"
@@ -43,6 +44,39 @@ Result<void> check_name_like(std::string_view what, std::string_view value) {
         return invalid(shown + " is not allowed: " + std::string(k_name_rule));
     }
     return {};
+}
+
+constexpr std::string_view k_username_label = "username=";
+constexpr std::string_view k_password_label = "password=";
+// The longest file render_credentials makes: both labels, the longest name and key.
+constexpr size_t k_max_file =
+    k_username_label.size() + k_max_name + 1 + k_password_label.size() + k_max_key + 1;
+
+Error missing_credentials(std::string_view name) {
+    return failure("no credentials for '" + std::string(name) + "': " + credentials_path(name) +
+                   " does not exist; store the key with " + credentials_set_command(name));
+}
+
+// NAME.cred's content, read only when inspect_credentials finds it secure (the reader checks
+// again on the open file, so a file swapped in between is refused too).
+Result<SecretFile> read_secure_file(const Root& root, std::string_view name, size_t max_bytes) {
+    auto file = inspect_credentials(root, name);
+    if (!file) {
+        return file.error();
+    }
+    if (!file->secure) {
+        return failure("refusing to use " + file->path + ": " + file->problem);
+    }
+    auto directory = open_directory_below(root.dir(), k_credentials_dir);
+    if (!directory) {
+        return in_root_terms(root, directory.error());
+    }
+    auto read = read_secret_file_at(directory->get(), std::string(name) + std::string(k_suffix),
+                                    file->path, max_bytes);
+    if (read && !read->found) {
+        return missing_credentials(name);
+    }
+    return read;
 }
 
 }  // namespace
@@ -150,8 +184,7 @@ Result<CredentialsFile> inspect_credentials(const Root& root, std::string_view n
         return inspected.error();
     }
     if (!inspected->found) {
-        return failure("no credentials for '" + std::string(name) + "': " + credentials_path(name) +
-                       " does not exist; store the key with " + credentials_set_command(name));
+        return missing_credentials(name);
     }
     return std::move(inspected->file);
 }
@@ -205,20 +238,55 @@ Result<std::vector<CredentialsFile>> list_credentials(const Root& root) {
 
 bool credentials_hold(const Root& root, std::string_view name, std::string_view username,
                       std::string_view key) {
-    auto file = inspect_credentials(root, name);
-    if (!file || !file->secure) {
-        return false;
-    }
-    auto directory = open_directory_below(root.dir(), k_credentials_dir);
-    if (!directory) {
-        return false;
-    }
     std::string expected = render_credentials(username, key);
     ScopeGuard wipe([&] { wipe_bytes(expected.data(), expected.size()); });
     // One byte more than expected, so a longer file does not compare equal by its prefix.
-    auto current = read_secret_file_at(directory->get(), std::string(name) + ".cred",
-                                       credentials_path(name), expected.size() + 1);
-    return current && current->found && current->bytes.view() == expected;
+    auto current = read_secure_file(root, name, expected.size() + 1);
+    return current && current->bytes.view() == expected;
+}
+
+Result<StoredCredentials> read_credentials(const Root& root, std::string_view name) {
+    auto file = read_secure_file(root, name, k_max_file);
+    if (!file) {
+        return file.error();
+    }
+    const std::string refusing = "refusing to use " + credentials_path(name) + ": ";
+    const std::string fix = "; store the key again with " + credentials_set_command(name);
+    std::optional<std::string> username;
+    std::optional<std::string_view> key;
+    std::string_view rest = file->bytes.view();
+    for (size_t number = 1; !rest.empty(); ++number) {
+        const size_t end = rest.find('\n');
+        const std::string_view line = rest.substr(0, end);
+        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+        const std::string where = "line " + std::to_string(number);
+        if (line.empty()) {
+            continue;
+        }
+        if (line.starts_with(k_username_label) && !username) {
+            username = std::string(line.substr(k_username_label.size()));
+            if (auto checked = check_name_like("user name", *username); !checked) {
+                return failure(refusing + where + ": " + checked.error().message + fix);
+            }
+        } else if (line.starts_with(k_password_label) && !key) {
+            key = line.substr(k_password_label.size());
+            if (auto checked = check_storage_key(*key); !checked) {
+                return failure(refusing + where + ": " + checked.error().message + fix);
+            }
+        } else {
+            // Never the line itself: it may be the key, mistyped.
+            return failure(refusing + where +
+                           " is neither the username= nor the password= line (each is there once)" +
+                           fix);
+        }
+    }
+    if (!username || !key) {
+        return failure(refusing + "it has no " + std::string(username ? "password=" : "username=") +
+                       " line" + fix);
+    }
+    StoredCredentials stored{std::move(*username), SecretBytes(key->size())};
+    stored.key.append(*key);
+    return stored;
 }
 
 }  // namespace dsvm::mount

@@ -10,6 +10,7 @@
 #include "common/ids.h"
 #include "common/result.h"
 #include "common/root.h"
+#include "common/secret.h"
 
 namespace dsvm::mount {
 
@@ -56,6 +57,19 @@ Result<CredentialsFile> inspect_credentials(const Root& root, std::string_view n
 // Any failure to tell is false. The content is compared in memory that is wiped afterwards.
 bool credentials_hold(const Root& root, std::string_view name, std::string_view username,
                       std::string_view key);
+
+// A name's credentials in memory, for a system that takes the key itself rather than the file
+// (Windows' SMB global mapping).
+struct StoredCredentials {
+    std::string username;
+    SecretBytes key;
+};
+
+// Reads NAME.cred, only when inspect_credentials finds it secure: otherwise a Runtime error
+// "refusing to use PATH: <why, with the fix>", as a missing file is. The file must hold one
+// username= line (a name's rule) and one password= line (check_storage_key), blank lines aside.
+// The key goes straight from the file into `key`; no message ever shows it or the line it is on.
+Result<StoredCredentials> read_credentials(const Root& root, std::string_view name);
 
 // Every *.cred file in the directory, by name; an absent directory is an empty list.
 Result<std::vector<CredentialsFile>> list_credentials(const Root& root);

@@ -3,9 +3,11 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/fd.h"
+#include "common/fs.h"
 #include "mount/credentials.h"
 #include "support/sandbox.h"
 
@@ -286,4 +288,62 @@ TEST_CASE("credentials: list of an absent directory is empty", "[credentials]") 
     REQUIRE(listed.ok());
     CHECK(listed->empty());
     CHECK_FALSE(sandbox.exists("etc"));
+}
+
+TEST_CASE("credentials: read gives the stored user name and exactly the key", "[credentials]") {
+    test::Sandbox sandbox;
+    write_acct(sandbox);
+
+    auto stored = read_credentials(Root(sandbox.path()), "acct");
+
+    INFO((stored ? std::string() : stored.error().message));
+    REQUIRE(stored.ok());
+    CHECK(stored->username == "acct");
+    CHECK(stored->key.view() == k_azure_key);
+    CHECK(stored->key.capacity() == k_azure_key.size());
+}
+
+TEST_CASE("credentials: read refuses an insecure file before it reads the key", "[credentials]") {
+    test::Sandbox sandbox;
+    REQUIRE(write_credentials(Root(sandbox.path()), "acct", "acct", k_marker).ok());
+    REQUIRE(::chmod(sandbox.path(k_file).c_str(), 0644) == 0);
+
+    const auto stored = read_credentials(Root(sandbox.path()), "acct");
+
+    REQUIRE_FALSE(stored.ok());
+    CHECK(stored.error().kind == ErrorKind::Runtime);
+    CHECK_THAT(stored.error().message,
+               Catch::StartsWith("refusing to use /etc/dsvm-agent/credentials/acct.cred: ") &&
+                   Catch::Contains("chmod 600"));
+    CHECK_THAT(stored.error().message, !Catch::Contains(k_marker));
+}
+
+TEST_CASE("credentials: read refuses a file that is not one username= and one password= line",
+          "[credentials]") {
+    // Given each content in a secure file, we expect a refusal naming the line or the missing
+    // one, and never the key.
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"username=acct\npasword=" + k_marker + "\n", "line 2 is neither"},
+        {"username=acct\npassword=" + k_marker + "\npassword=" + k_marker + "\n",
+         "line 3 is neither"},
+        {"username=acct\n", "it has no password= line"},
+        {"password=" + k_marker + "\n", "it has no username= line"},
+        {"username=acct\npassword= " + k_marker + "\n", "line 2: the storage key starts"},
+        {"username=ac ct\npassword=" + k_marker + "\n", "line 1: user name 'ac ct'"},
+    };
+    for (const auto& [content, expected] : cases) {
+        INFO(expected);
+        test::Sandbox sandbox;
+        write_acct(sandbox);
+        REQUIRE(write_file_atomic(sandbox.path(k_file), content, 0600).ok());
+
+        const auto stored = read_credentials(Root(sandbox.path()), "acct");
+
+        REQUIRE_FALSE(stored.ok());
+        CHECK_THAT(stored.error().message,
+                   Catch::StartsWith("refusing to use /etc/dsvm-agent/credentials/acct.cred: ") &&
+                       Catch::Contains(expected) &&
+                       Catch::EndsWith("credentials set acct --key-stdin`"));
+        CHECK_THAT(stored.error().message, !Catch::Contains(k_marker));
+    }
 }

@@ -61,4 +61,27 @@ TEST_CASE("windows credentials: a file others may read is not secure, and says h
     CHECK(missing.error().message.find("credentials set absent --key-stdin") != std::string::npos);
 }
 
+TEST_CASE("windows credentials: read gives the key of a private file, refuses one others may read",
+          "[win32][credentials]") {
+    test::TemporaryDirectory dir;
+    const Root root(dir.path());
+    REQUIRE(write_credentials(root, "poolstorage", "poolstorage", "c2VjcmV0a2V5"));
+
+    auto stored = read_credentials(root, "poolstorage");
+
+    INFO((stored ? std::string() : stored.error().message));
+    REQUIRE(stored);
+    CHECK(stored->username == "poolstorage");
+    CHECK(stored->key.view() == "c2VjcmV0a2V5");
+    const std::string path = root.path(credentials_path("poolstorage"));
+    REQUIRE(remove_file_if_exists(path));
+    test::write_with_security(path, render_credentials("poolstorage", "c2VjcmV0a2V5"),
+                              L"D:P(A;;FA;;;SY)(A;;FR;;;WD)");
+    const auto refused = read_credentials(root, "poolstorage");
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(refused.error().message,
+               Catch::StartsWith("refusing to use /etc/dsvm-agent/credentials/poolstorage.cred: "));
+    CHECK(refused.error().message.find("c2VjcmV0a2V5") == std::string::npos);
+}
+
 }  // namespace dsvm::mount
