@@ -96,18 +96,30 @@ dsvm_library(dsvm_portable
 target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries bcrypt ntdll)
 
 # The Windows platform code (windows/): the HTTP client over WinHTTP, the service host under the
-# service control manager and the service's recovery actions (docs/windows.md), the share backend
-# (SMB global mappings) and its WMI seam.
+# service control manager and the service's recovery actions, the share backend (SMB global
+# mappings) and its WMI seam, the account backend (the SAM, profiles) and its seam, and the
+# composition root of the exe (windows/agent.h) (docs/windows.md).
 dsvm_library(dsvm_windows
+  windows/account_api_win32.cpp
+  windows/account_errors.cpp
+  windows/account_plan.cpp
+  windows/notebook_link.cpp
+  windows/profile_files_win32.cpp
+  windows/random_password.cpp
   windows/recovery_actions.cpp
   windows/scm_host.cpp
   windows/smb_global_mappings.cpp
   windows/smb_mapping_api_wmi_win32.cpp
   windows/winhttp_client.cpp
   windows/winhttp_error.cpp
+  windows/windows_account_changes.cpp
+  windows/windows_accounts.cpp
+  windows/windows_home_steps.cpp
 )
-# ole32, oleaut32 and wbemuuid: WMI through COM (windows/smb_mapping_api_wmi_win32.cpp).
-target_link_libraries(dsvm_windows PUBLIC dsvm_portable advapi32 winhttp ole32 oleaut32 wbemuuid)
+# ole32, oleaut32 and wbemuuid: WMI through COM (windows/smb_mapping_api_wmi_win32.cpp);
+# netapi32 and userenv: the local accounts, their groups and profiles.
+target_link_libraries(dsvm_windows PUBLIC dsvm_portable advapi32 winhttp ole32 oleaut32 wbemuuid
+  netapi32 userenv)
 
 # The extension handler's part that builds for Windows so far: the protected settings'
 # decryption with the certificate in LocalMachine\My (extension/crypto_win32.h, crypt32).
@@ -145,9 +157,14 @@ if(BUILD_TESTING)
     tests/users/test_registry.cpp
     tests/users/test_rules.cpp
     tests/support/loopback_server_win32.cpp
+    tests/windows/test_notebook_link.cpp
+    tests/windows/test_profile_files_win32.cpp
+    tests/windows/test_random_password.cpp
     tests/windows/test_recovery_actions.cpp
     tests/windows/test_scm_host.cpp
     tests/windows/test_smb_global_mappings.cpp
+    tests/windows/test_windows_account_plan.cpp
+    tests/windows/test_windows_accounts.cpp
     tests/windows/test_winhttp_client.cpp
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "common/fs.h"
 #include "common/result.h"
 
 namespace dsvm::win32 {
@@ -83,6 +84,14 @@ DWORD rename_open(int file, int directory, const std::string& to, bool replace);
 
 // rename_open of `from` in `directory`, opened without following a reparse point.
 DWORD rename_at(int directory, const std::string& from, const std::string& to, bool replace);
+
+// replace_file_at, the new file made with the security descriptor `security` (a
+// SECURITY_DESCRIPTOR; null: inherited from the directory) in place of the one options.mode
+// gives: for a file someone other than the administrators must reach (a user's authorized_keys).
+Result<void> replace_file_secured_at(int directory_fd, const std::string& name,
+                                     std::string_view content, void* security,
+                                     const ReplaceOptions& options,
+                                     const std::string& shown_directory);
 
 // Sets or clears the file's delete-on-close: a file created with it set is gone when its last
 // handle closes, a crash included. 0 or the Win32 error. `file` must have DELETE access.

@@ -163,11 +163,19 @@ Result<OptionalText> read_file_if_exists(const std::string& path) {
 // handle at once.
 Result<void> replace_file_at(int directory_fd, const std::string& name, std::string_view content,
                              const ReplaceOptions& options, const std::string& shown_directory) {
+    const win32::ModeSecurity security(options.mode);
+    return win32::replace_file_secured_at(directory_fd, name, content, security.get(), options,
+                                          shown_directory);
+}
+
+Result<void> win32::replace_file_secured_at(int directory_fd, const std::string& name,
+                                            std::string_view content, void* security,
+                                            const ReplaceOptions& options,
+                                            const std::string& shown_directory) {
     if (options.uid != static_cast<uid_t>(-1) || options.gid != static_cast<gid_t>(-1)) {
         return invalid("cannot give " + shown_directory + "/" + name +
                        " a numeric owner: Windows files are owned by accounts (SIDs)");
     }
-    const win32::ModeSecurity security(options.mode);
     if (options.temporary.empty()) {
         remove_stale_temporaries(directory_fd, name);
     } else {
@@ -185,7 +193,7 @@ Result<void> replace_file_at(int directory_fd, const std::string& name, std::str
                                {.access = GENERIC_WRITE | DELETE,
                                 .disposition = k_create,
                                 .options = k_non_directory,
-                                .security = security.get()},
+                                .security = security},
                                fd);
     }
     const std::string shown = shown_directory + "/" + temporary;
