@@ -82,9 +82,11 @@ Result<bool> WindowsAccounts::keys(const engine::WriteKeys& step, bool write) {
         return profile.error();
     }
     if (!profile->has_value()) {
-        // No profile has no keys to remove; one to write is made by the CreateHome before.
-        if (step.remove || !write) {
-            return !step.remove;
+        // No profile has no keys to remove, and no keys need none; for keys to write, the
+        // CreateHome before makes it.
+        const bool keys_to_write = !step.remove && users::has_usable_keys(step.keys);
+        if (!keys_to_write || !write) {
+            return keys_to_write;
         }
         return failure(fmt::format("cannot write the SSH keys of {}: the account has no profile",
                                    printable(step.user)));

@@ -480,6 +480,9 @@ TEST_CASE("windows accounts: no keys file is made for a removal or a user withou
     CHECK_FALSE(*accounts.apply(engine::WriteKeys{"alice", "", 0, 0, {}, true}));
     CHECK_FALSE(*accounts.apply(engine::WriteKeys{"alice", "", 0, 0, {}}));
     CHECK_FALSE(*accounts.apply(engine::WriteKeys{"bob", "", 0, 0, {}, true}));
+    CHECK_FALSE(*accounts.differs(engine::WriteKeys{"bob", "", 0, 0, {}}));
+    CHECK_FALSE(*accounts.apply(engine::WriteKeys{"bob", "", 0, 0, {}}));
+    CHECK(*accounts.differs(engine::WriteKeys{"bob", "", 0, 0, {std::string(test::k_user_key)}}));
     const auto no_profile =
         accounts.apply(engine::WriteKeys{"bob", "", 0, 0, {std::string(test::k_user_key)}});
     REQUIRE_FALSE(no_profile);
