@@ -138,7 +138,8 @@ int registry_sign(Engine& engine, const Root& root, const SignRequest& request) 
     if (!mounts) {
         return report(mounts.error());
     }
-    if (find_mount(*mounts, engine.share().share_dir(share)) == nullptr) {
+    const engine::DesiredState desired = engine.share().desired(loaded->config);
+    if (!desired.share || find_mount(*mounts, desired.share->target) == nullptr) {
         return report(failure("the share is not mounted at " + share.mount_point +
                               "; run `dsvm-agent mount` first"));
     }

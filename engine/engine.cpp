@@ -545,15 +545,20 @@ std::optional<bool> Engine::share_mounted_now(const RunStatus& status) {
     if (!mounts) {
         return std::nullopt;
     }
-    ShareConfig share;
-    share.source = status.share->source;
-    share.mount_point = status.share->mount_point;
+    PoolConfig config;
+    config.share = ShareConfig{};
+    config.share->source = status.share->source;
+    config.share->mount_point = status.share->mount_point;
     for (const ShareType type : {ShareType::Bind, ShareType::Smb, ShareType::Nfs}) {
         if (to_string(type) == status.share->type) {
-            share.type = type;
+            config.share->type = type;
         }
     }
-    return find_mount(*mounts, m_share.share_dir(share)) != nullptr;
+    if (status.share->access == to_string(SmbAccess::Shared)) {
+        config.share->smb_access = SmbAccess::Shared;
+    }
+    const DesiredState desired = m_share.desired(config);
+    return desired.share && find_mount(*mounts, desired.share->target) != nullptr;
 }
 
 }  // namespace dsvm::engine

@@ -3,10 +3,8 @@
 # what it needs first (scripts/install-deps.sh windows). `ctest -L windows` in build-windows/,
 # with the same WINEPREFIX, then runs its tests under wine; scripts/test.sh does both.
 #
-# So far this is the portable code, the Windows halves of common/, the WinHTTP client and the
-# service host (docs/windows.md, "Where it stands") and their tests; the account and share
-# backends and the exe come next (docs/windows-backends.md). Once the exe's target exists, the
-# build makes the MSI from it too (the `msi` target, packaging/windows/).
+# It makes build-windows/dsvm-agent.exe, the MSI build-windows/dsvm-agent-<version>-x64.msi, and
+# the tests of the portable code and of the Windows backends (docs/windows.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -79,6 +79,10 @@ void ScmHost::stopped(int exit_status) {
 }
 
 Result<void> ScmHost::listen() {
+    std::lock_guard lock(m_mutex);
+    if (m_status.state != SERVICE_STOP_PENDING && m_status.state != SERVICE_STOPPED) {
+        report(SERVICE_RUNNING, SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN, 0);
+    }
     return {};
 }
 

@@ -57,13 +57,16 @@ class ScmHost final : public service::ServiceHost {
     void stopped(int exit_status);
 
     // Controls are queued from the moment the handler is registered, before the body runs, so
-    // none is lost and there is nothing more to start: always succeeds.
+    // none is lost and there is nothing more to start: always succeeds. Reports RUNNING,
+    // accepting STOP and SHUTDOWN, at once: the SCM (and an installer's StartServices) waits
+    // for a service to start, and the first pass may wait minutes for the metadata service. A
+    // stop during that pass is taken when the pass ends, as on Linux.
     Result<void> listen() override;
     // Waits at most `timeout` for the queue's first control.
     service::Control wait(std::chrono::milliseconds timeout) override;
 
-    // RUNNING, accepting STOP and SHUTDOWN; the status is logged at debug level. Ignored once a
-    // stop is pending: the state never goes back.
+    // RUNNING, accepting STOP and SHUTDOWN (already so after listen()); the status is logged at
+    // debug level. Ignored once a stop is pending: the state never goes back.
     void ready(const std::string& status) override;
     // Logged at debug level: the SCM has no status text.
     void status(const std::string& status) override;

@@ -19,7 +19,7 @@
 namespace dsvm::windows_platform {
 
 // What the mapping shows as its type in mount entries and requests.
-inline constexpr std::string_view k_mapping_type = "smb-global-mapping";
+inline constexpr std::string_view k_mapping_type = engine::k_smb_global_mapping;
 
 // `path` (\\HOST\Share\dir or //HOST/Share/dir) as the agent names it: backslashes, host and
 // share in lower case (SMB ignores the case of both), the folders below them as they are. WMI

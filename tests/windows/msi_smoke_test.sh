@@ -77,8 +77,8 @@ bash "$source_dir/packaging/windows/build-msi.sh" "$exe" "$version" "$work/dsvm-
 bash "$source_dir/packaging/windows/build-msi.sh" "$exe" "$next_version" "$work/next.msi"
 # A table of the package as text (msiinfo writes CRLF lines).
 table() { msiinfo export "$work/dsvm-agent.msi" "$1" | tr -d '\r'; }
-check "msiinfo shows the service: LocalSystem, automatic start, the daemon command" \
-  grep -qP '^AgentService\tdsvm-agent\tdsvm-agent\t16\t2\t1\t\t\tLocalSystem\t\tdaemon\tAgentExe\t' \
+check "msiinfo shows the service: LocalSystem, automatic start, the run command" \
+  grep -qP '^AgentService\tdsvm-agent\tdsvm-agent\t16\t2\t1\t\t\tLocalSystem\t\t--imds-timeout 15 run\tAgentExe\t' \
   <(table ServiceInstall)
 check "msiinfo shows the service started on install, stopped on both, removed on uninstall" \
   grep -qP '^AgentService\tdsvm-agent\t163\t\t1\tAgentExe$' \
@@ -102,8 +102,8 @@ echo "== install"
 check "msiexec /i installs the package" run_msiexec /i "$(msi_of "$work/dsvm-agent.msi")"
 check "the service runs" service_running
 # wine writes the path without the quotes Windows Installer puts around it.
-check "the service runs the installed exe with the daemon command" test \
-  "$(service_value ImagePath | tr -d '"')" = 'C:\Program Files\dsvm-agent\dsvm-agent.exe daemon'
+check "the service runs the installed exe with the run command" test \
+  "$(service_value ImagePath | tr -d '"')" = 'C:\Program Files\dsvm-agent\dsvm-agent.exe --imds-timeout 15 run'
 check "the service starts automatically" test "$(service_value Start)" = 0x2
 check "the service runs as LocalSystem" test "$(service_value ObjectName)" = LocalSystem
 check "the exe is in Program Files" test -f "$exe_installed"

@@ -1,5 +1,5 @@
 // A stand-in for dsvm-agent.exe in the MSI smoke test (tests/windows/msi_smoke_test.sh) until
-// the agent's exe links: what the MSI relies on, and nothing else. `daemon` runs as the service
+// the agent's exe links: what the MSI relies on, and nothing else. `run` runs as the service
 // under the real service control manager (windows/scm_host.h) until it is stopped; `version`
 // prints "dsvm-agent <version>" as the agent does; `--help` prints the usage.
 #include <chrono>
@@ -12,7 +12,7 @@ namespace {
 
 using dsvm::service::Control;
 
-constexpr const char* k_usage = "usage: dsvm-agent (daemon | version | --help)\n";
+constexpr const char* k_usage = "usage: dsvm-agent ([--imds-timeout N] run | version | --help)\n";
 
 int serve(dsvm::windows_platform::ScmHost& host) {
     if (!host.listen()) {
@@ -30,7 +30,8 @@ int serve(dsvm::windows_platform::ScmHost& host) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const std::string command = argc == 2 ? argv[1] : "";
+    // The service's command line as the MSI gives it: "--imds-timeout 15 run".
+    const std::string command = argc >= 2 ? argv[argc - 1] : "";
     if (command == "version") {
         std::printf("dsvm-agent %s\n", DSVM_AGENT_VERSION);
         return 0;
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
         std::printf("%s", k_usage);
         return 0;
     }
-    if (command != "daemon") {
+    if (command != "run") {
         std::fprintf(stderr, "%s", k_usage);
         return 2;
     }

@@ -172,6 +172,25 @@ TEST_CASE("scm host: interrogate reports the status again, other controls are no
     CHECK(host.wait(0ms) == Control::None);
 }
 
+TEST_CASE("scm host: listening makes the service running at once, before the first pass") {
+    // An installer starting the service waits for RUNNING; a first pass may wait minutes for the
+    // metadata service, so the service must not stay START_PENDING through it.
+    RecordedStatus recorded;
+    ScmHost host(recorded.sink());
+    host.starting();
+    CHECK(recorded.last().state == SERVICE_START_PENDING);
+    REQUIRE(host.listen().ok());
+    CHECK(recorded.last() ==
+          ScmStatus{.state = SERVICE_RUNNING,
+                    .controls_accepted = SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN});
+    // A stop taken before listening is not undone by it.
+    ScmHost stopped(recorded.sink());
+    stopped.starting();
+    CHECK(stopped.on_control(SERVICE_CONTROL_STOP) == NO_ERROR);
+    REQUIRE(stopped.listen().ok());
+    CHECK(recorded.last().state == SERVICE_STOP_PENDING);
+}
+
 TEST_CASE("scm host: no watchdog, and a keep-alive is a checkpoint only while pending") {
     RecordedStatus recorded;
     ScmHost host(recorded.sink());

@@ -1,0 +1,51 @@
+// The Windows agent as a function of the system's APIs: the composition root of windows/main.cpp
+// without main(), so the same wiring runs on the recording fakes in the tests
+// (tests/windows/agent_fakes_main.cpp) as on WMI and the SAM on an instance.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "service/host.h"
+#include "windows/account_api.h"
+#include "windows/smb_mapping_api.h"
+
+namespace dsvm::windows_platform {
+
+// The system calls the backends make: SMB global mappings and the local accounts.
+struct SystemApis {
+    SmbMappingApi& mappings;
+    AccountApi& accounts;
+};
+
+// The host of every command but `run`, which only the service runs: nothing to listen to.
+class ConsoleHost final : public service::ServiceHost {
+  public:
+    Result<void> listen() override;
+    service::Control wait(std::chrono::milliseconds timeout) override;
+    void ready(const std::string&) override {}
+    void status(const std::string&) override {}
+    void stopping() override {}
+    std::chrono::microseconds watchdog_period() override { return {}; }
+    void watchdog() override {}
+};
+
+// The command line as UTF-8 (wmain's arguments are UTF-16).
+std::vector<std::string> utf8_arguments(int argc, wchar_t** argv);
+
+// Where the agent's tree is: <ProgramData>\dsvm-agent (C:/ProgramData/dsvm-agent), with forward
+// slashes, holding the same etc/dsvm-agent and var/lib/dsvm-agent as on Linux.
+std::string default_root();
+
+// The service's log file inside the root, where `run` under the SCM writes its log.
+inline constexpr const char* k_service_log = "/var/log/dsvm-agent.log";
+
+// Runs one command of the command line (cli/cli.h) on the Windows backends: WinHTTP, the process
+// runner, the SMB global mapping and the SAM over `apis`, no name service, no metadata guard and
+// no extension handler yet (docs/windows.md). With a --root other than `root_default`, the
+// mappings and the accounts are read but never changed: they are the machine's, not the root's.
+int run_agent(std::vector<std::string> arguments, const SystemApis& apis,
+              service::ServiceHost& service_host, const std::string& root_default);
+
+}  // namespace dsvm::windows_platform
