@@ -359,7 +359,7 @@ int run_cli(int argc, char** argv, Platform& platform) {
         std::fprintf(stderr, "dsvm-agent: %s\n", level.error().message.c_str());
         return 2;
     }
-    setup_logging(*level, platform.log_target);
+    setup_logging(*level, platform.log_target, platform.log_file);
     auto root = check_globals(options);
     if (!root) {
         spdlog::error("{}", root.error().message);

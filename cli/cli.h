@@ -42,6 +42,7 @@ struct Platform {
     // --root when none is given: where the agent's tree is on this OS.
     std::string default_root = "/";
     service::LogTarget log_target = service::LogTarget::Plain;
+    std::string log_file;  // with LogTarget::File
 };
 
 int run_cli(int argc, char** argv, Platform& platform);

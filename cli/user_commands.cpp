@@ -166,7 +166,7 @@ int add_user(Engine& engine, const AddUserRequest& request) {
     if (request.password_stdin && !engine.accounts().limits().pool_passwords) {
         return report(invalid(
             "--password-stdin: a pool password is a crypt hash, which cannot set a password on "
-            "this instance's accounts; give the user SSH keys (docs/windows.md, \"Passwords\")"));
+            "this instance's accounts; give the user SSH keys (docs/windows.md, \"The exe\")"));
     }
     if (auto checked = check_new_name(engine, request.name); !checked) {
         return report(checked.error());

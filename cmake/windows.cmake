@@ -162,6 +162,7 @@ if(BUILD_TESTING)
     tests/mount/test_fstab.cpp
     tests/mount/test_mountinfo.cpp
     tests/mount/test_options.cpp
+    tests/service/test_logging.cpp
     tests/users/test_registry.cpp
     tests/users/test_rules.cpp
     tests/support/loopback_server_win32.cpp

@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
                 [&](const dsvm::Root& root, const dsvm::extension::ExtensionRequest& request) {
                     return dsvm::extension::run_extension(root, request, runner, clock);
                 },
-            .log_target = dsvm::linux_platform::detect_log_target()};
+            .log_target = dsvm::linux_platform::detect_log_target(),
+            .log_file = {}};
         return dsvm::cli::run_cli(argc, argv, platform);
     } catch (const std::exception& error) {
         std::fprintf(stderr, "dsvm-agent: fatal: %s\n", error.what());

@@ -265,8 +265,10 @@ Result<StoredCredentials> read_credentials(const Root& root, std::string_view na
         }
         if (line.starts_with(k_username_label) && !username) {
             username = std::string(line.substr(k_username_label.size()));
+            // Never echoed: a mistyped file may hold the key on this line.
             if (auto checked = check_name_like("user name", *username); !checked) {
-                return failure(refusing + where + ": " + checked.error().message + fix);
+                return failure(refusing + where + ": the user name breaks the rules for names" +
+                               fix);
             }
         } else if (line.starts_with(k_password_label) && !key) {
             key = line.substr(k_password_label.size());

@@ -1,6 +1,7 @@
 #include "service/logging.h"
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -81,9 +82,20 @@ Result<spdlog::level::level_enum> parse_log_level(std::string_view text) {
                    "' is not a level: use error, warning, info, debug or trace");
 }
 
-void setup_logging(spdlog::level::level_enum level, LogTarget target) {
-    auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
-        target == LogTarget::Terminal ? spdlog::color_mode::automatic : spdlog::color_mode::never);
+void setup_logging(spdlog::level::level_enum level, LogTarget target, const std::string& file) {
+    spdlog::sink_ptr sink;
+    if (target == LogTarget::File) {
+        try {
+            sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file);
+        } catch (const spdlog::spdlog_ex&) {
+            target = LogTarget::Plain;
+        }
+    }
+    if (!sink) {
+        sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
+            target == LogTarget::Terminal ? spdlog::color_mode::automatic
+                                          : spdlog::color_mode::never);
+    }
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
     formatter->add_flag<LevelPrefix>('*', target == LogTarget::Journal);
     switch (target) {
@@ -94,6 +106,7 @@ void setup_logging(spdlog::level::level_enum level, LogTarget target) {
             formatter->set_pattern("%^%*%$%v");
             break;
         case LogTarget::Plain:
+        case LogTarget::File:
             formatter->set_pattern("%Y-%m-%dT%H:%M:%S%z dsvm-agent[%P]: %*%v");
             break;
     }

@@ -27,20 +27,63 @@ std::string machine_only(const std::string& what) {
     return what + " is the machine's, not --root's: it is changed only with the default --root";
 }
 
-// The mappings under another --root: read as they are, never made or removed.
-class ReadOnlyMappings final : public SmbMappingApi {
+// The share under another --root: the machine's mappings are not the root's, so none is seen,
+// made or removed there, and the share's top is the mount point inside the root (as a sandbox's
+// is on Linux). Nothing reaches the real share.
+class ForeignRootShare final : public engine::ShareBackend, public mount::Mounter {
   public:
-    explicit ReadOnlyMappings(SmbMappingApi& api) : m_api(api) {}
-    Result<std::vector<GlobalMapping>> list() override { return m_api.list(); }
-    Result<void> remove(const std::string&) override {
+    ForeignRootShare(const Root& root, SmbMappingApi& api) : m_root(root), m_share(root, api) {}
+
+    Result<void> check(const config::ShareConfig& share) const override {
+        return m_share.check(share);
+    }
+    engine::DesiredState desired(const config::PoolConfig& config) const override {
+        return m_share.desired(config);
+    }
+    mount::Mounter& mounter() override { return *this; }
+    Result<void> write_boot_entries(const engine::UpdateFstab& step, Clock& clock) override {
+        return m_share.write_boot_entries(step, clock);
+    }
+    std::string share_dir(const config::ShareConfig& share) const override {
+        return m_root.path(share.mount_point);
+    }
+    // Where a link would point on an instance: the accounts under another root are never
+    // changed, so no link is made.
+    std::string notebook_target(const config::ShareConfig& share,
+                                const engine::NotebookFolder& folder) const override {
+        return m_share.notebook_target(share, folder);
+    }
+    std::shared_ptr<const engine::ShareFolders> folders() const override {
+        return m_share.folders();
+    }
+    std::optional<engine::WriteNotebookMap> user_mount_map(
+        const config::ShareConfig& share,
+        const std::vector<engine::NotebookFolder>& folders) const override {
+        return m_share.user_mount_map(share, folders);
+    }
+    std::vector<ActionOutcome> install_user_mounts(const engine::WriteNotebookMap& map) override {
+        return m_share.install_user_mounts(map);
+    }
+    Result<bool> user_mounts_differ(const engine::WriteNotebookMap& map) override {
+        return m_share.user_mounts_differ(map);
+    }
+    Result<std::vector<ActionOutcome>> remove_user_mounts() override {
+        return m_share.remove_user_mounts();
+    }
+
+    Result<void> mount(const mount::MountRequest&) override {
         return failure(machine_only("an SMB global mapping"));
     }
-    Result<void> create(const std::string&, const std::string&, const SecretBytes&) override {
+    Result<void> unmount(const std::string&) override {
         return failure(machine_only("an SMB global mapping"));
+    }
+    Result<std::vector<mount::MountEntry>> mounts() override {
+        return std::vector<mount::MountEntry>{};
     }
 
   private:
-    SmbMappingApi& m_api;
+    Root m_root;
+    SmbGlobalMappings m_share;
 };
 
 // The accounts under another --root: read as they are; every change is refused.
@@ -131,7 +174,8 @@ std::string default_root() {
 }
 
 int run_agent(std::vector<std::string> arguments, const SystemApis& apis,
-              service::ServiceHost& service_host, const std::string& root_default) {
+              service::ServiceHost& service_host, const std::string& root_default,
+              const std::string& log_file) {
     std::vector<char*> argv;
     for (auto& argument : arguments) {
         argv.push_back(argument.data());
@@ -140,7 +184,6 @@ int run_agent(std::vector<std::string> arguments, const SystemApis& apis,
     SystemClock clock;
     WinHttpClient http;
     SystemProcessRunner runner;
-    ReadOnlyMappings read_only_mappings(apis.mappings);
     ReadOnlyAccounts read_only_accounts(apis.accounts);
     cli::Platform platform{
         .clock = clock,
@@ -151,8 +194,10 @@ int run_agent(std::vector<std::string> arguments, const SystemApis& apis,
             return std::make_shared<users::NoNameService>();
         },
         .share = [&](const Root& root) -> std::unique_ptr<engine::ShareBackend> {
-            SmbMappingApi& api = same_root(root, root_default) ? apis.mappings : read_only_mappings;
-            return std::make_unique<SmbGlobalMappings>(root, api);
+            if (same_root(root, root_default)) {
+                return std::make_unique<SmbGlobalMappings>(root, apis.mappings);
+            }
+            return std::make_unique<ForeignRootShare>(root, apis.mappings);
         },
         .accounts = [&](const Root& root) -> std::unique_ptr<engine::AccountBackend> {
             AccountApi& api = same_root(root, root_default) ? apis.accounts : read_only_accounts;
@@ -161,7 +206,8 @@ int run_agent(std::vector<std::string> arguments, const SystemApis& apis,
         .guard = nullptr,
         .extension = nullptr,
         .default_root = root_default,
-        .log_target = service::LogTarget::Plain};
+        .log_target = log_file.empty() ? service::LogTarget::Plain : service::LogTarget::File,
+        .log_file = log_file};
     return cli::run_cli(static_cast<int>(arguments.size()), argv.data(), platform);
 }
 

@@ -44,8 +44,12 @@ inline constexpr const char* k_service_log = "/var/log/dsvm-agent.log";
 // Runs one command of the command line (cli/cli.h) on the Windows backends: WinHTTP, the process
 // runner, the SMB global mapping and the SAM over `apis`, no name service, no metadata guard and
 // no extension handler yet (docs/windows.md). With a --root other than `root_default`, the
-// mappings and the accounts are read but never changed: they are the machine's, not the root's.
+// mappings and the accounts are the machine's, not the root's: no mapping is seen or made there
+// (the share's top is its mount point inside the root, as in a Linux sandbox), and the accounts
+// are read but never changed.
+// `log_file`: where the log goes (the service's); empty: stderr.
 int run_agent(std::vector<std::string> arguments, const SystemApis& apis,
-              service::ServiceHost& service_host, const std::string& root_default);
+              service::ServiceHost& service_host, const std::string& root_default,
+              const std::string& log_file = {});
 
 }  // namespace dsvm::windows_platform

@@ -1,16 +1,18 @@
 // main() on Windows: the arguments in UTF-8, then the command line on the system's APIs
 // (windows/agent.h). `run` is the service's command: under the service control manager it runs
 // the daemon with the SCM as its host, sets the service's recovery actions, and logs to
-// <root>/var/log/dsvm-agent.log (a service has no console); from a console it is refused.
+// <root>/var/log/dsvm-agent.log (a service has no standard error); from a console it is refused.
 #include <windows.h>
 
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/fs.h"
 #include "common/windows_api_win32.h"
 #include "windows/agent.h"
 #include "windows/recovery_actions.h"
@@ -37,15 +39,19 @@ std::string command_of(const std::vector<std::string>& arguments) {
     return {};
 }
 
-// A service's standard error goes nowhere: it is sent to the log file instead.
-void log_to_file(const std::string& root) {
-    const std::filesystem::path log = dsvm::widen(root + dsvm::windows_platform::k_service_log);
+// The service's log file: a service has no standard error. One past k_log_limit is kept as .1
+// and a new one begun.
+std::string service_log(const std::string& root) {
+    const std::string path = root + dsvm::windows_platform::k_service_log;
+    const std::filesystem::path log = dsvm::widen(path);
+    // Private like the rest of the agent's tree (an access list for SYSTEM and Administrators).
+    (void)dsvm::make_directories(root + "/var/log", 0700);
     std::error_code ignored;
-    std::filesystem::create_directories(log.parent_path(), ignored);
-    if (std::filesystem::file_size(log, ignored) > k_log_limit) {
+    const auto size = std::filesystem::file_size(log, ignored);
+    if (!ignored && size > k_log_limit) {
         std::filesystem::rename(log, log.wstring() + L".1", ignored);
     }
-    (void)::_wfreopen(log.c_str(), L"a", stderr);
+    return path;
 }
 
 }  // namespace
@@ -66,13 +72,14 @@ int wmain(int argc, wchar_t** wargv) {
         }
         const auto ran = dsvm::windows_platform::run_as_service(
             k_service_name, [&](dsvm::windows_platform::ScmHost& host) {
-                log_to_file(root);
+                const std::string log = service_log(root);
                 if (auto set = dsvm::windows_platform::set_recovery_actions(
                         k_service_name, dsvm::windows_platform::agent_recovery_actions());
                     !set) {
-                    std::fprintf(stderr, "warning: %s\n", set.error().message.c_str());
+                    std::ofstream(std::filesystem::path(dsvm::widen(log)), std::ios::app)
+                        << "warning: " << set.error().message << "\n";
                 }
-                return dsvm::windows_platform::run_agent(arguments, apis, host, root);
+                return dsvm::windows_platform::run_agent(arguments, apis, host, root, log);
             });
         if (!ran) {
             std::fprintf(stderr,

@@ -379,6 +379,10 @@ Result<void> WmiSmbMappingApi::create(const std::string& remote_path, const std:
         if (auto put = put_boolean(in, L"Persistent", false); !put) {
             return put;
         }
+        // Encrypted, or not mapped at all: a server that cannot encrypt fails closed.
+        if (auto put = put_boolean(in, L"RequirePrivacy", true); !put) {
+            return put;
+        }
         auto created = execute(services, k_class, L"Create", in, what);
         // The parameters object holds a copy of the credential: cleared before it is released.
         Variant cleared;

@@ -108,12 +108,23 @@ TEST_CASE("windows exe: a dry run lists the mapping, the users' homes and links,
     CHECK(contains(dry.out, "SMB global mapping"));
     CHECK(contains(dry.out, "alice"));
     CHECK(contains(dry.out, "bob"));
-    CHECK(contains(dry.out, "notebooks/remote"));
-    CHECK(contains(dry.out, "notebooks/alice"));
+    CHECK(contains(dry.out,
+                   "notebooks/remote to \\\\acct.file.core.windows.net\\pool\\notebooks\\alice"));
     CHECK_FALSE(contains(dry.out + dry.err, key));
     CHECK_FALSE(contains(dry.out + dry.err, key.substr(0, 16)));
     // A dry run writes nothing, not even the status file.
     CHECK_FALSE(path_exists(root / "var/lib/dsvm-agent/status.json"));
+
+    // A pass under a --root other than the agent's own maps nothing and creates no account: the
+    // mappings and accounts are the machine's.
+    imds.enqueue({200, imds_document(pool)});
+    const CommandResult pass =
+        run({exe, "--root", root.path(), "--imds", imds.base_url(), "reconcile"});
+    INFO(pass.out << pass.err);
+    CHECK(pass.exit_code == 1);
+    CHECK(contains(pass.out + pass.err, "is the machine's, not --root's"));
+    CHECK_FALSE(contains(pass.out + pass.err, "create user alice"));
+    CHECK_FALSE(contains(pass.out + pass.err, key));
 
     // Without smbAccess "shared" the pool cannot be served by a Windows instance: refused with
     // the setting named, exit 2.
