@@ -156,8 +156,8 @@ class FakeAccounts final : public engine::AccountBackend {
                 continue;
             }
             if (accounts.count(user.name) == 0) {
-                planned.plan.changes.emplace_back(
-                    users::CreateAccount{user.name, user.uid, user.gid, home_of(user.name), "", ""});
+                planned.plan.changes.emplace_back(users::CreateAccount{
+                    user.name, user.uid, user.gid, home_of(user.name), "", ""});
                 planned.plan.created.insert(user.name);
                 planned.plan.creating.push_back({user.name, user.uid, user.gid});
             } else if (known.managed.count(user.name) == 0) {
