@@ -370,6 +370,8 @@ int run_cli(int argc, char** argv, Platform& platform) {
     const std::uint64_t seed = (std::uint64_t{entropy()} << 32) | entropy();
     RetryPolicy policy;
     policy.deadline = std::chrono::seconds(options.imds_timeout);
+    // The daemon's stop ends a wait for the metadata service: it does not wait out the retries.
+    policy.give_up = [&host = platform.service_host] { return host.stop_requested(); };
     std::unique_ptr<ImdsClient> imds;
     std::unique_ptr<KeyVaultClient> vault;
     if (options.imds != "off") {

@@ -19,6 +19,8 @@ using std::chrono::milliseconds;
 constexpr std::string_view k_instance_path = "/metadata/instance?api-version=2021-02-01";
 // Bodies and peer text quoted in messages are cut here: enough to recognise, too little to flood.
 constexpr std::size_t k_max_quote = 120;
+// How often a wait for the next try asks whether to give up.
+constexpr std::chrono::milliseconds k_stop_check{250};
 // A per-try timeout is never cut below this by the deadline, so the last try can still succeed.
 constexpr milliseconds k_min_try_timeout{100};
 
@@ -314,7 +316,21 @@ Result<InstanceMetadata> ImdsClient::fetch() {
         milliseconds delay = retry_delay(m_policy, m_attempts, random);
         const auto until_deadline = std::chrono::ceil<milliseconds>(deadline - now);
         delay = std::min(delay, until_deadline);
-        m_clock.sleep_for(delay);
+        if (!m_policy.give_up) {
+            m_clock.sleep_for(delay);
+            continue;
+        }
+        // In slices, so a stop that comes meanwhile is not kept waiting for the whole delay.
+        for (auto left = delay; left.count() > 0; left -= k_stop_check) {
+            if (m_policy.give_up()) {
+                ++m_failed_fetches;
+                return failure(
+                    "instance metadata not read: the service is stopping (last "
+                    "failure: " +
+                    last_failure + ")");
+            }
+            m_clock.sleep_for(std::min(left, k_stop_check));
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -45,6 +46,9 @@ struct RetryPolicy {
     std::chrono::milliseconds deadline{90000};
     std::chrono::milliseconds connect_timeout{2000};
     std::chrono::milliseconds request_timeout{5000};
+    // Asked between tries and while waiting for the next: true ends the retries at once (the
+    // service is stopping). Unset: the retries go on to the deadline.
+    std::function<bool()> give_up;
 };
 
 // The wait before the next try after `failures` failed ones: full jitter over a window of

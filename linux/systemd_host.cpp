@@ -47,6 +47,13 @@ Result<void> SystemdHost::listen() {
     return {};
 }
 
+bool SystemdHost::stop_requested() {
+    sigset_t pending;
+    sigemptyset(&pending);
+    return m_signals && ::sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+}
+
 Control SystemdHost::wait(std::chrono::milliseconds timeout) {
     pollfd watched{m_signals.get(), POLLIN, 0};
     const auto milliseconds = std::clamp<long long>(timeout.count(), 0, INT_MAX);

@@ -23,6 +23,8 @@ class SystemdHost final : public service::ServiceHost {
     // $WATCHDOG_USEC for this process (sd_watchdog_enabled); zero when unset or invalid.
     std::chrono::microseconds watchdog_period() override;
     void watchdog() override;
+    // SIGTERM or SIGINT pending (blocked since listen(), not yet read).
+    bool stop_requested() override;
 
   private:
     Fd m_signals;

@@ -37,6 +37,9 @@ class ServiceHost {
     virtual std::chrono::microseconds watchdog_period() = 0;
     // A keep-alive: the loop is alive. Harmless when no watchdog is set.
     virtual void watchdog() = 0;
+    // Whether a stop has come and waits to be taken, without taking it: what a pass that is
+    // waiting (for the metadata service) asks, so a stop does not wait for the whole pass.
+    virtual bool stop_requested() = 0;
 };
 
 }  // namespace dsvm::service

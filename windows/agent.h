@@ -29,6 +29,7 @@ class ConsoleHost final : public service::ServiceHost {
     void stopping() override {}
     std::chrono::microseconds watchdog_period() override { return {}; }
     void watchdog() override {}
+    bool stop_requested() override { return false; }
 };
 
 // The command line as UTF-8 (wmain's arguments are UTF-16).

@@ -86,6 +86,11 @@ Result<void> ScmHost::listen() {
     return {};
 }
 
+bool ScmHost::stop_requested() {
+    std::lock_guard lock(m_mutex);
+    return std::find(m_queue.begin(), m_queue.end(), Control::Stop) != m_queue.end();
+}
+
 Control ScmHost::wait(std::chrono::milliseconds timeout) {
     std::unique_lock lock(m_mutex);
     const auto bounded = std::max(timeout, std::chrono::milliseconds(0));

@@ -72,6 +72,8 @@ class ScmHost final : public service::ServiceHost {
     void status(const std::string& status) override;
     // STOP_PENDING with a wait hint, accepting nothing more.
     void stopping() override;
+    // A STOP or SHUTDOWN in the queue.
+    bool stop_requested() override;
     // Zero: the SCM has no watchdog.
     std::chrono::microseconds watchdog_period() override;
     // While START_PENDING or STOP_PENDING, the next checkpoint (the service is making

@@ -669,6 +669,35 @@ TEST_CASE("imds: a zero deadline makes exactly one try", "[imds]") {
     CHECK_THAT(metadata.error().message, Catch::Contains("after 1 try over"));
 }
 
+TEST_CASE("imds: a stop ends the retries within a fraction of a second, with the last failure",
+          "[imds]") {
+    // Given a metadata service that answers 410 and a stop that comes 1 s into the retries, we
+    // expect no try after it and the wait cut short, not the 90 s deadline.
+    const CapturedLog quiet;
+    ScriptedHttp http({}, 410);
+    FakeClock clock;
+    RetryPolicy policy = fast_policy();
+    policy.max_delay = 8000ms;
+    const auto start = clock.now();
+    policy.give_up = [&] { return clock.now() - start >= 1s; };
+    ImdsClient client(http, clock, "http://127.0.0.1:9", policy, 2);
+
+    const auto metadata = client.fetch();
+
+    REQUIRE_FALSE(metadata.ok());
+    CHECK_THAT(metadata.error().message,
+               Catch::Contains("the service is stopping") && Catch::Contains("HTTP 410"));
+    CHECK(clock.now() - start < 1500ms);
+    const int tries = client.attempts();
+    CHECK(tries >= 1);
+    // Without a stop the same service is tried until the deadline.
+    RetryPolicy patient = fast_policy();
+    FakeClock other;
+    ImdsClient waiting(http, other, "http://127.0.0.1:9", patient, 2);
+    CHECK_FALSE(waiting.fetch().ok());
+    CHECK(waiting.attempts() > tries);
+}
+
 TEST_CASE("imds: a streak spans fetches: one warning for a long outage, one line when it ends",
           "[imds]") {
     CapturedLog log;

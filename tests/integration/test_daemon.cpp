@@ -184,3 +184,27 @@ TEST_CASE("run: a watchdog meant for another process gets no WATCHDOG=1", "[daem
     agent.signal(SIGTERM);
     CHECK(agent.wait(5000) == 0);
 }
+
+TEST_CASE("run: SIGTERM while the first pass retries the metadata service stops within seconds",
+          "[daemon]") {
+    // Given a metadata service that answers 410 (as IMDS does after boot) and an hour to retry,
+    // we expect a stop to end the retries at once, not to wait for the deadline.
+    AgentFixture fixture;
+    ScriptedResponse gone;
+    gone.status = 410;
+    fixture.imds().set_default(gone);
+    NotifySocket notify(fixture.sandbox().path("notify.sock"));
+    const auto daemon = std::make_unique<Child>(
+        std::vector<std::string>{DSVM_AGENT_BINARY, "--root", fixture.sandbox().path(), "--imds",
+                                 fixture.imds().base_url(), "--imds-timeout", "3600", "run"},
+        fixture.sandbox().path("agent.log"),
+        std::vector<std::string>{"NOTIFY_SOCKET=" + notify.path()});
+    Child& agent = *daemon;
+    REQUIRE(eventually([&] { return fixture.imds().requests().size() >= 2; }, 10000));
+
+    agent.signal(SIGTERM);
+    CHECK(agent.wait(5000) == 0);
+    const std::string log = fixture.sandbox().read("agent.log");
+    CHECK_THAT(log, Catch::Contains("the service is stopping"));
+    CHECK_THAT(log, Catch::Contains("SIGTERM: stopping"));
+}

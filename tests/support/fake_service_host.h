@@ -70,6 +70,15 @@ class FakeServiceHost final : public service::ServiceHost {
     void stopping() override { record(Message::Kind::Stopping, ""); }
     std::chrono::microseconds watchdog_period() override { return m_period; }
     void watchdog() override { record(Message::Kind::Watchdog, ""); }
+    // A Stop due by now (fake time since listen()) and not yet taken by wait().
+    bool stop_requested() override {
+        for (const auto& [at, control] : m_controls) {
+            if (control == service::Control::Stop && m_listens > 0 && at <= elapsed()) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     const std::vector<Message>& messages() const { return m_messages; }
     const std::vector<std::chrono::milliseconds>& waits() const { return m_waits; }

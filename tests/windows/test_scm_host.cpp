@@ -191,6 +191,22 @@ TEST_CASE("scm host: listening makes the service running at once, before the fir
     CHECK(recorded.last().state == SERVICE_STOP_PENDING);
 }
 
+TEST_CASE("scm host: a stop waiting in the queue is seen without being taken") {
+    RecordedStatus recorded;
+    ScmHost host(recorded.sink());
+    host.starting();
+    REQUIRE(host.listen().ok());
+    CHECK_FALSE(host.stop_requested());
+    CHECK(host.on_control(k_reconcile_control) == NO_ERROR);
+    CHECK_FALSE(host.stop_requested());
+    CHECK(host.on_control(SERVICE_CONTROL_SHUTDOWN) == NO_ERROR);
+    CHECK(host.stop_requested());
+    CHECK(host.stop_requested());  // asking takes nothing
+    CHECK(host.wait(0ms) == Control::Reconcile);
+    CHECK(host.wait(0ms) == Control::Stop);
+    CHECK_FALSE(host.stop_requested());
+}
+
 TEST_CASE("scm host: no watchdog, and a keep-alive is a checkpoint only while pending") {
     RecordedStatus recorded;
     ScmHost host(recorded.sink());
