@@ -22,7 +22,10 @@ foreach(dsvm_header_dir nlohmann spdlog fmt catch2 CLI)
 endforeach()
 add_library(dsvm_header_libraries INTERFACE)
 target_include_directories(dsvm_header_libraries SYSTEM INTERFACE ${dsvm_mingw_include})
-target_compile_definitions(dsvm_header_libraries INTERFACE FMT_HEADER_ONLY SPDLOG_FMT_EXTERNAL)
+# fmt and spdlog in compiled-library mode, their implementation compiled once (cmake/fmt_spdlog.cpp).
+target_compile_definitions(dsvm_header_libraries INTERFACE SPDLOG_COMPILED_LIB SPDLOG_FMT_EXTERNAL)
+add_library(dsvm_logging STATIC cmake/fmt_spdlog.cpp)
+target_link_libraries(dsvm_logging PUBLIC dsvm_header_libraries PRIVATE dsvm_warnings)
 
 # The code both platforms share: the engine (on its share and account ports), the service loop,
 # the command line, the pool config and its loader, the metadata and Key Vault clients (over the
@@ -95,7 +98,7 @@ dsvm_library(dsvm_portable
 # `dsvm-agent version` prints the project's version.
 target_compile_definitions(dsvm_portable PRIVATE DSVM_AGENT_VERSION="${PROJECT_VERSION}")
 # CNG (bcrypt) for the digests; ntdll for opening files relative to a directory's handle.
-target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries bcrypt ntdll)
+target_link_libraries(dsvm_portable PUBLIC dsvm_header_libraries dsvm_logging bcrypt ntdll)
 
 # The Windows platform code (windows/): the HTTP client over WinHTTP, the service host under the
 # service control manager and the service's recovery actions, the share backend (SMB global
@@ -111,6 +114,8 @@ dsvm_library(dsvm_windows
   windows/random_password.cpp
   windows/recovery_actions.cpp
   windows/scm_host.cpp
+  windows/scm_service.cpp
+  windows/service_manager_api_win32.cpp
   windows/smb_global_mappings.cpp
   windows/smb_mapping_api_wmi_win32.cpp
   windows/winhttp_client.cpp
@@ -120,24 +125,37 @@ dsvm_library(dsvm_windows
   windows/windows_home_steps.cpp
 )
 # ole32, oleaut32 and wbemuuid: WMI through COM (windows/smb_mapping_api_wmi_win32.cpp);
-# netapi32 and userenv: the local accounts, their groups and profiles.
-target_link_libraries(dsvm_windows PUBLIC dsvm_portable advapi32 winhttp ole32 oleaut32 wbemuuid
-  netapi32 userenv)
+# netapi32 and userenv: the local accounts, their groups and profiles; the extension handler,
+# which the exe runs for the guest agent.
+target_link_libraries(dsvm_windows PUBLIC dsvm_portable dsvm_extension advapi32 winhttp ole32
+  oleaut32 wbemuuid netapi32 userenv)
 
 # The agent's exe (windows/main.cpp): wmain, so its arguments arrive as UTF-16 (-municode).
 add_executable(dsvm-agent windows/main.cpp)
 target_link_libraries(dsvm-agent PRIVATE dsvm_windows)
 target_link_options(dsvm-agent PRIVATE -municode)
 
-# The extension handler's part that builds for Windows so far: the protected settings'
-# decryption with the certificate in LocalMachine\My (extension/crypto_win32.h, crypt32).
+# The extension handler (docs/extension.md): the same handler as on Linux, with the protected
+# settings decrypted with the certificate in LocalMachine\My (extension/crypto_win32.h, crypt32)
+# and the service controlled through the SCM (windows/scm_service.h, chosen by windows/agent.cpp).
 dsvm_library(dsvm_extension
   extension/crypto.cpp
   extension/crypto_win32.cpp
+  extension/enable.cpp
+  extension/files.cpp
+  extension/handler.cpp
+  extension/protected.cpp
+  extension/record.cpp
+  extension/settings.cpp
+  extension/status.cpp
 )
 target_link_libraries(dsvm_extension PUBLIC dsvm_portable crypt32)
 
 if(BUILD_TESTING)
+  # Catch's implementation, compiled once for the test programs (tests/support/catch_session.cpp).
+  add_library(dsvm_catch STATIC tests/support/catch_session.cpp)
+  target_include_directories(dsvm_catch PUBLIC ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(dsvm_catch PUBLIC dsvm_header_libraries)
   # The unit tests of that code, run under wine.
   add_executable(windows_unit_tests
     tests/support/catch_main.cpp
@@ -171,6 +189,7 @@ if(BUILD_TESTING)
     tests/windows/test_random_password.cpp
     tests/windows/test_recovery_actions.cpp
     tests/windows/test_scm_host.cpp
+    tests/windows/test_scm_service_control.cpp
     tests/windows/test_smb_global_mappings.cpp
     tests/windows/test_windows_account_plan.cpp
     tests/windows/test_windows_accounts.cpp
@@ -178,8 +197,8 @@ if(BUILD_TESTING)
   )
   target_include_directories(windows_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   # ws2_32: the tests' own loopback HTTP server (tests/support/loopback_server_win32.h).
-  target_link_libraries(windows_unit_tests PRIVATE dsvm_portable dsvm_windows dsvm_extension
-    ws2_32)
+  target_link_libraries(windows_unit_tests PRIVATE dsvm_catch dsvm_portable dsvm_windows
+    dsvm_extension ws2_32)
   # The throw-away certificate and messages of tests/data/protected-settings/, read where the
   # source tree is (wine shows it under Z:).
   target_compile_definitions(windows_unit_tests PRIVATE
@@ -198,9 +217,9 @@ if(BUILD_TESTING)
   add_executable(scm_test_service tests/windows/scm_test_service_main.cpp)
   target_link_libraries(scm_test_service PRIVATE dsvm_windows)
   add_executable(windows_service_tests tests/support/catch_main.cpp
-    tests/windows/test_scm_service.cpp)
+    tests/windows/test_scm_service.cpp tests/windows/test_service_manager_api_win32.cpp)
   target_include_directories(windows_service_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-  target_link_libraries(windows_service_tests PRIVATE dsvm_windows)
+  target_link_libraries(windows_service_tests PRIVATE dsvm_catch dsvm_windows)
   add_dependencies(windows_service_tests scm_test_service)
   # Catch2's test discovery runs the test executable, through the emulator (wine) here.
   find_file(dsvm_catch_module Catch.cmake PATHS /usr/lib/cmake/Catch2 NO_DEFAULT_PATH
@@ -216,34 +235,40 @@ if(BUILD_TESTING)
 
   # The MSI smoke test (tests/windows/msi_smoke_test.sh): it builds a package around an exe as
   # the msi target does, installs, upgrades and removes it in a wine prefix of its own, in a
-  # network namespace with only loopback (so it needs root; otherwise it is skipped).
-  # The exe the smoke test packs: a stand-in with the agent's service surface (`run`,
-  # `version`). The agent's own exe does not yet stop cleanly under wine's SCM while its first
-  # pass waits for the metadata service (docs/windows.md, "What wine can show").
-  add_executable(msi_stand_in_service tests/windows/msi_stand_in_main.cpp)
-  target_link_libraries(msi_stand_in_service PRIVATE dsvm_windows)
-  target_compile_definitions(msi_stand_in_service PRIVATE DSVM_AGENT_VERSION="${PROJECT_VERSION}")
-  set(dsvm_msi_smoke_exe $<TARGET_FILE:msi_stand_in_service>)
+  # network namespace with only loopback (so it needs root; otherwise it is skipped). It packs
+  # the agent's own exe, whose service asks the metadata service there and finds none.
   # The command line of the exe as an admin runs it (tests/windows/test_agent_exe.cpp): the exe
   # itself, and the same wiring on the recording fakes of the SMB mapping and account APIs.
   add_executable(dsvm-agent-fakes tests/windows/agent_fakes_main.cpp)
   target_include_directories(dsvm-agent-fakes PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(dsvm-agent-fakes PRIVATE dsvm_windows)
   target_link_options(dsvm-agent-fakes PRIVATE -municode)
+  # Its CryptDecryptMessage decrypts the test messages of tests/data/protected-settings/.
+  target_compile_definitions(dsvm-agent-fakes PRIVATE
+    DSVM_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data")
   add_executable(windows_exe_tests tests/support/catch_main.cpp
     tests/support/loopback_server_win32.cpp tests/windows/test_agent_exe.cpp)
   target_include_directories(windows_exe_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-  target_link_libraries(windows_exe_tests PRIVATE dsvm_portable ws2_32)
+  target_link_libraries(windows_exe_tests PRIVATE dsvm_catch dsvm_portable ws2_32)
   add_dependencies(windows_exe_tests dsvm-agent dsvm-agent-fakes)
   target_compile_definitions(windows_exe_tests PRIVATE
     DSVM_AGENT_EXE="$<TARGET_FILE:dsvm-agent>"
     DSVM_AGENT_FAKES_EXE="$<TARGET_FILE:dsvm-agent-fakes>"
-    DSVM_AGENT_VERSION="${PROJECT_VERSION}")
+    DSVM_AGENT_VERSION="${PROJECT_VERSION}"
+    DSVM_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data")
   catch_discover_tests(windows_exe_tests TEST_PREFIX "windows: " EXTRA_ARGS --warn NoTests
     PROPERTIES LABELS windows ENVIRONMENT "http_proxy=http://127.0.0.1:9")
+  # The Windows scale-set template (tests/packaging/check_template.py, kind windows): the keys
+  # only in protected settings, OpenSSH Server from Microsoft's CustomScriptExtension, and public
+  # settings this exe accepts as a pool config, under wine.
+  add_test(NAME "windows: the Windows scale-set template keeps the keys in protected settings"
+    COMMAND python3 ${PROJECT_SOURCE_DIR}/tests/packaging/check_template.py windows
+            ${PROJECT_SOURCE_DIR}/packaging/azure/dsvm-pool-windows.json $<TARGET_FILE:dsvm-agent>)
+  set_tests_properties("windows: the Windows scale-set template keeps the keys in protected settings"
+    PROPERTIES LABELS windows)
   add_test(NAME "windows: the MSI installs, starts, upgrades and removes the service"
     COMMAND bash ${PROJECT_SOURCE_DIR}/tests/windows/msi_smoke_test.sh ${PROJECT_SOURCE_DIR}
-            ${dsvm_msi_smoke_exe} ${PROJECT_VERSION})
+            $<TARGET_FILE:dsvm-agent> ${PROJECT_VERSION})
   set_tests_properties("windows: the MSI installs, starts, upgrades and removes the service"
     PROPERTIES LABELS "windows;msi" SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
@@ -262,4 +287,9 @@ if(TARGET dsvm-agent)
     COMMENT "Building the MSI dsvm-agent-${PROJECT_VERSION}-x64.msi"
     VERBATIM)
   add_custom_target(msi ALL DEPENDS ${dsvm_msi})
+endif()
+
+# The VM extension's handler package for Windows (the handler-zip target), around the MSI.
+if(TARGET msi)
+  include(cmake/windows-handler.cmake)
 endif()

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/fd.h"
 #include "common/ids.h"
@@ -79,6 +80,10 @@ Result<void> make_directories(const std::string& path, mode_t mode);
 bool is_directory(const std::string& path);
 bool path_exists(const std::string& path);
 
+// Whether `path` is absolute on this platform: it starts with '/' on Linux; on Windows it names
+// a drive and a separator ("C:\Packages", "C:/x") or is a UNC path (is_absolute_windows_path).
+bool is_absolute_path(std::string_view path);
+
 // The directory part of `path`: "." when it has no slash, "/" for a name at the top.
 std::string parent_directory(const std::string& path);
 
@@ -116,6 +121,12 @@ std::optional<std::int64_t> modified_unix_seconds(const std::string& path);
 // Removes the file `name` in the open directory `directory_fd` (a link itself, never what it
 // points at); one that is not there is success. A Runtime error "cannot remove SHOWN: ...".
 Result<void> remove_file_at(int directory_fd, const std::string& name, const std::string& shown);
+
+// The names in the open directory `directory_fd`, without "." and "..", read from the directory
+// itself: a network client answers a listing from the server (or from a lease the server keeps
+// coherent), where a lookup of one name may be answered from what it remembers. Errors name
+// `shown`.
+Result<std::vector<std::string>> directory_names_at(int directory_fd, const std::string& shown);
 
 // What tells one version of the file `name` in `directory_fd` from another without reading it
 // (its identity, size and change times, the link itself when it is one); empty when missing.

@@ -16,6 +16,7 @@
 #include "common/fd.h"
 #include "common/file_mode.h"
 #include "common/temporaries.h"
+#include "common/temporaries_posix.h"
 
 namespace dsvm {
 
@@ -107,23 +108,30 @@ bool process_gone(long pid) {
     return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 
-void remove_stale_temporaries(int directory_fd, const std::string& name) {
+}  // namespace
+
+std::vector<std::string> stale_temporaries_in(int directory_fd, const std::string& name) {
     const int listing_fd = ::openat(directory_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (listing_fd < 0) {
-        return;
+        return {};
     }
     DIR* listing = ::fdopendir(listing_fd);
     if (listing == nullptr) {
         ::close(listing_fd);
-        return;
+        return {};
     }
     std::vector<std::string> names;
     while (const dirent* entry = ::readdir(listing)) {
         names.emplace_back(entry->d_name);
     }
     ::closedir(listing);
-    const auto stale = stale_temporaries(names, name, process_gone);
-    for (const auto& leftover : stale) {
+    return stale_temporaries(names, name, process_gone);
+}
+
+namespace {
+
+void remove_stale_temporaries(int directory_fd, const std::string& name) {
+    for (const auto& leftover : stale_temporaries_in(directory_fd, name)) {
         ::unlinkat(directory_fd, leftover.c_str(), 0);
     }
 }
@@ -331,6 +339,35 @@ Result<void> remove_file_at(int directory_fd, const std::string& name, const std
     return {};
 }
 
+Result<std::vector<std::string>> directory_names_at(int directory_fd, const std::string& shown) {
+    // A descriptor of its own: readdir moves the offset of the one it reads.
+    const int listing_fd = ::openat(directory_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (listing_fd < 0) {
+        return failure("cannot list " + shown + ": " + errno_text(errno));
+    }
+    DIR* listing = ::fdopendir(listing_fd);
+    if (listing == nullptr) {
+        const int error = errno;
+        ::close(listing_fd);
+        return failure("cannot list " + shown + ": " + errno_text(error));
+    }
+    std::vector<std::string> names;
+    errno = 0;
+    while (const dirent* entry = ::readdir(listing)) {
+        const std::string_view entry_name = entry->d_name;
+        if (entry_name != "." && entry_name != "..") {
+            names.emplace_back(entry_name);
+        }
+        errno = 0;
+    }
+    const int error = errno;
+    ::closedir(listing);
+    if (error != 0) {
+        return failure("cannot list " + shown + ": " + errno_text(error));
+    }
+    return names;
+}
+
 std::string file_identity_at(int directory_fd, const std::string& name) {
     struct stat info {};
     if (::fstatat(directory_fd, name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -362,6 +399,10 @@ std::optional<std::int64_t> modified_unix_seconds(const std::string& path) {
         return std::nullopt;
     }
     return static_cast<std::int64_t>(info.st_mtime);
+}
+
+bool is_absolute_path(std::string_view path) {
+    return !path.empty() && path.front() == '/';
 }
 
 }  // namespace dsvm

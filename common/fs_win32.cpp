@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <random>
 
+#include "common/command_line.h"
 #include "common/file_handles_win32.h"
 #include "common/fs.h"
 #include "common/temporaries.h"
@@ -322,6 +323,10 @@ Result<void> remove_file_at(int directory_fd, const std::string& name, const std
     return {};
 }
 
+Result<std::vector<std::string>> directory_names_at(int directory_fd, const std::string& shown) {
+    return win32::list_names(directory_fd, shown);
+}
+
 std::string file_identity_at(int directory_fd, const std::string& name) {
     Fd file;
     if (win32::open_at(directory_fd, name, {.access = FILE_READ_ATTRIBUTES}, file) != 0) {
@@ -357,6 +362,10 @@ std::optional<std::int64_t> modified_unix_seconds(const std::string& path) {
     const std::uint64_t ticks = (std::uint64_t{data.ftLastWriteTime.dwHighDateTime} << 32) |
                                 data.ftLastWriteTime.dwLowDateTime;
     return static_cast<std::int64_t>(ticks / 10000000U) - 11644473600LL;
+}
+
+bool is_absolute_path(std::string_view path) {
+    return is_absolute_windows_path(path);
 }
 
 }  // namespace dsvm

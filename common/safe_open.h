@@ -69,10 +69,12 @@ MadeDirectory make_directory(const std::string& path, mode_t mode);
 // caller) with mkdirat from its parent's descriptor: never through a symlink someone planted.
 Result<Fd> make_directories_below(const std::string& top, std::string_view path, mode_t mode);
 
-// open_directory_at(dir, name); when missing, creates it under a temporary name beside it
-// (.<name>.dsvm-agent-new), sets uid:gid and `mode` through the new descriptor (never by name)
-// and renames it into place (RENAME_NOREPLACE), so an interruption never leaves it with the
-// wrong owner. `created` reports whether it was made.
+// open_directory_at(dir, name); when missing, creates it under a temporary name of its own beside
+// it (.<name>.dsvm-agent-new.tmp.<pid>.<random>, common/temporaries.h), sets uid:gid and `mode`
+// through the new descriptor (never by name) and renames it into place (RENAME_NOREPLACE), so an
+// interruption never leaves it with the wrong owner, and two processes making it at once (two
+// instances, on the share) never take each other's. Leftovers of processes that are gone are
+// removed first. `created` reports whether it was made.
 Result<Fd> open_or_create_directory_at(int dir, const std::string& name, mode_t mode, uid_t uid,
                                        gid_t gid, bool& created);
 

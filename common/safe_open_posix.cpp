@@ -10,9 +10,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <optional>
+#include <random>
 #include <vector>
 
 #include "common/fs.h"
+#include "common/temporaries.h"
+#include "common/temporaries_posix.h"
 
 namespace dsvm {
 
@@ -151,42 +154,82 @@ int rename_no_replace(int dir, const std::string& from, const std::string& to) {
     return ::renameat(dir, from.c_str(), dir, to.c_str());
 }
 
+namespace {
+
+bool missing_at(int dir, const std::string& name) {
+    struct stat info {};
+    return ::fstatat(dir, name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
+}
+
+// How often a directory is tried again when its temporary vanished: only a concurrent maker
+// that took it for a crash's leftover removes it, and once one maker has renamed its own into
+// place the others find the directory.
+constexpr int k_create_attempts = 8;
+
+}  // namespace
+
 Result<Fd> open_or_create_directory_at(int dir, const std::string& name, mode_t mode, uid_t uid,
                                        gid_t gid, bool& created) {
     created = false;
-    struct stat there {};
-    if (::fstatat(dir, name.c_str(), &there, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
-        return open_directory_at(dir, name, name);
-    }
-    // Made under a name of our own, given its owner and mode through the descriptor, and only
-    // then renamed into place: a pass killed in between leaves the temporary (removed by the
-    // next), never a directory of the wrong owner under the real name.
-    const std::string building = "." + name + ".dsvm-agent-new";
-    if (auto removed = remove_tree_at(dir, building, building); !removed) {
-        return removed.error();
-    }
-    if (::mkdirat(dir, building.c_str(), mode) != 0) {
-        return failure("cannot create " + name + ": " + errno_text(errno));
-    }
-    auto opened = open_directory_at(dir, building, building);
-    if (!opened) {
-        return opened.error();
-    }
-    if (::fchown(opened->get(), uid, gid) != 0 || ::fchmod(opened->get(), mode) != 0) {
-        const int error = errno;
-        (void)remove_tree_at(dir, building, building);
-        return failure("cannot set the owner and mode of " + name + ": " + errno_text(error));
-    }
-    if (rename_no_replace(dir, building, name) != 0) {
-        const int error = errno;
-        (void)remove_tree_at(dir, building, building);
-        if (error == EEXIST) {
-            return open_directory_at(dir, name, name);  // made meanwhile by someone else
+    // Made under a name of this call's own (".<name>.dsvm-agent-new.tmp.<pid>.<random>"), given
+    // its owner and mode through the descriptor, and only then renamed into place: a pass killed
+    // in between leaves the temporary, never a directory of the wrong owner under the real name.
+    // Another process making the same directory at the same moment (a second instance, in a
+    // folder on the share) has a temporary of its own, so neither renames the other's.
+    const std::string base = "." + name + ".dsvm-agent-new";
+    std::random_device entropy;
+    for (int attempt = 0; attempt < k_create_attempts; ++attempt) {
+        if (!missing_at(dir, name)) {
+            return open_directory_at(dir, name, name);
         }
-        return failure("cannot create " + name + ": " + errno_text(error));
+        // Leftovers of processes that are gone, and the fixed name earlier versions used. A pid
+        // from another instance may look gone here: that maker's rename then fails, and it
+        // tries again.
+        auto leftovers = stale_temporaries_in(dir, base);
+        if (!missing_at(dir, base)) {
+            leftovers.push_back(base);
+        }
+        for (const auto& leftover : leftovers) {
+            if (auto removed = remove_tree_at(dir, leftover, leftover);
+                !removed && !missing_at(dir, leftover)) {
+                return removed.error();
+            }
+        }
+        const std::string building = random_temporary(base, ::getpid(), entropy);
+        if (::mkdirat(dir, building.c_str(), mode) != 0) {
+            return failure("cannot create " + name + ": " + errno_text(errno));
+        }
+        auto opened = open_directory_at(dir, building, building);
+        if (!opened) {
+            if (missing_at(dir, building)) {
+                continue;  // removed by a concurrent maker as a leftover
+            }
+            return opened.error();
+        }
+        if (::fchown(opened->get(), uid, gid) != 0 || ::fchmod(opened->get(), mode) != 0) {
+            const int error = errno;
+            if (missing_at(dir, building)) {
+                continue;  // removed by a concurrent maker as a leftover (NFS: ESTALE)
+            }
+            (void)remove_tree_at(dir, building, building);
+            return failure("cannot set the owner and mode of " + name + ": " + errno_text(error));
+        }
+        if (rename_no_replace(dir, building, name) != 0) {
+            const int error = errno;
+            (void)remove_tree_at(dir, building, building);
+            if (error == EEXIST) {
+                return open_directory_at(dir, name, name);  // made meanwhile by someone else
+            }
+            if (error == ENOENT) {
+                continue;  // removed by a concurrent maker as a leftover
+            }
+            return failure("cannot create " + name + ": " + errno_text(error));
+        }
+        created = true;
+        return opened;
     }
-    created = true;
-    return opened;
+    return failure("cannot create " + name + ": its temporary was removed " +
+                   std::to_string(k_create_attempts) + " times by other processes making it");
 }
 
 Result<void> check_private_owner(int fd, uid_t owner, const std::string& shown) {

@@ -1,6 +1,6 @@
 // What one extension command works with: the handler's files, the request, the process seam and
-// the steps it reports. Shared by the commands in extension.cpp and enable in
-// extension_enable.cpp; not part of the agent's interface.
+// the steps it reports. Shared by the commands in handler.cpp and enable in enable.cpp; not part
+// of the agent's interface.
 #pragma once
 
 #include <spdlog/spdlog.h>
@@ -56,11 +56,11 @@ struct Context {
     const Root& root;
     const ExtensionRequest& request;
     const Handler& handler;
-    ProcessRunner& runner;
+    const ExtensionPorts& ports;
     Steps& steps;
-    Clock& clock;  // the update marker's time and age
 
-    ServiceTarget service() const { return ServiceTarget{root, !root.is_host()}; }
+    ServiceControl& service() const { return ports.service; }
+    Clock& clock() const { return ports.clock; }
     std::string record_name() const { return request.state_dir + "/" + std::string(k_record_file); }
 };
 

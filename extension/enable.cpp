@@ -36,7 +36,8 @@ struct Validated {
 };
 
 // The decrypted protected settings; none of their keys when there are none.
-Result<ProtectedSettings> decrypt_protected(const Root& root, const HandlerSettings& settings) {
+Result<ProtectedSettings> decrypt_protected(const Context& context,
+                                            const HandlerSettings& settings) {
     if (settings.protected_settings.empty()) {
         return ProtectedSettings{};
     }
@@ -44,7 +45,7 @@ Result<ProtectedSettings> decrypt_protected(const Root& root, const HandlerSetti
     if (!der) {
         return der.error();
     }
-    auto plaintext = decrypt_protected_settings(root, settings.thumbprint, *der);
+    auto plaintext = context.ports.decrypt(context.root, settings.thumbprint, *der);
     if (!plaintext) {
         return plaintext.error();
     }
@@ -99,9 +100,14 @@ Result<Validated> validate_enable(const Context& context) {
             return with_context("publicSettings", config.error());
         }
         share = config->share;
+        if (share && context.ports.check_share) {
+            if (auto checked = context.ports.check_share(*share); !checked) {
+                return with_context("publicSettings", checked.error());
+            }
+        }
     }
     // The registry keys' rules hold whatever the share, so the parser has checked them already.
-    auto secrets = decrypt_protected(context.root, *settings);
+    auto secrets = decrypt_protected(context, *settings);
     if (!secrets) {
         return secrets.error();
     }
@@ -349,10 +355,9 @@ Result<void> apply_enable(const Context& context, const Validated& validated) {
     }
     // A new registry key is applied at once too: the next pass verifies the registry with it
     // and signs a registry the previous key signed again with it.
-    auto service = start_service(context.service(), context.runner,
-                                 *config_changed || *key_changed || registry_stored->changed
-                                     ? ConfigChange::Changed
-                                     : ConfigChange::None);
+    auto service = context.service().start(
+        *config_changed || *key_changed || registry_stored->changed ? ConfigChange::Changed
+                                                                    : ConfigChange::None);
     if (!service) {
         return with_context("the config is in place, but the service could not be started",
                             service.error());

@@ -126,7 +126,7 @@ Result<void> install(const Context& context) {
 }
 
 Result<void> disable(const Context& context) {
-    auto stopped = stop_service(context.service(), context.runner);
+    auto stopped = context.service().stop();
     if (!stopped) {
         return stopped.error();
     }
@@ -158,7 +158,7 @@ Result<void> update(const Context& context) {
         return made;
     }
     if (auto written =
-            write_file_atomic(marker, std::to_string(unix_seconds(context.clock)) + "\n", 0600);
+            write_file_atomic(marker, std::to_string(unix_seconds(context.clock())) + "\n", 0600);
         !written) {
         return written;
     }
@@ -175,7 +175,7 @@ bool update_in_progress(const Context& context) {
     if (!modified) {
         return false;
     }
-    if (unix_seconds(context.clock) - *modified < k_update_window_seconds) {
+    if (unix_seconds(context.clock()) - *modified < k_update_window_seconds) {
         return true;
     }
     (void)remove_file_if_exists(marker);
@@ -189,7 +189,7 @@ Result<void> uninstall(const Context& context) {
                           "are kept for the new version");
         return {};
     }
-    auto stopped = stop_service(context.service(), context.runner);
+    auto stopped = context.service().stop();
     if (!stopped) {
         return stopped.error();
     }
@@ -288,8 +288,8 @@ std::string_view to_string(ExtensionOperation operation) {
     return "Unknown";
 }
 
-int run_extension(const Root& root, const ExtensionRequest& request, ProcessRunner& runner,
-                  Clock& clock) {
+int run_extension(const Root& root, const ExtensionRequest& request, const ExtensionPorts& ports) {
+    Clock& clock = ports.clock;
     const std::string operation = ascii_lower(to_string(request.operation));
     auto handler = open_handler(request);
     if (!handler) {
@@ -334,7 +334,7 @@ int run_extension(const Root& root, const ExtensionRequest& request, ProcessRunn
     }
 
     Steps steps;
-    const Context context{root, request, *handler, runner, steps, clock};
+    const Context context{root, request, *handler, ports, steps};
     const Result<void> result = dispatch(context);
     status.substatus = steps.all();
     if (result) {

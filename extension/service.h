@@ -1,41 +1,32 @@
-// dsvm-agent.service control for the extension handler, through the process seam. The long work
-// (mounting, users) is the service's; the handler only enables, starts, reloads or stops it.
+// The agent's service as the extension handler controls it. The long work (mounting, users) is
+// the service's; the handler only makes it start at boot and starts it, asks it to apply a new
+// config now, or stops it. Each platform has its implementation, which the composition root
+// picks: systemctl on Linux (extension/systemd_service.h), the service control manager on
+// Windows (windows/scm_service.h).
 #pragma once
 
 #include <string>
 
-#include "common/process.h"
 #include "common/result.h"
-#include "common/root.h"
 
 namespace dsvm::extension {
-
-inline constexpr const char* k_service_unit = "dsvm-agent.service";
-
-// Where the service is controlled. offline (any --root but "/") means unit files in the root are
-// changed with `systemctl --root=R` and the running system's systemd is never asked anything.
-struct ServiceTarget {
-    Root root;
-    bool offline = false;
-};
-
-// Whether a unit file for the service exists in /etc/systemd/system, /lib/systemd/system or
-// /usr/lib/systemd/system inside the root.
-bool service_installed(const Root& root);
 
 // Whether enable changed what the running agent reads (its config or a key).
 enum class ConfigChange { None, Changed };
 
-// Enables the service and starts it; when the config changed, `reload-or-restart` instead, so a
-// running agent gets SIGHUP and applies it at once. Start and reload do not wait (--no-block):
-// the first pass may take minutes. Offline: `systemctl --root=R enable` only, start reported as
-// skipped; a root without the unit file skips both. Returns what was done, for the status; a
-// missing unit on the running system or a failed systemctl is a Runtime error with its output.
-Result<std::string> start_service(const ServiceTarget& target, ProcessRunner& runner,
-                                  ConfigChange change);
+class ServiceControl {
+  public:
+    virtual ~ServiceControl() = default;
 
-// Stops and disables the service (`systemctl disable --now`; offline: `disable` only). A service
-// that is not installed is nothing to do. Returns what was done.
-Result<std::string> stop_service(const ServiceTarget& target, ProcessRunner& runner);
+    // Makes the service start at boot and starts it; when the config changed and it runs, asks it
+    // to apply the config now. Does not wait for its first pass, which may take minutes. Returns
+    // what was done, for the status; a Runtime error says what failed (a service that is not
+    // installed on the running system included).
+    [[nodiscard]] virtual Result<std::string> start(ConfigChange change) = 0;
+
+    // Stops the service and keeps it from starting at boot; a service that is not installed is
+    // nothing to do. Returns what was done; a Runtime error says what failed.
+    [[nodiscard]] virtual Result<std::string> stop() = 0;
+};
 
 }  // namespace dsvm::extension

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "common/fs.h"
 #include "common/text.h"
 #include "extension/crypto.h"
 
@@ -42,7 +43,7 @@ Result<std::string> folder(const json& environment, std::string_view key, bool r
         return invalid(path + ": expected a string (a folder path)");
     }
     const std::string& value = found->get_ref<const std::string&>();
-    if (value.empty() || value.front() != '/') {
+    if (!is_absolute_path(value)) {
         return invalid(path + " '" + printable(value) + "' must be an absolute path");
     }
     return value;

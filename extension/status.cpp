@@ -1,9 +1,5 @@
 #include "extension/status.h"
 
-#include <unistd.h>
-
-#include <cerrno>
-
 #include "common/fs.h"
 
 namespace dsvm::extension {
@@ -73,11 +69,7 @@ Result<void> write_status(const std::string& status_folder, std::uint64_t sequen
 }
 
 Result<void> remove_status(const std::string& status_folder, std::uint64_t sequence) {
-    const std::string path = status_folder + "/" + std::to_string(sequence) + ".status";
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-        return failure("cannot remove " + path + ": " + errno_text(errno));
-    }
-    return {};
+    return remove_file_if_exists(status_folder + "/" + std::to_string(sequence) + ".status");
 }
 
 }  // namespace dsvm::extension

@@ -18,7 +18,9 @@
 #include "common/process.h"
 #include "config/http.h"
 #include "engine/metadata_guard.h"
+#include "extension/crypto.h"
 #include "extension/handler.h"
+#include "extension/systemd_service.h"
 #include "linux/linux_accounts.h"
 #include "linux/linux_share.h"
 #include "linux/systemd_host.h"
@@ -87,7 +89,16 @@ int main(int argc, char** argv) {
             .guard = &guard,
             .extension =
                 [&](const dsvm::Root& root, const dsvm::extension::ExtensionRequest& request) {
-                    return dsvm::extension::run_extension(root, request, runner, clock);
+                    // Any --root but "/" is not the running system: its units are changed
+                    // offline and systemd is never asked.
+                    dsvm::extension::SystemdService service({root, !root.is_host()}, runner);
+                    return dsvm::extension::run_extension(
+                        root, request,
+                        {.service = service,
+                         .clock = clock,
+                         .decrypt = dsvm::extension::decrypt_protected_settings,
+                         // LinuxShare serves every share the pool config allows.
+                         .check_share = nullptr});
                 },
             .log_target = dsvm::linux_platform::detect_log_target(),
             .log_file = {}};

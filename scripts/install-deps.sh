@@ -2,12 +2,12 @@
 # Installs what building, testing and the demo need, from Debian 12's packages only.
 # With the argument "windows": what the Windows build needs instead (scripts/build-windows.sh):
 # the mingw-w64 cross compiler, wine to run its tests, wixl and msitools (msibuild, msiinfo) for
-# the MSI, and the header-only libraries.
+# the MSI, zip and python3 for the handler package and its check, and the header-only libraries.
 set -euo pipefail
 
 if [[ ${1:-} == windows ]]; then
   packages=(
-    cmake make g++-mingw-w64-x86-64-posix wine wine64 wixl msitools
+    cmake make g++-mingw-w64-x86-64-posix wine wine64 wixl msitools zip python3
     nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev catch2
   )
 else

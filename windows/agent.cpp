@@ -11,7 +11,9 @@
 #include "common/clock.h"
 #include "common/process.h"
 #include "common/windows_api_win32.h"
+#include "extension/handler.h"
 #include "users/name_service.h"
+#include "windows/scm_service.h"
 #include "windows/smb_global_mappings.h"
 #include "windows/windows_accounts.h"
 #include "windows/winhttp_client.h"
@@ -204,7 +206,26 @@ int run_agent(std::vector<std::string> arguments, const SystemApis& apis,
             return std::make_unique<WindowsAccounts>(api);
         },
         .guard = nullptr,
-        .extension = nullptr,
+        .extension =
+            [&](const Root& root, const extension::ExtensionRequest& request) {
+                ScmService scm(apis.services, clock);
+                ForeignRootService foreign(root.dir());
+                extension::ServiceControl& service =
+                    same_root(root, root_default) ? static_cast<extension::ServiceControl&>(scm)
+                                                  : foreign;
+                return extension::run_extension(
+                    root, request,
+                    {.service = service,
+                     .clock = clock,
+                     .decrypt =
+                         [&](const Root&, std::string_view thumbprint, std::string_view der) {
+                             return extension::decrypt_with_store(apis.decryption, thumbprint, der);
+                         },
+                     .check_share =
+                         [&](const config::ShareConfig& share) {
+                             return SmbGlobalMappings(root, apis.mappings).check(share);
+                         }});
+            },
         .default_root = root_default,
         .log_target = log_file.empty() ? service::LogTarget::Plain : service::LogTarget::File,
         .log_file = log_file};

@@ -7,16 +7,22 @@
 #include <string>
 #include <vector>
 
+#include "extension/crypto_win32.h"
 #include "service/host.h"
 #include "windows/account_api.h"
+#include "windows/scm_service.h"
 #include "windows/smb_mapping_api.h"
 
 namespace dsvm::windows_platform {
 
-// The system calls the backends make: SMB global mappings and the local accounts.
+// The system calls the backends make: SMB global mappings, the local accounts, the service
+// control manager (the extension handler's service control) and the certificate store the
+// extension's protected settings are decrypted with.
 struct SystemApis {
     SmbMappingApi& mappings;
     AccountApi& accounts;
+    ServiceManagerApi& services;
+    const extension::StoreDecryption& decryption;
 };
 
 // The host of every command but `run`, which only the service runs: nothing to listen to.
@@ -43,11 +49,12 @@ std::string default_root();
 inline constexpr const char* k_service_log = "/var/log/dsvm-agent.log";
 
 // Runs one command of the command line (cli/cli.h) on the Windows backends: WinHTTP, the process
-// runner, the SMB global mapping and the SAM over `apis`, no name service, no metadata guard and
-// no extension handler yet (docs/windows.md). With a --root other than `root_default`, the
-// mappings and the accounts are the machine's, not the root's: no mapping is seen or made there
-// (the share's top is its mount point inside the root, as in a Linux sandbox), and the accounts
-// are read but never changed.
+// runner, the SMB global mapping and the SAM over `apis`, the extension handler with the service
+// under the SCM and the protected settings decrypted with `apis.decryption`, no name service and
+// no metadata guard (docs/windows.md). With a --root other than `root_default`, the mappings, the
+// accounts and the service are the machine's, not the root's: no mapping is seen or made there
+// (the share's top is its mount point inside the root, as in a Linux sandbox), the accounts are
+// read but never changed, and the extension handler leaves the service alone.
 // `log_file`: where the log goes (the service's); empty: stderr.
 int run_agent(std::vector<std::string> arguments, const SystemApis& apis,
               service::ServiceHost& service_host, const std::string& root_default,

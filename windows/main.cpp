@@ -64,7 +64,11 @@ int wmain(int argc, wchar_t** wargv) {
 
         const auto account_api = dsvm::windows_platform::make_system_account_api();
         dsvm::windows_platform::WmiSmbMappingApi mappings;
-        const dsvm::windows_platform::SystemApis apis{mappings, *account_api};
+        const auto services = dsvm::windows_platform::make_system_service_manager_api();
+        const dsvm::extension::StoreDecryption decryption =
+            dsvm::extension::machine_store_decryption();
+        const dsvm::windows_platform::SystemApis apis{mappings, *account_api, *services,
+                                                      decryption};
         const std::string root = dsvm::windows_platform::default_root();
         if (command_of(arguments) != "run") {
             dsvm::windows_platform::ConsoleHost console;

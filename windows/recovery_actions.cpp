@@ -8,15 +8,11 @@
 
 #include "common/text.h"
 #include "common/windows_api_win32.h"
+#include "windows/sc_handle_win32.h"
 
 namespace dsvm::windows_platform {
 
 namespace {
-
-struct CloseServiceHandleDeleter {
-    void operator()(SC_HANDLE handle) const { ::CloseServiceHandle(handle); }
-};
-using ScHandle = std::unique_ptr<std::remove_pointer_t<SC_HANDLE>, CloseServiceHandleDeleter>;
 
 Error refused(const std::string& service, const char* setting, std::uint32_t code) {
     return failure("cannot set " + std::string(setting) + " of the service " + quoted(service) +

@@ -339,3 +339,14 @@ TEST_CASE(
 }
 
 }  // namespace dsvm
+
+TEST_CASE("files on Windows: an absolute path names a drive and a separator, or is UNC",
+          "[files][windows]") {
+    CHECK(dsvm::is_absolute_path("C:\\Packages\\Plugins\\Microsoft.DSVM.DsvmAgent\\1.0.0"));
+    CHECK(dsvm::is_absolute_path("C:/ProgramData/dsvm-agent"));
+    CHECK(dsvm::is_absolute_path("\\\\server\\share\\x"));
+    CHECK_FALSE(dsvm::is_absolute_path("/var/lib/waagent"));
+    CHECK_FALSE(dsvm::is_absolute_path("C:Packages"));
+    CHECK_FALSE(dsvm::is_absolute_path("Packages\\Plugins"));
+    CHECK_FALSE(dsvm::is_absolute_path(""));
+}

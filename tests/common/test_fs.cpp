@@ -268,3 +268,10 @@ TEST_CASE("file lock: a lock let go during the wait is taken", "[fs][lock]") {
     CHECK(waited >= std::chrono::milliseconds(200));
     CHECK(waited < std::chrono::milliseconds(250));
 }
+
+TEST_CASE("fs: an absolute path starts with a slash on Linux", "[fs]") {
+    CHECK(is_absolute_path("/var/lib/waagent/Microsoft.DSVM.DsvmAgent-1.0"));
+    CHECK_FALSE(is_absolute_path("C:\\Packages\\Plugins"));
+    CHECK_FALSE(is_absolute_path("var/lib"));
+    CHECK_FALSE(is_absolute_path(""));
+}

@@ -1,10 +1,14 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "common/safe_open.h"
 #include "support/sandbox.h"
@@ -123,4 +127,84 @@ TEST_CASE("safe_open: a tree nested too deeply is refused, not followed down", "
     REQUIRE_FALSE(removed.ok());
     CHECK_THAT(removed.error().message, Catch::Contains("more than 128 levels deep"));
     CHECK(sandbox.exists("top"));
+}
+
+namespace {
+
+// The pid of a process that has ended (a child, reaped).
+long ended_pid() {
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::_exit(0);
+    }
+    ::waitpid(child, nullptr, 0);
+    return child;
+}
+
+}  // namespace
+
+TEST_CASE("safe_open: a directory made beside leftovers removes those of ended processes only",
+          "[safe-open]") {
+    Sandbox sandbox;
+    const std::string dead = ".home.dsvm-agent-new.tmp." + std::to_string(ended_pid()) + ".17";
+    const std::string live = ".home.dsvm-agent-new.tmp." + std::to_string(::getpid()) + ".18";
+    sandbox.mkdir(dead + "/half");
+    sandbox.mkdir(live);
+    sandbox.mkdir(".home.dsvm-agent-new");  // an earlier version's fixed name
+    const Fd top(::open(sandbox.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    bool created = false;
+    const auto made =
+        open_or_create_directory_at(top.get(), "home", 0750, ::getuid(), ::getgid(), created);
+    REQUIRE(made.ok());
+    CHECK(created);
+    struct stat info {};
+    REQUIRE(::stat(sandbox.path("home").c_str(), &info) == 0);
+    CHECK((info.st_mode & 07777) == 0750);
+    CHECK_FALSE(sandbox.exists(dead));
+    CHECK_FALSE(sandbox.exists(".home.dsvm-agent-new"));
+    CHECK(sandbox.exists(live));  // a running process's: not ours to remove
+    // Nothing of this call's own is left beside it.
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(sandbox.path())) {
+        names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{live, "home"});
+}
+
+TEST_CASE("safe_open: processes making the same directory at once all get it", "[safe-open]") {
+    // As instances do with a user's notebook folder on the share: every maker opens the one
+    // directory, exactly one made it, and no temporary is left.
+    Sandbox sandbox;
+    for (int round = 0; round < 20; ++round) {
+        const std::string name = "folder" + std::to_string(round);
+        constexpr int k_makers = 4;
+        std::vector<pid_t> makers;
+        for (int i = 0; i < k_makers; ++i) {
+            const pid_t child = ::fork();
+            if (child == 0) {
+                const Fd top(::open(sandbox.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+                bool created = false;
+                const auto made = open_or_create_directory_at(top.get(), name, 0700, ::getuid(),
+                                                              ::getgid(), created);
+                ::_exit(!made.ok() ? 3 : created ? 1 : 0);
+            }
+            makers.push_back(child);
+        }
+        int made_it = 0;
+        for (const pid_t maker : makers) {
+            int status = 0;
+            ::waitpid(maker, &status, 0);
+            REQUIRE(WIFEXITED(status));
+            REQUIRE(WEXITSTATUS(status) != 3);
+            made_it += WEXITSTATUS(status);
+        }
+        CHECK(made_it == 1);
+    }
+    std::size_t entries = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(sandbox.path())) {
+        CHECK(entry.path().filename().string().rfind("folder", 0) == 0);
+        ++entries;
+    }
+    CHECK(entries == 20);
 }

@@ -24,9 +24,9 @@
 #include "extension/files.h"
 #include "extension/handler.h"
 #include "extension/record.h"
-#include "extension/service.h"
 #include "extension/settings.h"
 #include "extension/status.h"
+#include "extension/systemd_service.h"
 #include "support/cms_identity.h"
 #include "support/fake_clock.h"
 #include "support/recording_runner.h"
@@ -73,6 +73,13 @@ const std::string k_environment = R"([{
 using FakeRunner = RecordingRunner;
 
 using Commands = std::vector<std::vector<std::string>>;
+
+// run_extension as the Linux exe runs it for a sandbox root: the root's units changed offline.
+int run_offline(const Root& root, const ExtensionRequest& request, ProcessRunner& runner,
+                Clock& clock) {
+    SystemdService service({root, true}, runner);
+    return run_extension(root, request, {service, clock, decrypt_protected_settings, nullptr});
+}
 
 }  // namespace
 
@@ -545,7 +552,7 @@ TEST_CASE("extension: enable starts or reloads the running service", "[extension
     const ServiceTarget online{Root(sandbox.path()), false};
 
     FakeRunner changed;
-    const auto reloaded = start_service(online, changed, ConfigChange::Changed);
+    const auto reloaded = SystemdService(online, changed).start(ConfigChange::Changed);
     REQUIRE(reloaded.ok());
     CHECK(changed.commands_ran ==
           Commands{{"/bin/systemctl", "enable", "--quiet", "dsvm-agent.service"},
@@ -553,13 +560,13 @@ TEST_CASE("extension: enable starts or reloads the running service", "[extension
     CHECK_THAT(*reloaded, Catch::Contains("reloaded"));
 
     FakeRunner unchanged;
-    REQUIRE(start_service(online, unchanged, ConfigChange::None).ok());
+    REQUIRE(SystemdService(online, unchanged).start(ConfigChange::None).ok());
     CHECK(unchanged.commands_ran ==
           Commands{{"/bin/systemctl", "enable", "--quiet", "dsvm-agent.service"},
                    {"/bin/systemctl", "--no-block", "start", "dsvm-agent.service"}});
 
     FakeRunner stopping;
-    REQUIRE(stop_service(online, stopping).ok());
+    REQUIRE(SystemdService(online, stopping).stop().ok());
     CHECK(stopping.commands_ran ==
           Commands{{"/bin/systemctl", "disable", "--now", "--quiet", "dsvm-agent.service"}});
 }
@@ -570,21 +577,21 @@ TEST_CASE("extension: in a sandbox root the service is only enabled offline",
     const ServiceTarget offline{Root(sandbox.path()), true};
 
     FakeRunner absent;
-    const auto skipped = start_service(offline, absent, ConfigChange::Changed);
+    const auto skipped = SystemdService(offline, absent).start(ConfigChange::Changed);
     REQUIRE(skipped.ok());
     CHECK(absent.commands_ran.empty());
     CHECK_THAT(*skipped, Catch::Contains("not installed") && Catch::Contains("skipped"));
 
     sandbox.write("usr/lib/systemd/system/dsvm-agent.service", "[Service]\n");
     FakeRunner present;
-    const auto enabled = start_service(offline, present, ConfigChange::Changed);
+    const auto enabled = SystemdService(offline, present).start(ConfigChange::Changed);
     REQUIRE(enabled.ok());
     CHECK(present.commands_ran == Commands{{"/bin/systemctl", "--root=" + sandbox.path(), "enable",
                                             "--quiet", "dsvm-agent.service"}});
     CHECK_THAT(*enabled, Catch::Contains("starting it skipped"));
 
     FakeRunner stopping;
-    REQUIRE(stop_service(offline, stopping).ok());
+    REQUIRE(SystemdService(offline, stopping).stop().ok());
     CHECK(stopping.commands_ran == Commands{{"/bin/systemctl", "--root=" + sandbox.path(),
                                              "disable", "--quiet", "dsvm-agent.service"}});
 }
@@ -594,19 +601,19 @@ TEST_CASE("extension: a missing unit or a failing systemctl is a runtime error w
     test::Sandbox sandbox;
     const ServiceTarget online{Root(sandbox.path()), false};
     FakeRunner runner;
-    const auto missing = start_service(online, runner, ConfigChange::None);
+    const auto missing = SystemdService(online, runner).start(ConfigChange::None);
     REQUIRE_FALSE(missing.ok());
     CHECK(missing.error().kind == ErrorKind::Runtime);
     CHECK_THAT(missing.error().message, Catch::Contains("install the dsvm-agent package"));
     CHECK(runner.commands_ran.empty());
-    const auto nothing_to_stop = stop_service(online, runner);
+    const auto nothing_to_stop = SystemdService(online, runner).stop();
     REQUIRE(nothing_to_stop.ok());
     CHECK_THAT(*nothing_to_stop, Catch::Contains("nothing to stop"));
 
     sandbox.write("etc/systemd/system/dsvm-agent.service", "[Service]\n");
     FakeRunner failing(
         CommandResult{1, "", "Failed to connect to bus: No such file or directory\n"});
-    const auto failed = start_service(online, failing, ConfigChange::None);
+    const auto failed = SystemdService(online, failing).start(ConfigChange::None);
     REQUIRE_FALSE(failed.ok());
     CHECK_THAT(failed.error().message,
                Catch::Contains("systemctl enable --quiet dsvm-agent.service failed (exit status 1)"
@@ -682,7 +689,7 @@ TEST_CASE("extension: the update window is measured on the clock", "[extension][
 
     request.operation = ExtensionOperation::Update;
     FakeRunner updating;
-    REQUIRE(run_extension(root, request, updating, clock) == 0);
+    REQUIRE(run_offline(root, request, updating, clock) == 0);
     const std::time_t written = std::chrono::system_clock::to_time_t(clock.wall_now());
     CHECK(sandbox.read(marker) == std::to_string(written) + "\n");
 
@@ -691,12 +698,12 @@ TEST_CASE("extension: the update window is measured on the clock", "[extension][
     REQUIRE(::utimensat(AT_FDCWD, sandbox.path(marker).c_str(), times, 0) == 0);
     request.operation = ExtensionOperation::Uninstall;
     FakeRunner keeping;
-    REQUIRE(run_extension(root, request, keeping, clock) == 0);
+    REQUIRE(run_offline(root, request, keeping, clock) == 0);
     CHECK(sandbox.exists(marker));
     CHECK(keeping.commands_ran.empty());
 
     clock.advance(std::chrono::minutes(2));
     FakeRunner removing;
-    REQUIRE(run_extension(root, request, removing, clock) == 0);
+    REQUIRE(run_offline(root, request, removing, clock) == 0);
     CHECK_FALSE(sandbox.exists(marker));
 }

@@ -3,7 +3,6 @@
 // namespace and a private network namespace of its own, so no mount and no firewall rule it or
 // the agent makes is ever seen on the host, and no packet can leave for a real address; every
 // child inherits both. The new namespace has only a loopback interface, brought up here.
-#define CATCH_CONFIG_RUNNER
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -11,10 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+
+#include "support/catch_session.h"
 
 namespace {
 
@@ -48,5 +48,5 @@ int main(int argc, char** argv) {
                      std::strerror(errno));
         return 1;
     }
-    return Catch::Session().run(argc, argv);
+    return dsvm::test::run_catch_session(argc, argv);
 }

@@ -3,12 +3,13 @@
 
 usage: check_template.py vm-application TEMPLATE VM_APPLICATION_JSON DSVM_AGENT_BINARY
        check_template.py extension TEMPLATE DSVM_AGENT_BINARY
+       check_template.py windows TEMPLATE DSVM_AGENT_EXE
 
-Both kinds: valid JSON with the reference template's parameters, every parameter and variable
+Every kind: valid JSON with the reference template's parameters, every parameter and variable
 it uses declared, the image chosen by one `image` parameter (the Ubuntu 22.04 Data Science VM by
-default), and a pool config for the instances that the agent itself accepts
-(`dsvm-agent --root <tmp> --imds off reconcile --dry-run` on it as pool.json exits with another
-status than 2). The template's expressions are evaluated for sample parameters by the small
+default; for windows, the Windows Server 2022 Data Science VM), and a pool config for the
+instances that the agent itself accepts (`dsvm-agent --root <tmp> --imds off reconcile --dry-run`
+on it as pool.json exits with another status than 2; for windows, dsvm-agent.exe under wine). The template's expressions are evaluated for sample parameters by the small
 evaluator below, which knows the ARM functions the templates use.
 
 vm-application (packaging/azure/dsvm-pool.json, the default): no key anywhere — the only
@@ -25,6 +26,13 @@ keyVault block naming the secrets.
 extension (packaging/azure/dsvm-pool-extension.json): the storage key and the pool registry
 keys are securestrings that reach only the extension's protectedSettings, and the public
 settings are the pool config.
+
+windows (packaging/azure/dsvm-pool-windows.json): the extension's checks, and the Windows
+instance's own: a windowsConfiguration and no linuxConfiguration, no mountpointPath, smbAccess
+or sudoAuthentication parameter (Windows has no mount point, no per-user mapping and no sudoers:
+docs/windows.md), a public config with "smbAccess": "shared", and a second extension, Microsoft's
+CustomScriptExtension, that installs and starts OpenSSH Server with a command that names no
+parameter and has no protected settings (pool users on Windows log in with their keys).
 """
 import base64
 import binascii
@@ -46,8 +54,9 @@ def check(condition, message):
 
 
 USAGE = __doc__.split("\n\n")[1]
-if len(sys.argv) < 2 or sys.argv[1] not in ("vm-application", "extension") or \
-        len(sys.argv) != {"vm-application": 5, "extension": 4}[sys.argv[1]]:
+ARGUMENT_COUNTS = {"vm-application": 5, "extension": 4, "windows": 4}
+if len(sys.argv) < 2 or sys.argv[1] not in ARGUMENT_COUNTS or \
+        len(sys.argv) != ARGUMENT_COUNTS[sys.argv[1]]:
     sys.exit(USAGE)
 kind = sys.argv[1]
 template_path = sys.argv[2]
@@ -245,6 +254,9 @@ class Evaluator:
     def f_replace(self, text, old, new):
         return text.replace(old, new)
 
+    def f_take(self, value, count):
+        return value[:max(count, 0)]
+
     def f_tolower(self, text):
         return text.lower()
 
@@ -323,7 +335,11 @@ def run_agent(config, label):
     with tempfile.TemporaryDirectory() as root:
         (Path(root) / "etc/dsvm-agent").mkdir(parents=True)
         (Path(root) / "etc/dsvm-agent/pool.json").write_text(json.dumps(config))
-        result = subprocess.run([agent, "--root", root, "--imds", "off", "reconcile", "--dry-run"],
+        command = [agent, "--root", root]
+        if agent.endswith(".exe"):
+            # wine's Z: drive is this host's /.
+            command = ["wine", agent, "--root", "Z:" + root.replace("/", "\\")]
+        result = subprocess.run(command + ["--imds", "off", "reconcile", "--dry-run"],
                                 capture_output=True, text=True, timeout=120)
         output = result.stdout + result.stderr
         check(result.returncode != 2,
@@ -333,15 +349,20 @@ def run_agent(config, label):
 
 
 # ---------------------------------------------------------------------------------------------
-# Both kinds.
+# Every kind.
 
 # The reference template's parameters (docs/design.md, "What it is and what it replaces"), with its defaults and limits.
+# A Windows instance has no mount point: the share is a global mapping (docs/windows.md).
 for name in ("vmSku", "vmssName", "instanceCount", "adminUsername", "adminPassword",
-             "storageAccountName", "shareName", "mountpointPath"):
+             "storageAccountName", "shareName"):
     check(name in params, f"parameter {name} is missing")
 check(params.get("shareName", {}).get("defaultValue") == "dsvmshare", "shareName default")
-check(params.get("mountpointPath", {}).get("defaultValue") == "/datamnt/dsvmshare",
-      "mountpointPath default")
+if kind == "windows":
+    for name in ("mountpointPath", "smbAccess", "sudoAuthentication"):
+        check(name not in params, f"parameter {name} has no meaning on Windows (docs/windows.md)")
+else:
+    check(params.get("mountpointPath", {}).get("defaultValue") == "/datamnt/dsvmshare",
+          "mountpointPath default")
 check(params.get("instanceCount", {}).get("maxValue") == 100, "instanceCount maxValue 100")
 check(params.get("adminPassword", {}).get("type") == "securestring",
       "adminPassword is not a securestring")
@@ -364,6 +385,16 @@ EXPECTED_IMAGES = {
                   "version": "latest"},
 }
 DEFAULT_IMAGE = "dsvm-ubuntu-2204"
+DEFAULT_IMAGE_NAME = "the Ubuntu 22.04 Data Science VM"
+if kind == "windows":
+    EXPECTED_IMAGES = {
+        "dsvm-win-2022": {"publisher": "microsoft-dsvm", "offer": "dsvm-win-2022",
+                          "sku": "winserver-2022", "version": "latest"},
+        "windows-server-2022": {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer",
+                                "sku": "2022-datacenter-azure-edition", "version": "latest"},
+    }
+    DEFAULT_IMAGE = "dsvm-win-2022"
+    DEFAULT_IMAGE_NAME = "the Windows Server 2022 Data Science VM"
 for old in ("imagePublisher", "imageOffer", "imageSku"):
     check(old not in params, f"parameter {old} is replaced by 'image'")
 image = params.get("image", {})
@@ -401,7 +432,7 @@ if mapping_use:
               f"image {value} must map to {EXPECTED_IMAGES.get(value)}; it maps to {ref}")
     default_ref = mapping.get(image.get("defaultValue")) if isinstance(mapping, dict) else None
     check(default_ref == EXPECTED_IMAGES[DEFAULT_IMAGE],
-          f"the default image must be the Ubuntu 22.04 Data Science VM "
+          f"the default image must be {DEFAULT_IMAGE_NAME} "
           f"{EXPECTED_IMAGES[DEFAULT_IMAGE]}; it is {default_ref}")
 
 POOL_USERS = [{"name": "alice", "sudo": True}, {"name": "bob"}]
@@ -432,11 +463,18 @@ def check_extension_template():
               f"{secret} must be used once, in protectedSettings.{secret}; used at {key_uses}")
 
     extensions = profile.get("extensionProfile", {}).get("extensions", [])
-    if not check(len(extensions) == 1, "exactly one extension (no CustomScript)"):
+    agents = [e for e in extensions
+              if e.get("properties", {}).get("type") == "[parameters('extensionType')]"]
+    others = [e for e in extensions if e not in agents]
+    if not check(len(agents) == 1, "exactly one dsvm-agent extension"):
         return
-    settings = extensions[0]["properties"]["settings"]
+    if kind == "windows":
+        check_openssh_extension(others)
+    else:
+        check(not others, "exactly one extension (no CustomScript)")
+    settings = agents[0]["properties"]["settings"]
     # The agent refuses protected settings with any other key.
-    protected = extensions[0]["properties"].get("protectedSettings", {})
+    protected = agents[0]["properties"].get("protectedSettings", {})
     check(isinstance(protected, dict) and set(protected) == set(protected_keys),
           f"protectedSettings must hold exactly {', '.join(protected_keys)}; it holds {protected}")
 
@@ -448,7 +486,50 @@ def check_extension_template():
         return
     for secret in protected_keys:
         check(secret not in json.dumps(config), f"the key name {secret} appears in public settings")
+    if kind == "windows":
+        check(config.get("share", {}).get("smbAccess") == "shared",
+              f"share.smbAccess must be \"shared\" on Windows (no per-user mapping); the public "
+              f"settings have {config.get('share', {}).get('smbAccess')}")
+        check("mountPoint" not in config.get("share", {}),
+              "share.mountPoint has no meaning on Windows: the share is a global mapping")
     run_agent(config, "the extension's public settings")
+
+
+def check_openssh_extension(others):
+    """Windows: a Windows OS profile, and Microsoft's CustomScriptExtension installs and starts
+    OpenSSH Server, and knows nothing secret."""
+    os_profile = profile.get("osProfile", {})
+    check("windowsConfiguration" in os_profile and "linuxConfiguration" not in os_profile,
+          "the Windows scale set needs osProfile.windowsConfiguration and no linuxConfiguration")
+    # A Windows computer name has at most 15 characters, and the scale set adds 6 to the prefix.
+    longest = "d" * params.get("vmssName", {}).get("maxLength", 64)
+    prefix = evaluate(os_profile.get("computerNamePrefix"), {"vmssName": longest})
+    check(isinstance(prefix, str) and 1 <= len(prefix) <= 9,
+          f"computerNamePrefix must have 1 to 9 characters on Windows, for every vmssName; for "
+          f"a vmssName of {len(longest)} characters it is {prefix!r}")
+    if not check(len(others) == 1, f"besides dsvm-agent, exactly one extension (OpenSSH Server); "
+                 f"there are {len(others)}"):
+        return
+    properties = others[0].get("properties", {})
+    check((properties.get("publisher"), properties.get("type")) ==
+          ("Microsoft.Compute", "CustomScriptExtension"),
+          f"the second extension must be Microsoft.Compute's CustomScriptExtension; it is "
+          f"{properties.get('publisher')} {properties.get('type')}")
+    check("protectedSettings" not in properties,
+          "the OpenSSH Server extension must have no protected settings: it needs no secret")
+    # The settings as written, with each variable they name written out (one level deep is all
+    # this template uses): no parameter may appear.
+    written = json.dumps(properties.get("settings", {}))
+    for name in re.findall(r"variables\('([^']+)'\)", written):
+        written += json.dumps(variables.get(name))
+    check("parameters(" not in written,
+          "the OpenSSH Server command must name no parameter (nothing from the deployment "
+          "reaches its command line)")
+    command = evaluate(properties.get("settings", {}).get("commandToExecute"), {})
+    for step in ("Add-WindowsCapability -Online -Name OpenSSH.Server",
+                 "Set-Service -Name sshd -StartupType Automatic", "Start-Service -Name sshd"):
+        check(isinstance(command, str) and step in command,
+              f"the OpenSSH Server command must run '{step}'; it is {command}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -643,7 +724,7 @@ def check_vm_application_template(app_definition):
         run_agent(rotating, "userData during a registry key rotation")
 
 
-if kind == "extension":
+if kind in ("extension", "windows"):
     check_extension_template()
 else:
     check_vm_application_template(json.loads(Path(sys.argv[3]).read_text()))

@@ -1,2 +1,6 @@
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+// The main() of a test program that needs no set-up of its own (support/catch_session.h).
+#include "support/catch_session.h"
+
+int main(int argc, char* argv[]) {
+    return dsvm::test::run_catch_session(argc, argv);
+}

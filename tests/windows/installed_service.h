@@ -16,12 +16,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "windows/sc_handle_win32.h"
+
 namespace dsvm::test {
 
-struct CloseServiceHandleDeleter {
-    void operator()(SC_HANDLE handle) const { ::CloseServiceHandle(handle); }
-};
-using ScHandle = std::unique_ptr<std::remove_pointer_t<SC_HANDLE>, CloseServiceHandleDeleter>;
+using windows_platform::ScHandle;
 
 // The folder of the running executable, where the build puts the test service too.
 inline std::filesystem::path executable_folder() {

@@ -50,6 +50,37 @@ msi_of() { echo "Z:${1//\//\\}"; }
 service_state() { wine sc query dsvm-agent 2>&1 | tr -d '\r' | awk '$1 == "STATE" {print $4}'; }
 service_running() { [[ $(service_state) == RUNNING ]]; }
 service_absent() { ! wine sc query dsvm-agent >/dev/null 2>&1; }
+# The pids of the agent's processes in this test's prefix: the Windows command line names the
+# exe, and the environment this WINEPREFIX (another prefix's agent, of a concurrent run, is not
+# this one's). From /proc: procps need not be installed.
+agent_processes() {
+  local process
+  for process in /proc/[0-9]*; do
+    if tr '\0' ' ' <"$process/cmdline" 2>/dev/null |
+      grep -q 'Program Files.dsvm-agent.dsvm-agent.exe' &&
+      tr '\0' '\n' <"$process/environ" 2>/dev/null | grep -qxF "WINEPREFIX=$WINEPREFIX"; then
+      echo "${process#/proc/}"
+    fi
+  done
+}
+# Windows Installer's StopServices waits for the service to stop (the ServiceControl row's Wait
+# column is 1). wine's sends the stop and goes on at once: RemoveFiles then finds the exe still
+# running and leaves it (ERROR_ACCESS_DENIED). So, as Windows Installer would, the test stops the
+# service and waits for its process to end before an upgrade or an uninstall. That the service
+# stops at all, and soon, is checked here: 40 looks a quarter second apart (each asks the
+# SCM, so about 20 s) are what the test allows the agent's exe.
+stop_service_and_wait() {
+  wine sc stop dsvm-agent >/dev/null 2>&1 || true
+  local i
+  for i in $(seq 1 40); do
+    if [[ $(service_state) == STOPPED && -z $(agent_processes) ]]; then
+      return 0
+    fi
+    sleep 0.25
+  done
+  echo "the service is $(service_state), its processes: $(agent_processes)"
+  return 1
+}
 # The service's registry entry: its command line, start type and account.
 service_value() {
   wine reg query 'HKLM\System\CurrentControlSet\Services\dsvm-agent' /v "$1" 2>/dev/null |
@@ -97,10 +128,16 @@ wineboot --init >"$work/wineboot.log" 2>&1 || { cat "$work/wineboot.log"; echo "
 # msiexec creates cannot be opened at once (StartServices fails with 1060, and the install is
 # rolled back).
 wineserver -w
+# A persistent wineserver, as a machine stays up: otherwise wine ends every process a few seconds
+# after the last command, and the next command starts the automatic services again, racing
+# msiexec for the service it is about to change. Persistent for 5 minutes, not for ever: should
+# the test be killed before its cleanup, the prefix's processes still end.
+wineserver -p300
 
 echo "== install"
 check "msiexec /i installs the package" run_msiexec /i "$(msi_of "$work/dsvm-agent.msi")"
 check "the service runs" service_running
+check "its process is the installed exe, in this prefix" test -n "$(agent_processes)"
 # wine writes the path without the quotes Windows Installer puts around it.
 check "the service runs the installed exe with the run command" test \
   "$(service_value ImagePath | tr -d '"')" = 'C:\Program Files\dsvm-agent\dsvm-agent.exe --imds-timeout 15 run'
@@ -116,6 +153,7 @@ echo '{}' >"$data/etc/dsvm-agent/pool.json"
 echo '{}' >"$data/var/lib/dsvm-agent/state.json"
 
 echo "== upgrade"
+check "the service stops (sc stop) and its process ends" stop_service_and_wait
 check "msiexec /i of a higher version upgrades" run_msiexec /i "$(msi_of "$work/next.msi")"
 check "only the higher version is installed" test "$(installed_versions)" = "$next_version"
 check "the service runs after the upgrade" service_running
@@ -128,6 +166,7 @@ check "... because it found the newer version" grep -q "WIX_DOWNGRADE_DETECTED =
 check "the higher version is still the one installed" test "$(installed_versions)" = "$next_version"
 
 echo "== uninstall"
+check "the service stops (sc stop) and its process ends" stop_service_and_wait
 check "msiexec /x uninstalls" run_msiexec /x "$(msi_of "$work/next.msi")"
 check "the service is gone" service_absent
 check "the exe is gone" test ! -e "$exe_installed"
@@ -137,6 +176,7 @@ check "the config and the state stay" \
 echo "== uninstall with REMOVE_DATA=1"
 check "msiexec /i installs again over the kept data" run_msiexec /i "$(msi_of "$work/dsvm-agent.msi")"
 check "the service runs again" service_running
+check "the service stops (sc stop) and its process ends" stop_service_and_wait
 check "msiexec /x REMOVE_DATA=1 uninstalls" run_msiexec /x "$(msi_of "$work/dsvm-agent.msi")" REMOVE_DATA=1
 check "the service is gone" service_absent
 check "the config and the state are gone" test ! -e "$data"

@@ -1,4 +1,4 @@
-#include "extension/service.h"
+#include "extension/systemd_service.h"
 
 #include <chrono>
 #include <vector>
@@ -42,8 +42,9 @@ bool service_installed(const Root& root) {
     return false;
 }
 
-Result<std::string> start_service(const ServiceTarget& target, ProcessRunner& runner,
-                                  ConfigChange change) {
+Result<std::string> SystemdService::start(ConfigChange change) {
+    const ServiceTarget& target = m_target;
+    ProcessRunner& runner = m_runner;
     const bool config_changed = change == ConfigChange::Changed;
     const std::string unit = k_service_unit;
     if (!service_installed(target.root)) {
@@ -73,7 +74,9 @@ Result<std::string> start_service(const ServiceTarget& target, ProcessRunner& ru
                                   : " enabled; started if it was not running");
 }
 
-Result<std::string> stop_service(const ServiceTarget& target, ProcessRunner& runner) {
+Result<std::string> SystemdService::stop() {
+    const ServiceTarget& target = m_target;
+    ProcessRunner& runner = m_runner;
     const std::string unit = k_service_unit;
     if (!service_installed(target.root)) {
         return unit + " is not installed: nothing to stop";
