@@ -1019,7 +1019,8 @@ c.JupyterHub.bind_url = 'http://127.0.0.1:8000'
 c.JupyterHub.redirect_to_server = False
 c.JupyterHub.cookie_secret_file = '/var/lib/jupyterhub/jupyterhub_cookie_secret'
 c.JupyterHub.db_url = 'sqlite:////var/lib/jupyterhub/jupyterhub.sqlite'
-c.ConfigurableHTTPProxy.pid_file = '/var/lib/jupyterhub/jupyterhub-proxy.pid'
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:8001'
 c.PAMAuthenticator.open_sessions = False
 c.Spawner.environment = {'JUPYTERHUB_SINGLEUSER_APP': 'notebook.notebookapp.NotebookApp'}
 c.Spawner.notebook_dir = '~'
@@ -1029,9 +1030,25 @@ c.Spawner.http_timeout = 600
 """
 # The distribution's unit with this config; its order after dsvm-agent comes from
 # dsvm-agent.service's own Before=jupyterhub.service, as on a Data Science VM.
-HUB_DROPIN = """[Service]
+HUB_DROPIN = """[Unit]
+Requires=e2e-hub-proxy.service
+After=e2e-hub-proxy.service
+
+[Service]
+EnvironmentFile=/etc/jupyterhub/e2e_proxy_env
 ExecStart=
 ExecStart=/usr/bin/python3 -m jupyterhub.app -f /etc/jupyterhub/e2e_config.py
+"""
+# The hub's proxy as its own unit: a hub that starts the proxy itself gives Node.js 11 s to
+# listen, which an emulated guest on a loaded host does not always meet. The scenario waits for
+# the proxy's API before it starts the hub.
+HUB_PROXY_UNIT = """[Unit]
+Description=configurable-http-proxy for the e2e JupyterHub
+
+[Service]
+EnvironmentFile=/etc/jupyterhub/e2e_proxy_env
+ExecStart=/usr/bin/env configurable-http-proxy --ip 127.0.0.1 --port 8000 --api-ip 127.0.0.1 \\
+  --api-port 8001 --error-target http://127.0.0.1:8081/hub/error
 """
 HUB_CLIENT = None
 
@@ -1063,13 +1080,25 @@ def jupyterhub(run, report):
     bound = 3 * INTERVAL + PASS_SLACK
     passwords = {"alice": "alice-hub-%d" % time.time(), "bob": "bob-hub-%d" % time.time(),
                  "grace": "grace-hub-%d" % time.time()}
-    node2.must("cat > /etc/jupyterhub/e2e_config.py", stdin=HUB_CONFIG)
-    node2.must("mkdir -p /etc/systemd/system/jupyterhub.service.d && "
-               "cat > /etc/systemd/system/jupyterhub.service.d/e2e.conf", stdin=HUB_DROPIN)
     try:
+        node2.must("cat > /etc/jupyterhub/e2e_config.py", stdin=HUB_CONFIG)
+        # The proxy's API token, for the proxy and the hub (CONFIGPROXY_AUTH_TOKEN), root's only.
+        node2.must("umask 077 && printf 'CONFIGPROXY_AUTH_TOKEN=%s\\n' "
+                   "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n') "
+                   "> /etc/jupyterhub/e2e_proxy_env")
+        node2.must("cat > /etc/systemd/system/e2e-hub-proxy.service", stdin=HUB_PROXY_UNIT)
+        node2.must("mkdir -p /etc/systemd/system/jupyterhub.service.d && "
+                   "cat > /etc/systemd/system/jupyterhub.service.d/e2e.conf", stdin=HUB_DROPIN)
         after = node2.run("systemctl daemon-reload && systemctl show -p After jupyterhub.service")
         report.check("node2: jupyterhub.service is ordered after dsvm-agent.service",
                      "dsvm-agent.service" in after.out, after.summary())
+        proxy = node2.run("systemctl start e2e-hub-proxy.service", timeout=120)
+        proxy_up, _ = node2.wait_until("python3 -c \"import socket; "
+                                       "socket.create_connection(('127.0.0.1', 8001), 2)\"",
+                                       180, interval=3)
+        report.check("node2: the hub's proxy listens on 127.0.0.1:8001", proxy.ok and proxy_up.ok,
+                     proxy.summary() + " | " + proxy_up.summary() + " | " + node2.run(
+                         "journalctl -u e2e-hub-proxy.service -n 20 --no-pager").out[-800:])
         started = node2.run("systemctl start jupyterhub.service", timeout=300)
         report.check("node2: jupyterhub.service starts", started.ok, started.summary())
         up, waited = node2.wait_until("python3 -c \"import urllib.request; "
@@ -1156,9 +1185,11 @@ def jupyterhub(run, report):
                      and after_delete.get("login", {}).get("invalid") is True,
                      json.dumps(after_delete))
     finally:
-        node2.run("systemctl stop jupyterhub.service; pkill -u alice; pkill -u bob; "
-                  "pkill -u grace; rm -rf /etc/systemd/system/jupyterhub.service.d; "
-                  "systemctl daemon-reload", timeout=120)
+        node2.run("systemctl stop jupyterhub.service e2e-hub-proxy.service; pkill -u alice; "
+                  "pkill -u bob; pkill -u grace; rm -rf /etc/systemd/system/jupyterhub.service.d "
+                  "/etc/systemd/system/e2e-hub-proxy.service /etc/jupyterhub/e2e_proxy_env; "
+                  "systemctl daemon-reload; systemctl reset-failed jupyterhub.service "
+                  "e2e-hub-proxy.service", timeout=120)
 
 
 from scenario_key_vault import key_vault  # noqa: E402 (it uses this module's helpers)
