@@ -128,6 +128,10 @@ Result<void> remove_file_at(int directory_fd, const std::string& name, const std
 // `shown`.
 Result<std::vector<std::string>> directory_names_at(int directory_fd, const std::string& shown);
 
+// Whether `name` in `directory_fd` (the link itself when it is one) is the file open as `fd`:
+// the same file on the same device, whatever its name or content. False when either is missing.
+bool same_file_at(int fd, int directory_fd, const std::string& name);
+
 // What tells one version of the file `name` in `directory_fd` from another without reading it
 // (its identity, size and change times, the link itself when it is one); empty when missing.
 std::string file_identity_at(int directory_fd, const std::string& name);

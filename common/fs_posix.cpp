@@ -368,6 +368,14 @@ Result<std::vector<std::string>> directory_names_at(int directory_fd, const std:
     return names;
 }
 
+bool same_file_at(int fd, int directory_fd, const std::string& name) {
+    struct stat open_file {};
+    struct stat named {};
+    return ::fstat(fd, &open_file) == 0 &&
+           ::fstatat(directory_fd, name.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+           open_file.st_dev == named.st_dev && open_file.st_ino == named.st_ino;
+}
+
 std::string file_identity_at(int directory_fd, const std::string& name) {
     struct stat info {};
     if (::fstatat(directory_fd, name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) {

@@ -327,6 +327,17 @@ Result<std::vector<std::string>> directory_names_at(int directory_fd, const std:
     return win32::list_names(directory_fd, shown);
 }
 
+bool same_file_at(int fd, int directory_fd, const std::string& name) {
+    Fd named;
+    if (win32::open_at(directory_fd, name, {.access = FILE_READ_ATTRIBUTES}, named) != 0) {
+        return false;
+    }
+    auto open_info = win32::information(fd, name);
+    auto named_info = win32::information(named.get(), name);
+    return open_info && named_info && open_info->file_id == named_info->file_id &&
+           open_info->volume == named_info->volume;
+}
+
 std::string file_identity_at(int directory_fd, const std::string& name) {
     Fd file;
     if (win32::open_at(directory_fd, name, {.access = FILE_READ_ATTRIBUTES}, file) != 0) {

@@ -1,5 +1,6 @@
 #include "users/registry_store.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/fd.h"
@@ -152,6 +153,58 @@ Result<void> check_writable(const LoadedRegistry& loaded, const RegistryUpdate& 
     return {};
 }
 
+// How often, and how far apart, a registry the directory lists but a lookup does not find is
+// looked up again: SMB clients trust "no such file" for a second (Linux's cifs) or a few (Windows'
+// redirector).
+constexpr int k_absent_rereads = 12;
+constexpr auto k_absent_reread_wait = std::chrono::milliseconds(500);
+
+// .dsvm-agent opened once more by its path, under the lock. The registry is then read through
+// the new descriptor, because a network client may still trust what a lookup before the lock
+// said, and "no registry" trusted wrongly is the one answer that would make this instance write
+// a new registry over the one another instance has just written (two instances of a new pool,
+// started together). An open by path makes the NFS client ask the server for the directory's
+// attributes (close-to-open), and with them it forgets the names it remembered as missing. It
+// must still be the directory whose lock is held: its registry.lock is the file locked.
+Result<Fd> reopen_locked_directory(const RegistryShare& share, int lock) {
+    const std::string path = share.dir + "/" + k_directory;
+    auto reopened = open_directory(share, false);
+    if (!reopened) {
+        return reopened.error();
+    }
+    if (!*reopened || !same_file_at(lock, reopened->get(), k_lock_file)) {
+        return failure(path + " was replaced while this instance held its lock; try again");
+    }
+    return reopened;
+}
+
+// The registry, read under the lock. Absent is confirmed by listing the directory, which the
+// client answers from the server: SMB clients also remember a missing name for a while of their
+// own, so while the listing has the registry, it is looked up again (for up to 6 s).
+Result<LoadedRegistry> load_locked(int directory, const RegistryShare& share,
+                                   const RegistryKeys& keys, const std::string& path,
+                                   Clock& clock) {
+    for (int reread = 0;; ++reread) {
+        auto loaded = load_at(directory, share, keys, path);
+        if (!loaded || loaded->exists) {
+            return loaded;
+        }
+        auto names = directory_names_at(directory, share.dir + "/" + k_directory);
+        if (!names) {
+            return names.error();
+        }
+        if (std::find(names->begin(), names->end(), k_registry_file) == names->end()) {
+            return loaded;
+        }
+        if (reread == k_absent_rereads) {
+            return failure("cannot read " + path +
+                           ": the share lists it, but this instance's client still finds no such "
+                           "file; try again");
+        }
+        clock.sleep_for(k_absent_reread_wait);
+    }
+}
+
 // Called under the lock only, which is why a fixed temporary name is enough; one found already
 // there was left by a writer that died.
 Result<void> replace_file(int directory, const std::string& directory_path, const char* name,
@@ -210,7 +263,11 @@ Result<LoadedRegistry> RegistryStore::update(const std::function<Result<void>(Re
             return owned.error();
         }
     }
-    auto current = load_at(directory->get(), m_share, *m_keys, registry_path());
+    auto locked = reopen_locked_directory(m_share, lock->get());
+    if (!locked) {
+        return locked.error();
+    }
+    auto current = load_locked(locked->get(), m_share, *m_keys, registry_path(), *m_clock);
     if (!current) {
         return current.error();
     }
@@ -244,13 +301,13 @@ Result<LoadedRegistry> RegistryStore::update(const std::function<Result<void>(Re
         changed.pool_id = new_pool_id();
     }
     const std::string_view key = m_keys->current.view();
-    if (auto written = replace_file(directory->get(), directory_path, k_registry_file,
+    if (auto written = replace_file(locked->get(), directory_path, k_registry_file,
                                     render_registry_file(changed, key));
         !written) {
         return written.error();
     }
     // Written second: whoever sees the new generation finds the new registry already there.
-    if (auto written = replace_file(directory->get(), directory_path, k_generation_file,
+    if (auto written = replace_file(locked->get(), directory_path, k_generation_file,
                                     std::to_string(changed.generation) + "\n");
         !written) {
         return written.error();

@@ -7,8 +7,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "common/file_handles_win32.h"
 #include "common/file_lock.h"
@@ -212,6 +214,19 @@ TEST_CASE("windows files: identity, removal at a directory, and directories by p
     CHECK(open_directory_nofollow(dir / "file").failure == DirectoryFailure::NotDirectory);
     CHECK_FALSE(file_ownership(opened.fd.get(), ".dsvm-agent"));
     CHECK_FALSE(set_file_mode(opened.fd.get(), 0700, ".dsvm-agent"));
+
+    // Listed from the directory's handle; an open file told by its name.
+    REQUIRE(write_file_atomic(dir / ".dsvm-agent/registry.json", "{}", 0600));
+    auto lock =
+        lock_file_at(opened.fd.get(), "registry.lock", "registry.lock", std::chrono::seconds(1));
+    REQUIRE(lock.ok());
+    auto names = directory_names_at(opened.fd.get(), ".dsvm-agent");
+    REQUIRE(names.ok());
+    std::sort(names->begin(), names->end());
+    CHECK(*names == std::vector<std::string>{"registry.json", "registry.lock"});
+    CHECK(same_file_at(lock->get(), opened.fd.get(), "registry.lock"));
+    CHECK_FALSE(same_file_at(lock->get(), opened.fd.get(), "registry.json"));
+    CHECK_FALSE(same_file_at(lock->get(), opened.fd.get(), "missing"));
 }
 
 }  // namespace dsvm

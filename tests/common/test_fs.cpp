@@ -269,6 +269,40 @@ TEST_CASE("file lock: a lock let go during the wait is taken", "[fs][lock]") {
     CHECK(waited < std::chrono::milliseconds(250));
 }
 
+TEST_CASE("fs: a directory's names are listed, and an open file is told by its name", "[fs]") {
+    test::Sandbox dir;
+    dir.write("a", "1");
+    dir.write("b", "2");
+    dir.mkdir("sub");
+    Fd directory(::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(directory);
+    for (int twice = 0; twice < 2; ++twice) {  // the listing leaves the descriptor as it was
+        auto names = directory_names_at(directory.get(), dir.path());
+        REQUIRE(names.ok());
+        std::sort(names->begin(), names->end());
+        CHECK(*names == std::vector<std::string>{"a", "b", "sub"});
+    }
+    Fd file(::open(dir.path("a").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(file);
+    CHECK(same_file_at(file.get(), directory.get(), "a"));
+    CHECK_FALSE(same_file_at(file.get(), directory.get(), "b"));
+    CHECK_FALSE(same_file_at(file.get(), directory.get(), "missing"));
+    REQUIRE(::rename(dir.path("a").c_str(), dir.path("c").c_str()) == 0);
+    dir.write("a", "1");
+    CHECK_FALSE(same_file_at(file.get(), directory.get(), "a"));  // same name and bytes, not it
+    CHECK(same_file_at(file.get(), directory.get(), "c"));
+    REQUIRE(::symlink("c", dir.path("link").c_str()) == 0);
+    CHECK_FALSE(same_file_at(file.get(), directory.get(), "link"));  // the link, not its target
+
+    Fd closed(::open(dir.path("sub").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(closed);
+    const int stale = closed.get();
+    closed.reset();
+    const auto failed = directory_names_at(stale, "sub");
+    REQUIRE_FALSE(failed.ok());
+    CHECK_THAT(failed.error().message, Catch::StartsWith("cannot list sub: "));
+}
+
 TEST_CASE("fs: an absolute path starts with a slash on Linux", "[fs]") {
     CHECK(is_absolute_path("/var/lib/waagent/Microsoft.DSVM.DsvmAgent-1.0"));
     CHECK_FALSE(is_absolute_path("C:\\Packages\\Plugins"));

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <set>
 #include <string>
 #include <thread>
@@ -614,6 +615,71 @@ TEST_CASE("registry store: an update gives up after 30 s on the clock when the l
     CHECK(waited <= std::chrono::seconds(31));
     CHECK(real_time < std::chrono::milliseconds(500));
     CHECK(test::tree_digest(share.path()) == before);
+}
+
+// A Clock whose first sleep runs `first` (the lock wait's first pause, here).
+class ActingClock final : public Clock {
+  public:
+    explicit ActingClock(std::function<void()> first) : m_first(std::move(first)) {}
+    std::chrono::steady_clock::time_point now() override { return m_clock.now(); }
+    std::chrono::system_clock::time_point wall_now() override { return m_clock.wall_now(); }
+    void sleep_for(std::chrono::milliseconds duration) override {
+        m_clock.sleep_for(duration);
+        if (m_first) {
+            std::exchange(m_first, nullptr)();
+        }
+    }
+
+  private:
+    test::FakeClock m_clock;
+    std::function<void()> m_first;
+};
+
+// Under the lock the registry is read through .dsvm-agent opened again by its path (so that an
+// NFS client asks the server for it), which must hold the locked registry.lock. Given the
+// directory, or the lock file in it, swapped for another while the update waited for its lock,
+// we expect a refusal naming the directory, and no registry written anywhere.
+TEST_CASE("registry store: a .dsvm-agent or lock replaced while the lock is awaited is refused",
+          "[registry][clock]") {
+    test::Sandbox share;
+    REQUIRE(store_of(share.path()).update(add_user("alice")).ok());
+    Fd directory(::open(share.path(".dsvm-agent").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(directory);
+    auto holder = lock_file_at(directory.get(), "registry.lock", "held", std::chrono::seconds(1));
+    REQUIRE(holder.ok());
+    const std::string before = share.read(".dsvm-agent/registry.json");
+
+    std::function<void()> swap;
+    std::string old_registry;
+    SECTION("the directory") {
+        swap = [&] {
+            REQUIRE(::rename(share.path(".dsvm-agent").c_str(), share.path("old").c_str()) == 0);
+            REQUIRE(::mkdir(share.path(".dsvm-agent").c_str(), 0700) == 0);
+            share.write(".dsvm-agent/registry.lock", "", 0600);
+        };
+        old_registry = "old/registry.json";
+    }
+    SECTION("the lock file in it") {
+        swap = [&] {
+            REQUIRE(::rename(share.path(".dsvm-agent/registry.lock").c_str(),
+                             share.path(".dsvm-agent/old.lock").c_str()) == 0);
+            share.write(".dsvm-agent/registry.lock", "", 0600);
+        };
+        old_registry = ".dsvm-agent/registry.json";
+    }
+    ActingClock clock([&] {
+        swap();
+        holder->reset();  // the lock awaited is free now
+    });
+    RegistryStore store({share.path(), true}, keys_of(k_pool_key), clock);
+    const auto updated = store.update(add_user("bob"));
+
+    REQUIRE_FALSE(updated.ok());
+    CHECK(updated.error().message == share.path(".dsvm-agent") +
+                                         " was replaced while this instance held its lock; "
+                                         "try again");
+    CHECK(share.read(old_registry) == before);
+    CHECK(test::files_with_text(share.path(), "bob").empty());
 }
 
 TEST_CASE("registry store: a writer killed while holding the lock leaves no stale lock",
