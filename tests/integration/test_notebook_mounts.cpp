@@ -3,11 +3,13 @@
 // mounts each user's folder on first access with that user's uid/gid and expires it when idle.
 // The SMB helper is the recording script, so the exact mount.cifs call is checked.
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <filesystem>
+#include <iostream>
 #include <string>
 
 #include "integration/instance.h"
@@ -41,6 +43,18 @@ bool mounted_at(const std::string& path) {
         }
     }
     return false;
+}
+
+// Whether this kernel can make autofs mounts: built in (listed in /proc/filesystems) or as a
+// module it can load. Some kernels for small virtual machines have neither.
+bool kernel_has_autofs() {
+    if (auto filesystems = read_file("/proc/filesystems");
+        filesystems && filesystems->find("\tautofs\n") != std::string::npos) {
+        return true;
+    }
+    utsname system{};
+    return ::uname(&system) == 0 && std::filesystem::exists(std::string("/lib/modules/") +
+                                                            system.release + "/kernel/fs/autofs");
 }
 
 std::string link_of(const std::string& path) {
@@ -107,7 +121,14 @@ TEST_CASE("notebooks: SMB per-user pools get an autofs map, one on-demand mount 
     CHECK(second.out.find("no changes") != std::string::npos);
 
     // A real automount, on the agent's map, with its paths taken inside the sandbox and a short
-    // idle timeout.
+    // idle timeout. Without autofs in the kernel the rest cannot run: ctest then reports the test
+    // as skipped (SKIP_REGULAR_EXPRESSION in tests/CMakeLists.txt); the e2e smb scenario mounts
+    // on demand in a real Debian kernel either way.
+    if (!kernel_has_autofs()) {
+        std::cout << "DSVM-TEST-SKIPPED: this kernel has no autofs (not in /proc/filesystems, no "
+                     "module): the on-demand mounts are not tried here\n";
+        return;
+    }
     const std::string mount_dir = root.path("run/dsvm-agent/notebooks");
     root.write("test-master",
                mount_dir + " " + root.path("etc/dsvm-agent/notebooks.autofs") + " --timeout=2\n");
