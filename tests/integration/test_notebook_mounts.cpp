@@ -99,31 +99,32 @@ TEST_CASE("notebooks: SMB per-user pools get an autofs map, one on-demand mount 
     const std::string bob = uids.at("bob");
 
     const std::string map = root.read("etc/dsvm-agent/notebooks.autofs");
-    CHECK(mode_of(root.path("etc/dsvm-agent/notebooks.autofs")) == 0600);
-    CHECK(map.find("alice -fstype=cifs,vers=3.1.1,credentials=/etc/dsvm-agent/credentials/"
-                   "acct.cred,serverino,actimeo=30,mfsymlinks,uid=" +
-                   alice + ",forceuid,gid=" + alice +
-                   ",forcegid,dir_mode=0700,file_mode=0600,nosuid,nodev "
-                   "://acct.file.core.windows.net/dsvmshare/notebooks/alice\n") !=
-          std::string::npos);
-    CHECK(map.find("bob -fstype=cifs,") != std::string::npos);
-    CHECK(map.find(k_key) == std::string::npos);
+    REQUIRE(mode_of(root.path("etc/dsvm-agent/notebooks.autofs")) == 0600);
+    REQUIRE(map.find("alice -fstype=cifs,vers=3.1.1,credentials=/etc/dsvm-agent/credentials/"
+                     "acct.cred,serverino,actimeo=30,mfsymlinks,uid=" +
+                     alice + ",forceuid,gid=" + alice +
+                     ",forcegid,dir_mode=0700,file_mode=0600,nosuid,nodev "
+                     "://acct.file.core.windows.net/dsvmshare/notebooks/alice\n") !=
+            std::string::npos);
+    REQUIRE(map.find("bob -fstype=cifs,") != std::string::npos);
+    REQUIRE(map.find(k_key) == std::string::npos);
     const std::string master = root.read("etc/auto.master.d/dsvm-agent.autofs");
-    CHECK(master.find("\n/run/dsvm-agent/notebooks /etc/dsvm-agent/notebooks.autofs "
-                      "--timeout=600\n") != std::string::npos);
-    CHECK(link_of(root.path("home/alice/notebooks/remote")) == "/run/dsvm-agent/notebooks/alice");
-    CHECK(link_of(root.path("home/bob/notebooks/remote")) == "/run/dsvm-agent/notebooks/bob");
-    CHECK(is_directory(root.path("datamnt/share/notebooks/alice")));
+    REQUIRE(master.find("\n/run/dsvm-agent/notebooks /etc/dsvm-agent/notebooks.autofs "
+                        "--timeout=600\n") != std::string::npos);
+    REQUIRE(link_of(root.path("home/alice/notebooks/remote")) == "/run/dsvm-agent/notebooks/alice");
+    REQUIRE(link_of(root.path("home/bob/notebooks/remote")) == "/run/dsvm-agent/notebooks/bob");
+    REQUIRE(is_directory(root.path("datamnt/share/notebooks/alice")));
 
     const auto second = instance.agent({"reconcile"});
     INFO(second.out << second.err);
-    CHECK(second.exit_code == 0);
-    CHECK(second.out.find("no changes") != std::string::npos);
+    REQUIRE(second.exit_code == 0);
+    REQUIRE(second.out.find("no changes") != std::string::npos);
 
     // A real automount, on the agent's map, with its paths taken inside the sandbox and a short
     // idle timeout. Without autofs in the kernel the rest cannot run: ctest then reports the test
-    // as skipped (SKIP_REGULAR_EXPRESSION in tests/CMakeLists.txt); the e2e smb scenario mounts
-    // on demand in a real Debian kernel either way.
+    // as skipped (SKIP_REGULAR_EXPRESSION in tests/CMakeLists.txt), which is why everything above
+    // is a REQUIRE (a failure there ends the test before the skip could hide it); the e2e smb
+    // scenario mounts on demand in a real Debian kernel either way.
     if (!kernel_has_autofs()) {
         std::cout << "DSVM-TEST-SKIPPED: this kernel has no autofs (not in /proc/filesystems, no "
                      "module): the on-demand mounts are not tried here\n";
