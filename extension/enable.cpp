@@ -90,6 +90,14 @@ Result<Validated> validate_enable(const Context& context) {
     if (auto checked = check_layer(layer, LayerSource::Metadata); !checked) {
         return public_settings_error(checked.error());
     }
+    // Every pass would stop before reading the vault (engine.cpp): refused here, not reported as
+    // a success.
+    if (!context.ports.metadata_guard && layer.data.contains("keyVault")) {
+        return invalid(
+            "publicSettings: keyVault: not supported on this platform: it has no guard that keeps "
+            "pool users from the metadata service, which would give them the identity's token and "
+            "with it the vault's keys; give the storage key in protectedSettings instead");
+    }
     std::optional<ShareConfig> share;
     const auto share_json = layer.data.find("share");
     // A share without a source is completed by metadata on the instance; only a whole one can be

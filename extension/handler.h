@@ -48,6 +48,9 @@ struct ExtensionPorts {
     // "shared" SMB), so that enable refuses a config the service would refuse on every pass;
     // null: none beyond the pool config's.
     std::function<Result<void>(const config::ShareConfig& share)> check_share;
+    // Whether the platform has the metadata guard (engine::MetadataGuard), without which a pass
+    // never reads a Key Vault: where it has none (Windows), enable refuses keyVault.
+    bool metadata_guard = true;
 };
 
 // Runs one operation and returns the exit status: 0 success, 2 invalid settings or handler files

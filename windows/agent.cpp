@@ -224,7 +224,8 @@ int run_agent(std::vector<std::string> arguments, const SystemApis& apis,
                      .check_share =
                          [&](const config::ShareConfig& share) {
                              return SmbGlobalMappings(root, apis.mappings).check(share);
-                         }});
+                         },
+                     .metadata_guard = false});
             },
         .default_root = root_default,
         .log_target = log_file.empty() ? service::LogTarget::Plain : service::LogTarget::File,

@@ -304,6 +304,11 @@ TEST_CASE(
         {R"({"share": {"source": "//acct.file.core.windows.net/pool", "smbAccess": "shared"},
              "interval": -5})",
          "interval"},
+        // Windows has no metadata guard, so its passes never read a vault.
+        {R"({"share": {"source": "//acct.file.core.windows.net/pool", "smbAccess": "shared"},
+             "keyVault": {"vault": "contoso-pool-kv",
+                          "secrets": {"storageAccountKey": "storage-key"}}})",
+         "keyVault: not supported on this platform"},
     };
     for (const Case& bad : cases) {
         handler.settings(bad.public_settings, der);
